@@ -1,0 +1,3 @@
+from cloudwatcher.cli import main
+
+main()

@@ -1,0 +1,219 @@
+"""A private PostgreSQL server in ``<state_dir>/postgres``, for the zero-configuration default.
+
+pgserver (PyPI) ships PostgreSQL binaries in its wheel; we use those binaries, else the ones
+installed on the machine. We do not use pgserver's own ``PostgresServer`` lifecycle class: as
+root it opens every parent folder of the data directory to all users (``chmod o+rx``) and it
+stops the server when the last Python process that used it exits, which would cut the daemon
+off whenever a short CLI command finished. Our rules instead:
+
+- the server listens only on a Unix socket (no TCP port to collide or expose);
+- it is started on demand, under a file lock, by whichever process needs it first, and stays
+  up for the others; ``cloudwatcher run`` stops it on exit only if it started it;
+- as root, the server runs as the ``postgres`` system user (PostgreSQL refuses root), which
+  needs only search (``x``) permission on the parent folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "cloudwatcher"
+SUPERUSER = "postgres"
+_MAX_SOCKET_DIR = 90  # sun_path is 108 bytes; ".s.PGSQL.5432" needs the rest
+
+
+class EmbeddedPostgresError(Exception):
+    """The embedded server cannot be used here; the message says how to set database_url."""
+
+
+def find_postgres_bin() -> Path:
+    """pgserver's bundled binaries, else ``initdb`` on PATH, else ``/usr/lib/postgresql/*/bin``."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is not None and spec.submodule_search_locations:
+        bundled = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        if (bundled / "initdb").is_file():
+            return bundled
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if candidates:
+        return candidates[0].parent
+    raise EmbeddedPostgresError(
+        "no PostgreSQL server binaries found (pgserver not installed, no initdb on PATH or in "
+        "/usr/lib/postgresql/*/bin); set database_url (or CLOUDWATCHER_DATABASE_URL) to a "
+        "PostgreSQL 15+ server"
+    )
+
+
+class EmbeddedPostgres:
+    """The server whose data directory is ``data_dir``."""
+
+    def __init__(self, data_dir: Path, *, extra_settings: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir.absolute()
+        self.bin_dir = find_postgres_bin()
+        self.extra_settings = extra_settings or {}
+        self.started_here = False
+        self._run_as = self._server_user()
+
+    # ------------------------------------------------------------------ public
+    def url(self, database: str = DATABASE_NAME) -> str:
+        """A libpq URI for ``database`` over the server's Unix socket (server must be running)."""
+        socket_dir = self._socket_dir()
+        return f"postgresql://{SUPERUSER}@/{database}?host={quote(str(socket_dir), safe='/')}"
+
+    def ensure_running(self) -> str:
+        """Initialise and start the server if needed; create the database; return its URL."""
+        with self._lock():
+            if not (self.data_dir / "PG_VERSION").is_file():
+                self._initdb()
+            if not self.is_running():
+                self._start()
+                self.started_here = True
+            self._create_database(DATABASE_NAME)
+        return self.url()
+
+    def is_running(self) -> bool:
+        result = self._pg_ctl("status", check=False)
+        return result.returncode == 0
+
+    def stop(self, mode: str = "fast") -> None:
+        with self._lock():
+            if self.is_running():
+                self._pg_ctl("stop", "-m", mode, "-w", "-t", "60")
+
+    # ------------------------------------------------------------------ internals
+    def _server_user(self) -> pwd.struct_passwd | None:
+        if os.geteuid() != 0:
+            return None
+        for name in ("postgres", "nobody"):
+            try:
+                return pwd.getpwnam(name)
+            except KeyError:
+                continue
+        raise EmbeddedPostgresError(
+            "running as root and neither a 'postgres' nor a 'nobody' user exists to run the "
+            "embedded server; create one or set database_url"
+        )
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.data_dir.parent / ".postgres.lock"
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _socket_dir(self) -> Path:
+        if len(str(self.data_dir)) <= _MAX_SOCKET_DIR:
+            return self.data_dir
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"cloudwatcher-pg-{digest}"
+
+    def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
+        env.pop("PGDATA", None)
+        kwargs: dict[str, object] = {}
+        if self._run_as is not None:
+            kwargs = {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
+        return subprocess.run(  # type: ignore[call-overload,no-any-return]
+            args,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=check,
+            start_new_session=True,  # a Ctrl-C in the terminal must not reach the postmaster
+            cwd="/",
+            **kwargs,
+        )
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args], check=check)
+
+    def _grant_server_user_access(self, path: Path) -> None:
+        """As root: let the server user reach ``path`` (search permission on each parent only)."""
+        assert self._run_as is not None
+        for parent in [*reversed(path.parents)]:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                log.warning("granting search permission on %s so the embedded server can reach it", parent)
+                parent.chmod(mode | stat.S_IXOTH)
+
+    def _prepare_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._run_as is not None:
+            self._grant_server_user_access(path)
+            os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
+        path.chmod(0o700)
+
+    def _initdb(self) -> None:
+        log.info("initialising the embedded PostgreSQL in %s", self.data_dir)
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise EmbeddedPostgresError(
+                f"{self.data_dir} exists, is not empty and holds no PostgreSQL cluster; move it away"
+            )
+        self._prepare_dir(self.data_dir)
+        try:
+            self._run(
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
+        except subprocess.CalledProcessError as exc:
+            raise EmbeddedPostgresError(f"initdb failed: {exc.stderr.strip()}") from exc
+
+    def _start(self) -> None:
+        socket_dir = self._socket_dir()
+        if socket_dir != self.data_dir:
+            self._prepare_dir(socket_dir)
+        options = ["-c listen_addresses=''", f"-c unix_socket_directories='{socket_dir}'"]
+        options += [f"-c {key}={value}" for key, value in self.extra_settings.items()]
+        log_file = self.data_dir / "server.log"
+        try:
+            self._pg_ctl("start", "-w", "-t", "60", "-l", str(log_file), "-o", " ".join(options))
+        except subprocess.CalledProcessError as exc:
+            tail = ""
+            with contextlib.suppress(OSError):
+                tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])
+            raise EmbeddedPostgresError(f"embedded PostgreSQL did not start: {exc.stderr.strip()}\n{tail}") from exc
+        log.info("embedded PostgreSQL started (socket in %s)", socket_dir)
+
+    def _create_database(self, name: str) -> None:
+        psql = self.bin_dir / "psql"
+        host = str(self._socket_dir())
+        base = [str(psql), "-h", host, "-U", SUPERUSER, "-d", "postgres", "-X", "-q", "-t", "-A", "-c"]
+        for _ in range(50):
+            found = self._run([*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], check=False)
+            if found.returncode == 0:
+                break
+            time.sleep(0.1)  # the server accepts connections a moment after pg_ctl -w returns
+        if found.stdout.strip() != "1":
+            created = self._run([*base, f'CREATE DATABASE "{name}"'], check=False)
+            if created.returncode != 0 and "already exists" not in created.stderr:
+                raise EmbeddedPostgresError(f"cannot create database {name}: {created.stderr.strip()}")

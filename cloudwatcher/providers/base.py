@@ -1,0 +1,116 @@
+"""The one interface every storage backend implements (rclone's fs.Fs, in small).
+
+The daemon imports only this module and :mod:`cloudwatcher.providers.registry`; it never knows
+which backend it talks to. Providers raise :class:`TransientError` for what may succeed on a
+later attempt and :class:`PermanentError` for what cannot; the daemon owns the retry policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Verification = Literal["hash", "transport", "server-modified"]
+
+
+class ProviderError(Exception):
+    """Base of every error a provider raises; ``str(error)`` is what lands in ``last_error``."""
+
+
+class TransientError(ProviderError):
+    """May succeed later: timeouts, resets, 429, 5xx. ``retry_after`` is the server's hint."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ProviderError):
+    """Cannot succeed by retrying: a forbidden name, 403, a file over a provider limit."""
+
+
+class QuotaExceededError(PermanentError):
+    """The target's storage is full; the target is shown as full until space is freed."""
+
+
+class DailyCapError(TransientError):
+    """A daily upload cap: park the target until ``retry_after`` without spending attempts."""
+
+
+class FileChangedError(PermanentError):
+    """The local file changed while it was being uploaded; its new content gets its own row."""
+
+
+@dataclass(frozen=True)
+class UploadJob:
+    """One file to place at one remote path, as the ledger recorded it."""
+
+    local_file: Path
+    remote_path: str  # "<device>/<requests|responses>/<relative path>", '/'-separated
+    size: int
+    sha256: str  # lowercase hex, as recorded in the ledger
+    mtime_ns: int
+    resume_state: dict[str, Any] | None = None  # the session saved by an earlier attempt
+
+
+SaveState = Callable[[dict[str, Any] | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What the provider reports about the copy it now holds."""
+
+    cloud_path: str  # the full remote path actually used, after any renaming rule
+    remote_id: str | None
+    remote_size: int | None
+    remote_hash: str | None  # "algorithm:value" in the provider's own encoding
+    verification: Verification
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A remote object as :meth:`Provider.stat` sees it."""
+
+    cloud_path: str
+    remote_id: str | None
+    size: int
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A storage backend. Every method is a coroutine; blocking SDKs run in a thread pool."""
+
+    name: str
+    #: Whether two names that differ only by case are the same remote file (SharePoint).
+    case_insensitive: bool
+
+    def remote_name(self, remote_path: str) -> str:
+        """The path this provider stores ``remote_path`` under (its renaming rule applied)."""
+        ...
+
+    async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
+        """Place the file's bytes at ``job.remote_path``, replacing any file there, and verify.
+
+        Large uploads call ``save_state`` with their resumable session so that a restarted
+        daemon can pass it back in ``job.resume_state``; ``save_state(None)`` clears it.
+        """
+        ...
+
+    async def stat(self, remote_path: str) -> RemoteFile | None:
+        """The remote file at ``remote_path``, or None when there is none."""
+        ...
+
+    async def read(self, remote_path: str) -> bytes:
+        """The remote file's bytes (for verification tools and tests; small files only)."""
+        ...
+
+    async def abandon(self, resume_state: dict[str, Any]) -> None:
+        """Cancel a saved upload session that will not be resumed (no orphaned parts)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and thread pools."""
+        ...

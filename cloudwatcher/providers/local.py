@@ -1,0 +1,114 @@
+"""Local (or mounted) storage: write a temp file beside the destination, fsync, rename, verify."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from cloudwatcher.config import LocalTarget
+from cloudwatcher.providers.base import (
+    FileChangedError,
+    PermanentError,
+    RemoteFile,
+    SaveState,
+    TransientError,
+    UploadJob,
+    UploadResult,
+)
+
+_CHUNK = 1024 * 1024
+
+
+def _copy_and_hash(source: Path, destination: Path, expected_size: int) -> str:
+    """Copy ``source`` to a temp file next to ``destination``, fsync, rename; return the sha256.
+
+    The hash is taken of the bytes as they are written, so what lands is what was verified.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temp = destination.with_name(f".{destination.name}.cloudwatcher-{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    try:
+        with source.open("rb") as reader, temp.open("wb") as writer:
+            while chunk := reader.read(_CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
+            written = writer.tell()
+        if written != expected_size:
+            raise FileChangedError(f"file changed during upload: {written} bytes read, {expected_size} recorded")
+        os.replace(temp, destination)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as reader:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class LocalProvider:
+    """A folder as a mirror target. Names are kept as they are (POSIX allows them)."""
+
+    case_insensitive = False
+
+    def __init__(self, config: LocalTarget, *, concurrency: int = 4) -> None:
+        self.name = config.name
+        self.root = config.root.expanduser()
+
+    def remote_name(self, remote_path: str) -> str:
+        return remote_path
+
+    def _destination(self, remote_path: str) -> Path:
+        parts = [part for part in remote_path.split("/") if part]
+        if any(part in (".", "..") for part in parts):
+            raise PermanentError(f"refusing a path that leaves the mirror root: {remote_path}")
+        return self.root.joinpath(*parts)
+
+    async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
+        destination = self._destination(job.remote_path)
+        try:
+            digest = await asyncio.to_thread(_copy_and_hash, job.local_file, destination, job.size)
+        except FileNotFoundError as exc:
+            if not job.local_file.exists():
+                raise PermanentError(f"local file vanished: {job.local_file}") from exc
+            raise TransientError(f"cannot write {destination}: {exc.strerror}") from exc
+        except PermissionError as exc:
+            raise TransientError(f"permission denied: {exc.filename}") from exc
+        except OSError as exc:
+            raise TransientError(f"{exc.strerror or exc} ({exc.filename or destination})") from exc
+        if digest != job.sha256:
+            raise FileChangedError("file changed since it was recorded (sha256 differs)")
+        return UploadResult(
+            cloud_path=str(destination),
+            remote_id=None,
+            remote_size=job.size,
+            remote_hash=f"sha256:{digest}",
+            verification="hash",
+        )
+
+    async def stat(self, remote_path: str) -> RemoteFile | None:
+        destination = self._destination(remote_path)
+        try:
+            size = destination.stat().st_size
+        except FileNotFoundError:
+            return None
+        digest = await asyncio.to_thread(_sha256_of, destination)
+        return RemoteFile(cloud_path=str(destination), remote_id=None, size=size, hashes={"sha256": digest})
+
+    async def read(self, remote_path: str) -> bytes:
+        return await asyncio.to_thread(self._destination(remote_path).read_bytes)
+
+    async def abandon(self, resume_state: dict[str, Any]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,73 @@
+"""Apply ``migrations/NNNN_name.sql`` in order, each in its own transaction, once.
+
+Several daemons may start together on an empty database: a session-level advisory lock
+serialises them, and the ``schema_migrations`` table records what ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK_KEY = 0x636C_6F75_6477_0001  # "cloudw" + 1, a fixed bigint key for pg_advisory_lock
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped in the package, in version order."""
+    folder = resources.files("cloudwatcher.schema") / "migrations"
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a version number: {versions}")
+    return found
+
+
+async def apply_migrations(connection: asyncpg.Connection) -> list[Migration]:
+    """Bring the schema up to date; return the migrations applied now (empty when current)."""
+    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await connection.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version     integer PRIMARY KEY,
+                name        text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        applied: list[Migration] = []
+        for migration in available_migrations():
+            if migration.version in done:
+                continue
+            log.info("applying migration %04d_%s", migration.version, migration.name)
+            async with connection.transaction():
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            applied.append(migration)
+        return applied
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)

@@ -1,0 +1,116 @@
+"""Shared fixtures: one real PostgreSQL server per test session, one fresh database per test.
+
+The server is the embedded one (the same code the daemon uses) unless
+``CLOUDWATCHER_TEST_DATABASE_URL`` names another; each test gets its own database cloned
+from a migrated template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from cloudwatcher.database import EmbeddedPostgres
+from cloudwatcher.schema import apply_migrations
+
+TEMPLATE = "cloudwatcher_test_template"
+
+
+@dataclass
+class TestServer:
+    admin_url: str  # a URL to a maintenance database on the server
+    embedded: EmbeddedPostgres | None
+
+    def url_for(self, database: str) -> str:
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def world_readable_tempdir(prefix: str) -> Path:
+    """A temp folder the embedded server's user can reach when tests run as root."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+async def _create_template(server: TestServer) -> None:
+    admin = await asyncpg.connect(server.admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+        await admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    finally:
+        await admin.close()
+    template = await asyncpg.connect(server.url_for(TEMPLATE))
+    try:
+        await apply_migrations(template)
+    finally:
+        await template.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[TestServer]:
+    external = os.environ.get("CLOUDWATCHER_TEST_DATABASE_URL")
+    if external:
+        server = TestServer(admin_url=external, embedded=None)
+        asyncio.run(_create_template(server))
+        yield server
+        return
+    base = world_readable_tempdir("cloudwatcher-test-pg-")
+    embedded = EmbeddedPostgres(
+        base / "postgres",
+        # Throwaway test data: durability is not under test here, speed is welcome.
+        extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                        "max_connections": "300"},
+    )
+    embedded.ensure_running()
+    server = TestServer(admin_url=embedded.url("postgres"), embedded=embedded)
+    asyncio.run(_create_template(server))
+    try:
+        yield server
+    finally:
+        embedded.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(pg_server: TestServer) -> Iterator[str]:
+    """A fresh, fully migrated database for this test; dropped afterwards."""
+    name = f"cw_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        admin = await asyncpg.connect(pg_server.admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        finally:
+            await admin.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(pg_server.admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    yield pg_server.url_for(name)
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """An asyncpg connection to this test's database."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
