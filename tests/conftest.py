@@ -69,8 +69,12 @@ def pg_server() -> Iterator[TestServer]:
     embedded = EmbeddedPostgres(
         base / "postgres",
         # Throwaway test data: durability is not under test here, speed is welcome.
-        extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-                        "max_connections": "300"},
+        extra_settings={
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "300",
+        },
     )
     embedded.ensure_running()
     server = TestServer(admin_url=embedded.url("postgres"), embedded=embedded)
