@@ -135,7 +135,7 @@ class EmbeddedPostgres:
         kwargs: dict[str, object] = {}
         if self._run_as is not None:
             kwargs = {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
-        return subprocess.run(  # type: ignore[call-overload,no-any-return]
+        return subprocess.run(  # type: ignore[call-overload]
             args,
             env=env,
             capture_output=True,
