@@ -1,0 +1,176 @@
+"""The S3 provider in the conformance suite, against moto's server mode (a real HTTP server).
+
+One moto server serves the whole test session (started on first use, stopped at exit); each
+harness gets its own bucket, emptied and deleted afterwards. moto cannot inject faults, so
+faults are injected on the client side with botocore event hooks: a synthetic 503 SlowDown or
+403 AccessDenied answer instead of sending the request, or a HeadObject answer whose
+ChecksumSHA256 has been altered. None of this lives in the product code.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from moto.server import ThreadedMotoServer
+
+from cloudwatcher.config import S3Target
+from cloudwatcher.providers.s3 import MIN_PART_SIZE, S3Provider
+from tests.providers.harness import FaultKind, ProviderHarness
+
+#: The harness's part size and multipart threshold: S3's (and moto's) minimum, to keep tests fast.
+PART_SIZE = MIN_PART_SIZE
+REGION = "us-east-1"
+_UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "UploadPart")
+
+_server: ThreadedMotoServer | None = None
+_endpoint: str | None = None
+_server_lock = threading.Lock()
+
+
+def moto_endpoint() -> str:
+    """The URL of the session's moto server, starting it on first use."""
+    global _server, _endpoint
+    with _server_lock:
+        if _endpoint is None:
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            _server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            _server.start()
+            host, port = _server.get_host_and_port()
+            _endpoint = f"http://{host}:{port}"
+            atexit.register(_server.stop)
+        return _endpoint
+
+
+def dummy_session() -> boto3.Session:
+    """Explicit dummy credentials, so that nothing from the host's AWS configuration leaks in."""
+    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+
+
+def admin_client() -> Any:
+    """A plain client for set-up and for looking at the bucket behind the provider's back."""
+    return dummy_session().client("s3", endpoint_url=moto_endpoint(), region_name=REGION)
+
+
+def synthetic_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> AWSResponse:
+    """An S3-shaped XML error answer, as botocore would have received it from the wire."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        "<RequestId>harness</RequestId></Error>"
+    ).encode()
+
+    class _Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+    return AWSResponse(
+        "https://harness.invalid/", status, {"Content-Type": "application/xml", **(headers or {})}, _Raw()
+    )
+
+
+def slow_down() -> AWSResponse:
+    """S3's throttling answer, with a Retry-After hint."""
+    return synthetic_error(503, "SlowDown", "Please reduce your request rate.", {"Retry-After": "2"})
+
+
+def access_denied() -> AWSResponse:
+    return synthetic_error(403, "AccessDenied", "Access Denied")
+
+
+@contextlib.contextmanager
+def answer_once(
+    provider: S3Provider, operations: tuple[str, ...], response: Callable[[], AWSResponse]
+) -> Iterator[None]:
+    """Replace the first request of any of ``operations`` with ``response()``; send the rest."""
+    fired = threading.Event()
+
+    def before_send(**_: Any) -> AWSResponse | None:
+        if fired.is_set():
+            return None
+        fired.set()
+        return response()
+
+    events = [f"before-send.s3.{operation}" for operation in operations]
+    for event in events:
+        provider.client.meta.events.register(event, before_send)
+    try:
+        yield
+    finally:
+        for event in events:
+            provider.client.meta.events.unregister(event, before_send)
+
+
+@contextlib.contextmanager
+def altered_checksum(provider: S3Provider) -> Iterator[None]:
+    """The next HeadObject reports a ChecksumSHA256 that matches no bytes we sent."""
+    fired = threading.Event()
+
+    def after_call(parsed: dict[str, Any], **_: Any) -> None:
+        if not fired.is_set():
+            fired.set()
+            parsed["ChecksumSHA256"] = "A" * 43 + "="
+
+    provider.client.meta.events.register("after-call.s3.HeadObject", after_call)
+    try:
+        yield
+    finally:
+        provider.client.meta.events.unregister("after-call.s3.HeadObject", after_call)
+
+
+def _empty_and_delete(client: Any, bucket: str) -> None:
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+@contextlib.contextmanager
+def make_harness(
+    tmp_path: Path, *, prefix: str = "", create_bucket: bool = True, **provider_options: Any
+) -> Iterator[ProviderHarness]:
+    """An S3Provider on a fresh bucket of the session's moto server."""
+    bucket = f"cw-{uuid.uuid4().hex[:16]}"
+    admin = admin_client()
+    if create_bucket:
+        admin.create_bucket(Bucket=bucket)
+    config = S3Target(
+        name="s3", provider="s3", bucket=bucket, prefix=prefix, region=REGION, endpoint_url=moto_endpoint()
+    )
+    options: dict[str, Any] = {"multipart_threshold": PART_SIZE, "part_size": PART_SIZE}
+    options.update(provider_options)
+    provider = S3Provider(config, session=dummy_session(), **options)
+
+    @contextlib.contextmanager
+    def fault(kind: FaultKind) -> Iterator[None]:
+        if kind == "transient":
+            with answer_once(provider, _UPLOAD_OPERATIONS, slow_down):
+                yield
+        elif kind == "permanent":
+            with answer_once(provider, _UPLOAD_OPERATIONS, access_denied):
+                yield
+        else:
+            with altered_checksum(provider):
+                yield
+
+    try:
+        yield ProviderHarness(provider=provider, fault=fault, chunk_size=PART_SIZE, forbidden_name=None)
+    finally:
+        # Synchronously: this teardown may run inside or outside an event loop.
+        provider.client.close()
+        provider._executor.shutdown(wait=True, cancel_futures=True)
+        if create_bucket:
+            _empty_and_delete(admin, bucket)
+        admin.close()
