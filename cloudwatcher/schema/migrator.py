@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def apply_migrations(connection: asyncpg.Connection) -> list[Migration]:
+async def apply_migrations(connection: asyncpg.Connection | PoolConnectionProxy) -> list[Migration]:
     """Bring the schema up to date; return the migrations applied now (empty when current)."""
     await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:

@@ -1,0 +1,1 @@
+"""The running daemon: watcher → ledger → upload workers → verification → status."""

@@ -1,0 +1,57 @@
+"""Track database reachability so the daemon can ride out an outage, and give up after a bound."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "the database is not reachable right now", as opposed to a bug or bad data.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    TimeoutError,
+)
+
+MAX_OUTAGE_SECONDS = 300.0
+
+
+class DatabaseHealth:
+    """Shared by every component that talks to the database."""
+
+    def __init__(self, max_outage_seconds: float = MAX_OUTAGE_SECONDS) -> None:
+        self.max_outage_seconds = max_outage_seconds
+        self._down_since: float | None = None
+        self.last_error = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self._down_since is None
+
+    def failed(self, error: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("database unreachable (%s); retrying with backoff", error)
+        self.last_error = str(error) or type(error).__name__
+
+    def succeeded(self) -> None:
+        if self._down_since is not None:
+            log.info("database reachable again after %.0f s", time.monotonic() - self._down_since)
+        self._down_since = None
+        self.last_error = ""
+
+    @property
+    def outage_seconds(self) -> float:
+        return 0.0 if self._down_since is None else time.monotonic() - self._down_since
+
+    @property
+    def outage_too_long(self) -> bool:
+        return self.outage_seconds > self.max_outage_seconds

@@ -1,0 +1,47 @@
+"""The watched folder layout (CONTRACT.md section 4): which paths are files we take, and as what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from cloudwatcher.config.settings import DEVICE_ID_PATTERN
+
+FileKind = Literal["request", "attachment", "response"]
+AREAS = ("requests", "responses")
+_IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".crdownload")
+
+
+def is_in_progress_name(name: str) -> bool:
+    """Names a device (or we) use while a file is still being written."""
+    return name.startswith((".", "~")) or name.endswith(_IN_PROGRESS_SUFFIXES)
+
+
+def is_device_id(name: str) -> bool:
+    return DEVICE_ID_PATTERN.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class DroppedPath:
+    """A path under ``watch_root`` that the daemon takes."""
+
+    local_path: str  # relative to watch_root, '/'-separated
+    device_id: str
+    area: str  # "requests" or "responses"
+    kind: FileKind
+
+
+def classify(local_path: str) -> DroppedPath | None:
+    """``dev/requests/a/b.json`` → a request; None for anything the daemon must not take."""
+    parts = local_path.split("/")
+    if len(parts) < 3 or not is_device_id(parts[0]) or parts[1] not in AREAS:
+        return None
+    if any(is_in_progress_name(part) for part in parts[2:]):
+        return None
+    if parts[1] == "responses":
+        kind: FileKind = "response"
+    elif parts[-1].endswith(".json"):
+        kind = "request"
+    else:
+        kind = "attachment"
+    return DroppedPath(local_path=local_path, device_id=parts[0], area=parts[1], kind=kind)

@@ -1,0 +1,202 @@
+"""All ledger (``cloud_file_refs``) access of the daemon, in batches.
+
+The database does the hard part (procrastinate's lesson): claims are one statement with
+``FOR UPDATE SKIP LOCKED`` and a lease, results are written back in bulk, and any process may
+die at any moment without losing a row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from cloudwatcher.daemon.layout import FileKind
+from cloudwatcher.schema import queries
+
+# A pool connection proxy or a plain connection: both run queries the same way.
+InTransaction = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One settled, hashed local file, ready to be recorded."""
+
+    local_path: str
+    device_id: str
+    kind: FileKind
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class KnownVersion:
+    size: int
+    mtime_ns: int
+    sha256: str
+    targets: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: UUID
+    local_path: str
+    device_id: str
+    kind: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    attempts: int
+    upload_session: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncedRow:
+    id: UUID
+    cloud_path: str
+    remote_id: str | None
+    remote_size: int | None
+    remote_hash: str | None
+    verification: str
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    id: UUID
+    error: str
+    next_attempt_at: datetime | None
+    spent_attempt: bool = True  # False for a quota park, which must not spend attempts
+
+
+class Ledger:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def known_versions(self, paths: Sequence[str]) -> dict[str, list[KnownVersion]]:
+        rows = await self.pool.fetch(queries.KNOWN_VERSIONS, list(paths))
+        known: dict[str, list[KnownVersion]] = {}
+        for row in rows:
+            known.setdefault(row["local_path"], []).append(
+                KnownVersion(
+                    row["file_size_bytes"],
+                    row["file_mtime_ns"],
+                    row["content_sha256"],
+                    frozenset(row["targets"]),
+                )
+            )
+        return known
+
+    async def record(
+        self,
+        rows: Iterable[tuple[str, str, FileVersion]],
+        in_transaction: InTransaction | None = None,
+    ) -> int:
+        """Insert ``(target, provider, file)`` rows in one transaction; return how many are new."""
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        for target, provider, file in rows:
+            for column, value in zip(
+                columns,
+                (
+                    target,
+                    provider,
+                    file.device_id,
+                    file.local_path,
+                    file.kind,
+                    file.sha256,
+                    file.size,
+                    file.mtime_ns,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+        async with self.pool.acquire() as connection, connection.transaction():
+            result = await connection.fetch(queries.RECORD_FILES, *columns) if columns[0] else []
+            if in_transaction is not None:
+                await in_transaction(connection)
+        return sum(1 for row in result if row["inserted"])
+
+    async def claim(
+        self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None
+    ) -> list[ClaimedRow]:
+        rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id)
+        return [
+            ClaimedRow(
+                id=row["id"],
+                local_path=row["local_path"],
+                device_id=row["device_id"],
+                kind=row["file_type"],
+                sha256=row["content_sha256"],
+                size=row["file_size_bytes"],
+                mtime_ns=row["file_mtime_ns"],
+                attempts=row["attempts"],
+                upload_session=json.loads(row["upload_session"]) if row["upload_session"] else None,
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    async def renew_leases(self, ids: Sequence[UUID], lease_seconds: float) -> None:
+        if ids:
+            await self.pool.execute(queries.RENEW_LEASES, list(ids), lease_seconds)
+
+    async def mark_synced(self, rows: Sequence[SyncedRow], instance_id: UUID | None) -> None:
+        if not rows:
+            return
+        await self.pool.execute(
+            queries.MARK_SYNCED,
+            [row.id for row in rows],
+            [row.cloud_path for row in rows],
+            [row.remote_id for row in rows],
+            [row.remote_size for row in rows],
+            [row.remote_hash for row in rows],
+            [row.verification for row in rows],
+            instance_id,
+        )
+
+    async def mark_failed(self, rows: Sequence[FailedRow]) -> None:
+        if not rows:
+            return
+        await self.pool.execute(
+            queries.MARK_FAILED,
+            [row.id for row in rows],
+            [row.error for row in rows],
+            [row.next_attempt_at for row in rows],
+            [1 if row.spent_attempt else 0 for row in rows],
+        )
+
+    async def release(self, ids: Sequence[UUID]) -> None:
+        if ids:
+            await self.pool.execute(queries.RELEASE_CLAIMS, list(ids))
+
+    async def release_instance_claims(self, instance_id: UUID) -> None:
+        await self.pool.execute(queries.RELEASE_INSTANCE_CLAIMS, instance_id)
+
+    async def save_upload_session(self, ref_id: UUID, state: dict[str, Any] | None) -> None:
+        await self.pool.execute(
+            queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state)
+        )
+
+    async def requeue_due(self) -> set[str]:
+        return {row["target"] for row in await self.pool.fetch(queries.REQUEUE_DUE)}
+
+    async def reap_expired_leases(self) -> set[str]:
+        return {row["target"] for row in await self.pool.fetch(queries.REAP_EXPIRED_LEASES)}
+
+    async def pending_targets(self) -> set[str]:
+        return {row["target"] for row in await self.pool.fetch(queries.PENDING_TARGETS)}
+
+
+async def retry_failed(connection: asyncpg.Connection | asyncpg.Pool, ref_ids: Sequence[UUID] | None) -> int:
+    """Re-queue failed rows now (all of them when ``ref_ids`` is None), including gave-up ones."""
+    if ref_ids is None:
+        rows = await connection.fetch(queries.RETRY_ALL)
+    else:
+        rows = await connection.fetch(queries.RETRY_IDS, list(ref_ids))
+    return len(rows)

@@ -1,0 +1,177 @@
+"""Settled files → sha256 → ledger rows, many files per transaction.
+
+Under a burst the queue fills faster than one transaction completes, so each round takes
+everything waiting (up to ``batch_size``): thousands of files cost a few round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cloudwatcher.daemon.filters import target_takes
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.layout import classify
+from cloudwatcher.daemon.ledger import FileVersion, InTransaction, Ledger
+from cloudwatcher.daemon.scanner import Candidate
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    provider: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+    def takes(self, local_path: str) -> bool:
+        return target_takes(local_path, self.include, self.exclude)
+
+
+def hash_file(candidate: Candidate) -> str | None:
+    """Stream the file through sha256; None when it vanished or changed while being read."""
+    digest = hashlib.sha256()
+    try:
+        with open(candidate.absolute_path, "rb") as reader:
+            while chunk := reader.read(_CHUNK):
+                digest.update(chunk)
+            info = os.fstat(reader.fileno())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        log.warning("cannot read %s: %s", candidate.local_path, exc.strerror or exc)
+        return None
+    if (info.st_size, info.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
+        return None  # still changing: the watcher will offer it again
+    return digest.hexdigest()
+
+
+def _hash_many(candidates: Sequence[Candidate]) -> list[str | None]:
+    return [hash_file(candidate) for candidate in candidates]
+
+
+DeviceActivity = Callable[[dict[str, datetime]], InTransaction]
+
+
+class Recorder:
+    def __init__(
+        self,
+        ledger: Ledger,
+        targets: Sequence[TargetSpec],
+        health: DatabaseHealth,
+        on_recorded: Callable[[list[FileVersion]], None],
+        device_activity: DeviceActivity | None = None,
+        batch_size: int = 2000,
+    ) -> None:
+        self.ledger = ledger
+        self.targets = list(targets)
+        self.health = health
+        self.on_recorded = on_recorded
+        self.device_activity = device_activity
+        self.batch_size = batch_size
+        self._waiting: dict[str, Candidate] = {}
+        self._wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def offer(self, candidate: Candidate) -> None:
+        self._waiting[candidate.local_path] = candidate  # a newer stat of the same path wins
+        self.idle.clear()
+        self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._waiting)
+
+    async def run(self) -> None:
+        delay = 0.5
+        while True:
+            if not self._waiting:
+                self.idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+            paths = list(self._waiting)[: self.batch_size]
+            batch = [self._waiting[path] for path in paths]
+            try:
+                await self._record(batch)
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.health.succeeded()
+            delay = 0.5
+            for path, candidate in zip(paths, batch, strict=True):
+                if self._waiting.get(path) is candidate:
+                    del self._waiting[path]
+
+    async def _record(self, batch: list[Candidate]) -> None:
+        known = await self.ledger.known_versions([candidate.local_path for candidate in batch])
+        to_hash: list[Candidate] = []
+        versions: list[FileVersion] = []
+        for candidate in batch:
+            dropped = classify(candidate.local_path)
+            wanted = {t.name for t in self.targets if t.takes(candidate.local_path)}
+            if dropped is None or not wanted:
+                continue
+            same = [
+                version
+                for version in known.get(candidate.local_path, [])
+                if (version.size, version.mtime_ns) == (candidate.size, candidate.mtime_ns)
+            ]
+            if same and wanted <= same[0].targets:
+                continue  # recorded before, for every target that takes it
+            if same:
+                versions.append(self._version(candidate, same[0].sha256))
+            else:
+                to_hash.append(candidate)
+        if to_hash:
+            halves = [to_hash[0::2], to_hash[1::2]]  # two hashing threads: this machine has 2 cores
+            results = await asyncio.gather(*(asyncio.to_thread(_hash_many, half) for half in halves if half))
+            for half, digests in zip([h for h in halves if h], results, strict=True):
+                versions.extend(
+                    self._version(candidate, digest)
+                    for candidate, digest in zip(half, digests, strict=True)
+                    if digest is not None
+                )
+        if not versions:
+            return
+        rows = [
+            (target.name, target.provider, version)
+            for version in versions
+            for target in self.targets
+            if target.takes(version.local_path)
+        ]
+        in_transaction = None
+        if self.device_activity is not None:
+            seen: dict[str, datetime] = {}
+            for version in versions:
+                at = datetime.fromtimestamp(version.mtime_ns / 1e9, UTC)
+                if version.device_id not in seen or seen[version.device_id] < at:
+                    seen[version.device_id] = at
+            in_transaction = self.device_activity(seen)
+        new_rows = await self.ledger.record(rows, in_transaction)
+        if new_rows:
+            log.info("recorded %d file(s) as %d new ledger row(s)", len(versions), new_rows)
+        self.on_recorded(versions)
+
+    @staticmethod
+    def _version(candidate: Candidate, sha256: str) -> FileVersion:
+        dropped = classify(candidate.local_path)
+        assert dropped is not None
+        return FileVersion(
+            local_path=candidate.local_path,
+            device_id=dropped.device_id,
+            kind=dropped.kind,
+            sha256=sha256,
+            size=candidate.size,
+            mtime_ns=candidate.mtime_ns,
+        )

@@ -1,0 +1,263 @@
+"""``cloudwatcher run``: wire watcher → recorder → ledger → uploaders, and keep them alive.
+
+Every piece of state that matters lives in the ledger, so start-up is the same whether the
+last run ended cleanly or was killed: migrate, register, scan, and pick up whatever is pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from cloudwatcher import __version__
+from cloudwatcher.config import Settings
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.ledger import FileVersion, Ledger
+from cloudwatcher.daemon.recorder import Recorder, TargetSpec
+from cloudwatcher.daemon.uploader import TargetUploader
+from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
+from cloudwatcher.database.resolve import embedded_server
+from cloudwatcher.providers import Provider, build_provider
+from cloudwatcher.schema import apply_migrations, queries
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10.0
+STARTUP_DATABASE_WAIT_SECONDS = 300.0
+
+
+class DatabaseUnavailableError(Exception):
+    """The database could not be reached for longer than the daemon is willing to wait."""
+
+
+async def connect_pool(url: str, *, wait_seconds: float, max_size: int) -> asyncpg.Pool:
+    """Create the pool, retrying with backoff while the database is unreachable."""
+    delay, waited = 0.5, 0.0
+    while True:
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=60)
+            assert pool is not None
+            return pool
+        except CONNECTION_ERRORS as exc:
+            if waited >= wait_seconds:
+                raise DatabaseUnavailableError(f"database unreachable for {waited:.0f} s: {exc}") from exc
+            log.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 10.0)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.health = DatabaseHealth()
+        self.stopping = asyncio.Event()
+        self.exit_code = 0
+        self.instance_id: UUID | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.providers: dict[str, Provider] = {}
+        self.uploaders: dict[str, TargetUploader] = {}
+        self.scheduler = AsyncIOScheduler()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.on_recorded_hooks: list[Callable[[list[FileVersion]], None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        try:
+            await self._start()
+            await self.stopping.wait()
+        except DatabaseUnavailableError as exc:
+            log.error("%s; exiting so that the service manager restarts the daemon", exc)
+            self.exit_code = 1
+        finally:
+            await self._shutdown()
+        return self.exit_code
+
+    def request_stop(self, reason: str = "request") -> None:
+        if not self.stopping.is_set():
+            log.info("stopping (%s): finishing in-flight work", reason)
+            self.stopping.set()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        pool_size = 4 + 2 * len(settings.target_list)
+        self.pool = await connect_pool(
+            self.database_url, wait_seconds=STARTUP_DATABASE_WAIT_SECONDS, max_size=pool_size
+        )
+        async with self.pool.acquire() as connection:
+            applied = await apply_migrations(connection)
+            if applied:
+                log.info("applied %d migration(s)", len(applied))
+            self.instance_id = await connection.fetchval(
+                queries.REGISTER_INSTANCE,
+                socket.gethostname(),
+                os.getpid(),
+                __version__,
+                str(settings.watch_path),
+            )
+        log.info("cloudwatcher %s started as instance %s", __version__, self.instance_id)
+        ledger = Ledger(self.pool)
+        self.ledger = ledger
+
+        specs = [
+            TargetSpec(t.name, t.provider, tuple(t.include), tuple(t.exclude)) for t in settings.target_list
+        ]
+        self.recorder = Recorder(ledger, specs, self.health, self._on_recorded)
+        self.watcher = FolderWatcher(
+            watch_root=settings.watch_path,
+            settle_seconds=settings.settle_seconds,
+            poll=should_poll(settings.watch_mode, settings.watch_path),
+            poll_interval_seconds=settings.poll_interval_seconds,
+            sink=self.recorder.offer,
+        )
+        for target in settings.target_list:
+            provider = build_provider(target, concurrency=settings.upload_concurrency)
+            self.providers[target.name] = provider
+            self.uploaders[target.name] = TargetUploader(
+                name=target.name,
+                provider=provider,
+                ledger=ledger,
+                health=self.health,
+                retry=settings.retry,
+                watch_root=settings.watch_path,
+                concurrency=settings.upload_concurrency,
+                instance_id=self.instance_id,
+                on_changed_file=self.watcher.recheck,
+            )
+        self._spawn(self.recorder.run(), "recorder")
+        self._spawn(self.watcher.settle_loop(), "settler")
+        self._spawn(self.watcher.watch(self.stopping), "watcher")
+        for uploader in self.uploaders.values():
+            self._spawn(uploader.run(self.stopping), f"uploader:{uploader.name}")
+        self._spawn(self._supervise(), "supervisor")
+        self._schedule_jobs()
+        self._spawn(self.watcher.full_scan(), "startup-scan")
+
+    def _spawn(self, coroutine: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or self.stopping.is_set():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("component %s failed: %r; stopping", task.get_name(), error, exc_info=error)
+            self.exit_code = 1
+            self.request_stop(f"{task.get_name()} failed")
+
+    def _schedule_jobs(self) -> None:
+        settings = self.settings
+        every = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        self.scheduler.add_job(
+            self._requeue_job,
+            "interval",
+            seconds=settings.retry.interval_seconds,
+            id="retry-requeue",
+            **every,
+        )
+        self.scheduler.add_job(
+            self._heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", **every
+        )
+        self.scheduler.add_job(
+            self.watcher.full_scan,
+            "interval",
+            seconds=settings.scan_interval_seconds,
+            id="reconcile-scan",
+            **every,
+        )
+        self.scheduler.start()
+
+    async def _supervise(self) -> None:
+        """Exit 1 on a database outage longer than the bound, so that systemd restarts us."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.health.outage_too_long:
+                log.error(
+                    "database unreachable for over %.0f s (%s); exiting",
+                    self.health.max_outage_seconds,
+                    self.health.last_error,
+                )
+                self.exit_code = 1
+                self.request_stop("database outage")
+                return
+
+    async def _shutdown(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(Exception):
+            self.scheduler.shutdown(wait=False)
+        uploader_tasks = [t for t in self._tasks if t.get_name().startswith("uploader:")]
+        if uploader_tasks:
+            await asyncio.wait(uploader_tasks, timeout=9.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for provider in self.providers.values():
+            with contextlib.suppress(Exception):
+                await provider.close()
+        if self.pool is not None:
+            if self.instance_id is not None:
+                with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
+                    await self.pool.execute(queries.RELEASE_INSTANCE_CLAIMS, self.instance_id)
+                    await self.pool.execute(queries.STOP_INSTANCE, self.instance_id)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), timeout=5)
+        log.info("stopped")
+
+    # ------------------------------------------------------------------ reactions
+    def _on_recorded(self, versions: list[FileVersion]) -> None:
+        for uploader in self.uploaders.values():
+            uploader.wake.set()
+        for hook in self.on_recorded_hooks:
+            hook(versions)
+
+    def _wake(self, targets: set[str]) -> None:
+        for name in targets:
+            if name in self.uploaders:
+                self.uploaders[name].wake.set()
+
+    async def _requeue_job(self) -> None:
+        try:
+            woken = await self.ledger.requeue_due() | await self.ledger.reap_expired_leases()
+            self.health.succeeded()
+        except CONNECTION_ERRORS as exc:
+            self.health.failed(exc)
+            return
+        self._wake(woken)
+
+    async def _heartbeat_job(self) -> None:
+        assert self.pool is not None
+        try:
+            await self.pool.execute(queries.HEARTBEAT, self.instance_id)
+            self.health.succeeded()
+        except CONNECTION_ERRORS as exc:
+            self.health.failed(exc)
+
+
+def run_daemon(settings: Settings, database_url: str | None) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    server = None
+    if database_url is None:
+        server = embedded_server(settings)
+        database_url = server.ensure_running()
+    try:
+        return asyncio.run(Daemon(settings, database_url).run())
+    finally:
+        if server is not None and server.started_here:
+            server.stop()

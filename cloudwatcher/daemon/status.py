@@ -1,0 +1,134 @@
+"""The status snapshot (CONTRACT.md section 8), shared by ``cloudwatcher status`` and ``GET /status``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from cloudwatcher.config import Settings
+
+STALE_AFTER_SECONDS = 60
+
+_TARGETS = """
+SELECT target,
+       min(cloud_provider) AS provider,
+       count(*) FILTER (WHERE sync_status = 'pending') AS pending,
+       count(*) FILTER (WHERE sync_status = 'uploading') AS uploading,
+       count(*) FILTER (WHERE sync_status = 'synced') AS synced,
+       count(*) FILTER (WHERE sync_status = 'failed') AS failed,
+       count(*) FILTER (WHERE sync_status = 'failed' AND next_attempt_at IS NULL) AS gave_up,
+       extract(epoch FROM now() - min(created_at) FILTER (WHERE sync_status IN ('pending', 'uploading')))
+           AS oldest_pending_age_seconds,
+       max(uploaded_at) AS last_synced_at
+FROM cloud_file_refs
+GROUP BY target
+"""
+
+_REQUESTS = "SELECT status, count(*) AS n FROM requests GROUP BY status"
+
+_DEVICES = """
+WITH files AS (
+    SELECT device_id, count(DISTINCT (local_path, content_sha256)) AS files, max(created_at) AS last_file
+    FROM cloud_file_refs GROUP BY device_id
+), sessions AS (
+    SELECT DISTINCT ON (device_id) device_id, last_seen_at, disconnected_at IS NULL AS open
+    FROM device_connections ORDER BY device_id, connected_at DESC
+)
+SELECT coalesce(f.device_id, s.device_id) AS device_id,
+       coalesce(s.open, false) AS online,
+       greatest(s.last_seen_at, f.last_file) AS last_seen_at,
+       coalesce(f.files, 0) AS files
+FROM files f FULL OUTER JOIN sessions s ON s.device_id = f.device_id
+ORDER BY 1
+"""
+
+_FAILURES = """
+SELECT id AS ref_id, target, local_path, attempts, last_error, next_attempt_at
+FROM cloud_file_refs
+WHERE sync_status = 'failed'
+ORDER BY updated_at DESC
+LIMIT $1
+"""
+
+_INSTANCES = """
+SELECT id, host, pid, version, started_at, last_heartbeat,
+       last_heartbeat < now() - make_interval(secs => $1) AS stale
+FROM instances
+ORDER BY started_at DESC
+LIMIT 50
+"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+async def collect_status(
+    connection: asyncpg.Connection | asyncpg.Pool, settings: Settings, failures_limit: int = 20
+) -> dict[str, Any]:
+    """One JSON-ready object: targets, requests, devices, recent failures, instances."""
+    by_target = {row["target"]: row for row in await connection.fetch(_TARGETS)}
+    targets: list[dict[str, Any]] = []
+    configured = [(t.name, t.provider) for t in settings.target_list]
+    names = [name for name, _ in configured] + sorted(set(by_target) - {name for name, _ in configured})
+    providers = dict(configured)
+    for name in names:
+        row = by_target.get(name)
+        age = row["oldest_pending_age_seconds"] if row else None
+        targets.append(
+            {
+                "name": name,
+                "provider": providers.get(name) or (row["provider"] if row else None),
+                "pending": row["pending"] if row else 0,
+                "uploading": row["uploading"] if row else 0,
+                "synced": row["synced"] if row else 0,
+                "failed": row["failed"] if row else 0,
+                "gave_up": row["gave_up"] if row else 0,
+                "oldest_pending_age_seconds": round(float(age), 3) if age is not None else None,
+                "last_synced_at": _iso(row["last_synced_at"]) if row else None,
+            }
+        )
+    requests = {"pending": 0, "processing": 0, "completed": 0, "failed": 0}
+    for row in await connection.fetch(_REQUESTS):
+        requests[row["status"]] = row["n"]
+    devices = [
+        {
+            "device_id": row["device_id"],
+            "online": row["online"],
+            "last_seen_at": _iso(row["last_seen_at"]),
+            "files": row["files"],
+        }
+        for row in await connection.fetch(_DEVICES)
+    ]
+    failures = [
+        {
+            "ref_id": str(row["ref_id"]),
+            "target": row["target"],
+            "local_path": row["local_path"],
+            "attempts": row["attempts"],
+            "last_error": row["last_error"],
+            "next_attempt_at": _iso(row["next_attempt_at"]),
+        }
+        for row in await connection.fetch(_FAILURES, failures_limit)
+    ]
+    instances = [
+        {
+            "id": str(row["id"]),
+            "host": row["host"],
+            "pid": row["pid"],
+            "version": row["version"],
+            "started_at": _iso(row["started_at"]),
+            "last_heartbeat": _iso(row["last_heartbeat"]),
+            "stale": row["stale"],
+        }
+        for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS))
+    ]
+    return {
+        "targets": targets,
+        "requests": requests,
+        "devices": devices,
+        "recent_failures": failures,
+        "instances": instances,
+    }

@@ -1,0 +1,269 @@
+"""Per-target upload workers: claim pending rows, upload, verify, write results back in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from cloudwatcher.config.settings import RetrySettings
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.ledger import ClaimedRow, FailedRow, Ledger, SyncedRow
+from cloudwatcher.daemon.retry import next_attempt_at
+from cloudwatcher.providers import (
+    DailyCapError,
+    FileChangedError,
+    PermanentError,
+    Provider,
+    TransientError,
+    UploadJob,
+    UploadResult,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
+_QUICK_RETRY_MAX_WAIT = 2.0  # in-attempt retries only for short waits; longer ones go to the schedule
+
+
+def _worth_a_quick_retry(error: BaseException) -> bool:
+    return (
+        isinstance(error, TransientError)
+        and not isinstance(error, DailyCapError)
+        and (error.retry_after or 0.0) <= _QUICK_RETRY_MAX_WAIT
+    )
+
+
+class TargetUploader:
+    """Keeps up to ``max_in_flight`` claimed rows of one target moving through ``concurrency`` slots."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        provider: Provider,
+        ledger: Ledger,
+        health: DatabaseHealth,
+        retry: RetrySettings,
+        watch_root: Path,
+        concurrency: int,
+        instance_id: UUID | None,
+        on_changed_file: Callable[[str], None] = lambda path: None,
+        on_result: Callable[[ClaimedRow, UploadResult | None, str | None], None] = lambda *_: None,
+    ) -> None:
+        self.name = name
+        self.provider = provider
+        self.ledger = ledger
+        self.health = health
+        self.retry = retry
+        self.watch_root = watch_root
+        self.concurrency = concurrency
+        self.instance_id = instance_id
+        self.on_changed_file = on_changed_file
+        self.on_result = on_result
+        self.max_in_flight = max(32, concurrency * 64)
+        self.wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[UUID, asyncio.Task[None]] = {}
+        self._synced: list[SyncedRow] = []
+        self._failed: list[FailedRow] = []
+        self._room = asyncio.Event()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._in_flight or self._synced or self._failed)
+
+    # ------------------------------------------------------------------ main loops
+    async def run(self, stopping: asyncio.Event) -> None:
+        flusher = asyncio.create_task(self._flush_loop(stopping))
+        renewer = asyncio.create_task(self._renew_loop(stopping))
+        try:
+            await self._claim_loop(stopping)
+        finally:
+            renewer.cancel()
+            await self._drain()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._flush(final=True)
+
+    async def _claim_loop(self, stopping: asyncio.Event) -> None:
+        delay = 0.5
+        while not stopping.is_set():
+            room = self.max_in_flight - len(self._in_flight)
+            if room < max(1, self.max_in_flight // 4):
+                self._room.clear()
+                await _wait_any(stopping, self._room, seconds=1.0)
+                continue
+            self.wake.clear()
+            try:
+                rows = await self.ledger.claim(self.name, room, LEASE_SECONDS, self.instance_id)
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+                await _wait_any(stopping, seconds=delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.health.succeeded()
+            delay = 0.5
+            if not rows:
+                await _wait_any(stopping, self.wake, seconds=5.0)
+                continue
+            for row in rows:
+                self._in_flight[row.id] = asyncio.create_task(self._upload(row))
+
+    async def _drain(self, deadline: float = 8.0) -> None:
+        """On shutdown: let in-flight uploads finish up to ``deadline``, then give their claims back."""
+        if not self._in_flight:
+            return
+        tasks = list(self._in_flight.values())
+        _, still_running = await asyncio.wait(tasks, timeout=deadline)
+        abandoned = [row_id for row_id, task in self._in_flight.items() if task in still_running]
+        for task in still_running:
+            task.cancel()
+        await asyncio.gather(*still_running, return_exceptions=True)
+        if abandoned:
+            log.info("target %s: giving back %d unfinished claim(s)", self.name, len(abandoned))
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self.ledger.release(abandoned)
+
+    async def _flush_loop(self, stopping: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            await self._flush()
+
+    async def _flush(self, final: bool = False) -> None:
+        synced, failed = self._synced, self._failed
+        if not synced and not failed:
+            return
+        self._synced, self._failed = [], []
+        for attempt in range(100 if final else 1):
+            try:
+                await self.ledger.mark_synced(synced, self.instance_id)
+                synced = []
+                await self.ledger.mark_failed(failed)
+                self.health.succeeded()
+                return
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+                if final:
+                    await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+        # not written yet: keep them for the next round (their leases are renewed meanwhile)
+        self._synced = synced + self._synced
+        self._failed = failed + self._failed
+
+    async def _renew_loop(self, stopping: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            pending_ids = (
+                list(self._in_flight) + [row.id for row in self._synced] + [row.id for row in self._failed]
+            )
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self.ledger.renew_leases(pending_ids, LEASE_SECONDS)
+
+    # ------------------------------------------------------------------ one row
+    async def _upload(self, row: ClaimedRow) -> None:
+        started = time.monotonic()
+        try:
+            async with self._slots:
+                result = await self._attempt(row)
+            self._synced.append(
+                SyncedRow(
+                    row.id,
+                    result.cloud_path,
+                    result.remote_id,
+                    result.remote_size,
+                    result.remote_hash,
+                    result.verification,
+                )
+            )
+            self.on_result(row, result, None)
+            log.debug("synced %s to %s in %.3f s", row.local_path, self.name, time.monotonic() - started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure lands in the ledger with its reason
+            failure = self._failure(row, exc)
+            self._failed.append(failure)
+            self.on_result(row, None, failure.error)
+            level = logging.WARNING if failure.next_attempt_at is None else logging.INFO
+            log.log(
+                level,
+                "upload of %s to %s failed: %s",
+                row.local_path,
+                self.name,
+                failure.error,
+                extra={"path": row.local_path, "target": self.name, "ref_id": str(row.id)},
+            )
+        finally:
+            self._in_flight.pop(row.id, None)
+            self._room.set()
+
+    async def _attempt(self, row: ClaimedRow) -> UploadResult:
+        local_file = self.watch_root / row.local_path
+        try:
+            info = os.lstat(local_file)
+        except FileNotFoundError as exc:
+            raise PermanentError(f"local file no longer exists: {row.local_path}") from exc
+        if (info.st_size, info.st_mtime_ns) != (row.size, row.mtime_ns):
+            self.on_changed_file(row.local_path)
+            raise FileChangedError("file changed since it was recorded; its new content gets its own row")
+        job = UploadJob(
+            local_file=local_file,
+            remote_path=row.local_path,
+            size=row.size,
+            sha256=row.sha256,
+            mtime_ns=row.mtime_ns,
+            resume_state=row.upload_session,
+        )
+
+        async def save_state(state: dict[str, Any] | None) -> None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self.ledger.save_upload_session(row.id, state)
+
+        result: UploadResult | None = None
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(3),
+            wait=wait_exponential(multiplier=0.2, max=_QUICK_RETRY_MAX_WAIT),
+            retry=retry_if_exception(_worth_a_quick_retry),
+            reraise=True,
+        ):
+            with attempt:
+                result = await self.provider.upload(job, save_state)
+        assert result is not None
+        after = os.lstat(local_file)
+        if (after.st_size, after.st_mtime_ns) != (row.size, row.mtime_ns):
+            self.on_changed_file(row.local_path)
+            raise FileChangedError("file changed during upload; its new content gets its own row")
+        return result
+
+    def _failure(self, row: ClaimedRow, error: Exception) -> FailedRow:
+        now = datetime.now(UTC)
+        message = str(error) or type(error).__name__
+        if isinstance(error, DailyCapError):
+            parked = now.timestamp() + (error.retry_after or 3600.0)
+            return FailedRow(row.id, message, datetime.fromtimestamp(parked, UTC), spent_attempt=False)
+        if isinstance(error, PermanentError):
+            return FailedRow(row.id, message, None)
+        retry_after = error.retry_after if isinstance(error, TransientError) else None
+        if not isinstance(error, TransientError):
+            message = f"{type(error).__name__}: {message}"
+        attempts = row.attempts + 1
+        return FailedRow(row.id, message, next_attempt_at(self.retry, attempts, now, retry_after=retry_after))
+
+
+async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
+    """Return when any event is set or ``timeout`` passes."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,211 @@
+"""Notice finished files: watch events as hints, plus full reconcile scans.
+
+Events (inotify through watchfiles, or stat polling on network filesystems) only say "look
+here"; the scanner decides what a path is. A folder event triggers a scan of that folder,
+because files moved in with their folder raise no events of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import watchfiles
+
+from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
+from cloudwatcher.daemon.settle import Settler
+
+log = logging.getLogger(__name__)
+
+NETWORK_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "afs",
+    "davfs",
+    "sshfs",
+    "lustre",
+    "gpfs",
+    "beegfs",
+    "virtiofs",
+}
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem holding ``path``, from the mount table ('' when unknown)."""
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                mount_point = fields[1].replace("\\040", " ")
+                inside = str(path) == mount_point or str(path).startswith(mount_point.rstrip("/") + "/")
+                if inside and len(mount_point) >= len(best):
+                    best, fstype = mount_point, fields[2]
+    except OSError:
+        return ""
+    return fstype
+
+
+def should_poll(watch_mode: str, watch_root: Path) -> bool:
+    if watch_mode != "auto":
+        return watch_mode == "poll"
+    fstype = filesystem_type(watch_root.resolve())
+    return fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse")
+
+
+def check_inotify_limit(folders: int) -> None:
+    """Say what to raise when the tree needs more inotify watches than the kernel allows."""
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
+    except (OSError, ValueError):
+        return
+    if folders > limit * 0.8:
+        wanted = max(folders * 2, 524288)
+        log.warning(
+            "the watch root has %d folders but fs.inotify.max_user_watches is %d; events may be missed "
+            "(periodic scans still find every file). Raise it: sysctl -w fs.inotify.max_user_watches=%d",
+            folders,
+            limit,
+            wanted,
+        )
+
+
+class FolderWatcher:
+    def __init__(
+        self,
+        *,
+        watch_root: Path,
+        settle_seconds: float,
+        poll: bool,
+        poll_interval_seconds: float,
+        sink: Callable[[Candidate], None],
+    ) -> None:
+        self.watch_root = watch_root
+        self.poll = poll
+        self.poll_interval_seconds = poll_interval_seconds
+        self.sink = sink
+        self.warn = WarnOnce()
+        self.settler = Settler(settle_seconds)
+        self.scanner = TreeScanner(watch_root, self.warn)
+        self._settle_wake = asyncio.Event()
+        self.running = False
+        self.events_seen = 0
+
+    def offer(self, candidate: Candidate) -> None:
+        settled = self.settler.offer(candidate)
+        if settled is not None:
+            self.sink(settled)
+        else:
+            self._settle_wake.set()
+
+    def recheck(self, local_path: str) -> None:
+        """Look at a path again (an uploader saw it change)."""
+        candidate = stat_candidate(self.watch_root, self.watch_root / local_path, self.warn)
+        if candidate is not None:
+            self.offer(candidate)
+
+    async def full_scan(self) -> int:
+        """Offer every file under the watch root; log progress on long scans."""
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[Candidate] | None] = asyncio.Queue(maxsize=8)
+
+        def walk() -> None:
+            batch: list[Candidate] = []
+            for candidate in self.scanner.scan():
+                batch.append(candidate)
+                if len(batch) >= 1000:
+                    asyncio.run_coroutine_threadsafe(queue.put(batch), loop).result()
+                    batch = []
+            asyncio.run_coroutine_threadsafe(queue.put(batch), loop).result()
+            asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+
+        self.scanner.folders_seen = 0
+        walker = loop.run_in_executor(None, walk)
+        count, last_report = 0, started
+        while (batch := await queue.get()) is not None:
+            for candidate in batch:
+                self.offer(candidate)
+            count += len(batch)
+            if time.monotonic() - last_report > 5:
+                last_report = time.monotonic()
+                log.info(
+                    "reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started)
+                )
+        await walker
+        log.info(
+            "reconcile scan: %d files in %d folders in %.2f s",
+            count,
+            self.scanner.folders_seen,
+            time.monotonic() - started,
+        )
+        if not self.poll:
+            check_inotify_limit(self.scanner.folders_seen)
+        return count
+
+    async def watch(self, stopping: asyncio.Event) -> None:
+        self.watch_root.mkdir(parents=True, exist_ok=True)
+        mode = f"polling every {self.poll_interval_seconds:g} s" if self.poll else "inotify events"
+        log.info("watching %s (%s)", self.watch_root, mode)
+        self.running = True
+        try:
+            async for changes in watchfiles.awatch(
+                self.watch_root,
+                watch_filter=None,
+                stop_event=stopping,
+                debounce=200,
+                step=20,
+                force_polling=self.poll,
+                poll_delay_ms=int(self.poll_interval_seconds * 1000),
+                recursive=True,
+                ignore_permission_denied=True,
+                yield_on_timeout=False,
+            ):
+                self.events_seen += len(changes)
+                for change, raw_path in changes:
+                    if change == watchfiles.Change.deleted:
+                        continue
+                    self._look_at(Path(raw_path))
+        finally:
+            self.running = False
+
+    def _look_at(self, path: Path) -> None:
+        try:
+            is_dir = os.path.isdir(path) and not os.path.islink(path)
+        except OSError:
+            return
+        if is_dir:
+            for candidate in self.scanner.scan(path):
+                self.offer(candidate)
+        else:
+            found = stat_candidate(self.watch_root, path, self.warn)
+            if found is not None:
+                self.offer(found)
+
+    async def settle_loop(self) -> None:
+        while True:
+            due_in = self.settler.next_due_in()
+            self._settle_wake.clear()
+            if due_in is None:
+                await self._settle_wake.wait()
+                continue
+            if due_in > 0:
+                try:
+                    await asyncio.wait_for(self._settle_wake.wait(), timeout=due_in)
+                    continue
+                except TimeoutError:
+                    pass
+            for candidate in self.settler.collect_due():
+                self.sink(candidate)
