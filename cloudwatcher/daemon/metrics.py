@@ -1,0 +1,266 @@
+"""Prometheus metrics for ``GET /metrics`` (CONTRACT.md section 8).
+
+Everything lives in one dedicated :data:`REGISTRY`, not prometheus-client's global one, so
+that tests and embedding code never see a library's stray collectors and a name can never be
+registered twice by an import side effect. Every name starts with ``cloudwatcher_``;
+per-target series carry a ``target`` label.
+
+The daemon calls the plain ``record_*``/``set_*``/``observe_*`` functions below; nothing else
+needs to know prometheus-client. Label values that come from field devices (request types,
+error codes) are folded into a fixed set, so a device cannot create unbounded series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "LEDGER_STATUSES",
+    "REGISTRY",
+    "forget_target",
+    "observe_drop_to_synced",
+    "observe_ingest_latency",
+    "record_request",
+    "record_upload",
+    "record_watcher_event",
+    "render",
+    "set_backlog",
+    "set_pool",
+]
+
+#: The Prometheus text exposition format version 0.0.4, which :func:`render` produces.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Backlog statuses always exported per target (missing ones are set to 0, not left stale).
+LEDGER_STATUSES = ("pending", "uploading", "synced", "failed", "gave_up")
+
+#: Request types with their own series; anything else a device invents counts as "other".
+KNOWN_REQUEST_TYPES = frozenset(
+    {
+        "get_parts",
+        "update_inventory",
+        "consume_parts",
+        "create_order",
+        "approve_order",
+        "reject_order",
+        "place_order",
+        "receive_order",
+        "cancel_order",
+        "invalid",
+    }
+)
+#: Error codes of CONTRACT.md section 6, plus "none" for success.
+KNOWN_ERROR_CODES = frozenset(
+    {
+        "none",
+        "invalid_json",
+        "invalid_request",
+        "unknown_user",
+        "inactive_user",
+        "forbidden",
+        "device_mismatch",
+        "not_found",
+        "insufficient_stock",
+        "conflict",
+        "no_approver",
+        "too_large",
+    }
+)
+
+# The *_created series double the output and no dashboard of ours reads them.
+disable_created_metrics()
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+# CPU, memory, open files and start time of the daemon itself, under our prefix.
+ProcessCollector(namespace="cloudwatcher", registry=REGISTRY)
+
+# Latency buckets from a second to a day: a file waits for settle, a batch, maybe retries.
+_SYNC_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400)
+_SHORT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+UPLOADS = Counter(
+    "cloudwatcher_uploads",
+    "Upload attempts by outcome (synced, failed, gave_up, ...).",
+    ["target", "provider", "outcome"],
+    registry=REGISTRY,
+)
+UPLOAD_BYTES = Counter(
+    "cloudwatcher_upload_bytes",
+    "Bytes of files uploaded and verified.",
+    ["target", "provider"],
+    registry=REGISTRY,
+)
+UPLOAD_FAILURES = Counter(
+    "cloudwatcher_upload_failures",
+    "Failed upload attempts by class of reason (transient, permanent, throttled, quota, changed, ...).",
+    ["target", "provider", "reason_class"],
+    registry=REGISTRY,
+)
+UPLOAD_DURATION = Histogram(
+    "cloudwatcher_upload_duration_seconds",
+    "Duration of one upload attempt, from claim to verified (or failed).",
+    ["target", "provider"],
+    buckets=(*_SHORT_BUCKETS, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+BACKLOG = Gauge(
+    "cloudwatcher_backlog",
+    "Ledger rows per target and sync status (gave_up: failed rows with no next attempt).",
+    ["target", "status"],
+    registry=REGISTRY,
+)
+OLDEST_PENDING_AGE = Gauge(
+    "cloudwatcher_oldest_pending_age_seconds",
+    "Age of the oldest row still waiting for upload (0 when none waits).",
+    ["target"],
+    registry=REGISTRY,
+)
+RETRY_QUEUE = Gauge(
+    "cloudwatcher_retry_queue",
+    "Failed rows scheduled for another attempt.",
+    ["target"],
+    registry=REGISTRY,
+)
+DROP_TO_SYNCED = Histogram(
+    "cloudwatcher_drop_to_synced_seconds",
+    "Time from a file being noticed to its verified copy on the target.",
+    ["target"],
+    buckets=_SYNC_BUCKETS,
+    registry=REGISTRY,
+)
+REQUESTS = Counter(
+    "cloudwatcher_requests",
+    "Request envelopes handled, by type, outcome and error code.",
+    ["type", "outcome", "code"],
+    registry=REGISTRY,
+)
+INGEST_LATENCY = Histogram(
+    "cloudwatcher_ingest_latency_seconds",
+    "Time to apply one request envelope and write its response.",
+    buckets=_SHORT_BUCKETS,
+    registry=REGISTRY,
+)
+WATCHER_EVENTS = Counter(
+    "cloudwatcher_watcher_events",
+    "File-system events and scan findings by kind (added, modified, deleted, overflow, rescan, ...).",
+    ["kind"],
+    registry=REGISTRY,
+)
+DB_POOL = Gauge(
+    "cloudwatcher_db_pool_connections",
+    "Database pool connections by state (in_use, idle).",
+    ["state"],
+    registry=REGISTRY,
+)
+
+
+def record_upload(
+    target: str,
+    provider: str,
+    outcome: str,
+    size: int,
+    latency_seconds: float | None = None,
+    *,
+    reason_class: str | None = None,
+    drop_to_synced_seconds: float | None = None,
+) -> None:
+    """Count one finished upload attempt.
+
+    ``outcome`` is ``"synced"`` for a verified copy (then ``size`` bytes are counted), anything
+    else (``"failed"``, ``"gave_up"``, ...) also counts as a failure of ``reason_class``
+    (default ``"other"``). ``latency_seconds`` is the attempt's own duration;
+    ``drop_to_synced_seconds`` (synced only) the time since the file was noticed.
+    """
+    UPLOADS.labels(target, provider, outcome).inc()
+    if outcome == "synced":
+        UPLOAD_BYTES.labels(target, provider).inc(max(0, size))
+        if drop_to_synced_seconds is not None:
+            observe_drop_to_synced(target, drop_to_synced_seconds)
+    else:
+        UPLOAD_FAILURES.labels(target, provider, reason_class or "other").inc()
+    if latency_seconds is not None:
+        UPLOAD_DURATION.labels(target, provider).observe(max(0.0, latency_seconds))
+
+
+def observe_drop_to_synced(target: str, seconds: float) -> None:
+    """One file reached ``target``, ``seconds`` after it was noticed."""
+    DROP_TO_SYNCED.labels(target).observe(max(0.0, seconds))
+
+
+def record_request(type: str, outcome: str, code: str | None = None) -> None:
+    """Count one handled request (``outcome``: completed, failed, pending, duplicate, ...).
+
+    Unknown ``type`` and ``code`` values become ``"other"``: they come from devices.
+    """
+    request_type = type if type in KNOWN_REQUEST_TYPES else "other"
+    error_code = code or "none"
+    if error_code not in KNOWN_ERROR_CODES:
+        error_code = "other"
+    REQUESTS.labels(request_type, outcome, error_code).inc()
+
+
+def observe_ingest_latency(seconds: float) -> None:
+    """One request took ``seconds`` from reading its file to its committed response."""
+    INGEST_LATENCY.observe(max(0.0, seconds))
+
+
+def set_backlog(
+    target: str,
+    counts: Mapping[str, int],
+    oldest_pending_age: float | None,
+    retry_queue: int,
+) -> None:
+    """Publish one target's ledger counts (e.g. from the status snapshot).
+
+    ``counts`` maps status to rows; the statuses of :data:`LEDGER_STATUSES` that are missing
+    are set to 0 so a drained backlog reads 0 rather than its last value.
+    ``oldest_pending_age`` None (nothing waiting) is exported as 0.
+    """
+    for status in {*LEDGER_STATUSES, *counts}:
+        BACKLOG.labels(target, status).set(counts.get(status, 0))
+    OLDEST_PENDING_AGE.labels(target).set(oldest_pending_age or 0.0)
+    RETRY_QUEUE.labels(target).set(retry_queue)
+
+
+def record_watcher_event(kind: str) -> None:
+    """Count one watcher event or scan finding of ``kind``."""
+    WATCHER_EVENTS.labels(kind).inc()
+
+
+def set_pool(in_use: int, idle: int) -> None:
+    """Publish the database pool's connections (asyncpg: size minus idle, idle)."""
+    DB_POOL.labels("in_use").set(in_use)
+    DB_POOL.labels("idle").set(idle)
+
+
+def forget_target(target: str) -> None:
+    """Drop every series of a target that was removed from the configuration (on reload)."""
+    for metric in (UPLOADS, UPLOAD_BYTES, UPLOAD_FAILURES, UPLOAD_DURATION, BACKLOG, DROP_TO_SYNCED):
+        for labels in list(_label_sets(metric)):
+            if labels[0] == target:
+                metric.remove(*labels)
+    for metric in (OLDEST_PENDING_AGE, RETRY_QUEUE):
+        for labels in list(_label_sets(metric)):
+            if labels == (target,):
+                metric.remove(target)
+
+
+def _label_sets(metric: Counter | Gauge | Histogram) -> list[tuple[str, ...]]:
+    """The label-value tuples a metric currently exports (prometheus-client keeps them privately)."""
+    return [tuple(labels) for labels in metric._metrics]
+
+
+def render() -> bytes:
+    """The registry in the Prometheus text format (see :data:`CONTENT_TYPE`)."""
+    return generate_latest(REGISTRY)
