@@ -1,0 +1,299 @@
+"""The daemon's HTTP surface on ``http_bind`` (CONTRACT.md section 8): status, health,
+Prometheus metrics and the retry action.
+
+The application is built from plain callables, so it knows nothing about the ledger and can
+be tested without a daemon; the web dashboard adds its routes at ``/`` to the same app and can
+reuse :func:`is_authorized`.
+
+Security rules, and why:
+
+- Actions (``POST /api/retry``) always need ``Authorization: Bearer <http_token>``, compared
+  in constant time. Without a configured token they are refused with 403: an unauthenticated
+  action endpoint on a shared host is a bigger risk than a missing button.
+- Reads need the token too when ``require_token_for_reads`` (the daemon sets it when
+  ``http_bind`` is not loopback); ``/healthz`` stays open for load balancers and probes.
+- ``POST`` bodies must be ``application/json``. A browser cannot send that cross-origin
+  without a CORS preflight, which this server never grants, so a web page a user visits
+  cannot trigger actions (and the bearer token is never sent automatically anyway).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from cloudwatcher.daemon import metrics
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_REF_IDS",
+    "BindError",
+    "bound_port",
+    "build_http_app",
+    "is_authorized",
+    "is_loopback_bind",
+    "parse_bind",
+    "start_http_server",
+]
+
+#: A retry request naming more ref ids than this is refused (use ``{"all": true}``).
+MAX_REF_IDS = 10_000
+
+StatusCallback = Callable[[], Awaitable[dict[str, Any]]]
+HealthCallback = Callable[[], Awaitable[tuple[bool, str]]]
+RetryCallback = Callable[[list[str] | None], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class _Auth:
+    token: bytes | None
+    require_token_for_reads: bool
+
+
+_AUTH_KEY = web.AppKey("cloudwatcher_auth", _Auth)
+_OPEN_PATHS = frozenset({"/healthz"})
+
+
+class BindError(ValueError):
+    """``http_bind`` is not ``HOST:PORT``."""
+
+
+def parse_bind(bind: str) -> tuple[str | None, int]:
+    """``"127.0.0.1:8765"``, ``"[::1]:0"``, ``":8765"`` (all interfaces) → (host, port)."""
+    match = re.fullmatch(
+        r"(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})", bind.strip()
+    )
+    if not match or int(match["port"]) > 65535:
+        raise BindError(f"http_bind must be HOST:PORT (IPv6 as [::1]:PORT), got {bind!r}")
+    host = match["v6"] or match["host"] or None
+    return host, int(match["port"])
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """True when ``bind`` listens on loopback only (then reads may go without a token)."""
+    host, _ = parse_bind(bind)
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _json_default(value: object) -> object:
+    """Status snapshots carry database types; JSON gets their obvious text forms."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _json(body: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, default=_json_default),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def _error(status: int, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
+    return _json({"error": message}, status=status, headers=headers)
+
+
+def _bearer(request: web.Request) -> bytes | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip().encode()
+
+
+def is_authorized(request: web.Request) -> bool:
+    """True when the request carries the configured bearer token (constant-time compare)."""
+    auth = request.app[_AUTH_KEY]
+    presented = _bearer(request)
+    if auth.token is None or presented is None:
+        return False
+    return hmac.compare_digest(presented, auth.token)
+
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="cloudwatcher"'}
+_NO_TOKEN_MESSAGE = (
+    "no http_token is configured on this daemon; set http_token (or http_token_file) "
+    "in the configuration to allow this over HTTP"
+)
+
+
+@web.middleware
+async def _guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Token for reads when required; JSON errors instead of aiohttp's HTML pages."""
+    auth = request.app[_AUTH_KEY]
+    if auth.require_token_for_reads and request.path not in _OPEN_PATHS:
+        if auth.token is None:
+            return _error(403, _NO_TOKEN_MESSAGE)
+        if not is_authorized(request):
+            return _error(401, "missing or wrong bearer token", headers=_UNAUTHORIZED_HEADERS)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason)
+    except Exception:
+        log.exception("HTTP %s %s failed", request.method, request.path)
+        return _error(500, "internal error; see the daemon's log")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def build_http_app(
+    *,
+    status: StatusCallback,
+    health: HealthCallback,
+    retry: RetryCallback,
+    token: str | None,
+    require_token_for_reads: bool,
+) -> web.Application:
+    """The aiohttp application: ``GET /status``, ``GET /healthz``, ``GET /metrics``, ``POST /api/retry``.
+
+    ``retry(None)`` means "every failed row"; ``retry([ref_id, ...])`` those rows (canonical
+    UUID strings). It returns how many rows it re-queued. ``/`` is left free for the dashboard.
+    """
+    app = web.Application(middlewares=[_guard], client_max_size=1024 * 1024)
+    app[_AUTH_KEY] = _Auth(
+        token=token.encode() if token else None, require_token_for_reads=require_token_for_reads
+    )
+
+    async def get_status(request: web.Request) -> web.Response:
+        return _json(await status())
+
+    async def get_healthz(request: web.Request) -> web.Response:
+        try:
+            ok, reason = await health()
+        except Exception as exc:
+            log.warning("health check raised: %r", exc)
+            ok, reason = False, f"health check failed: {exc}"
+        if ok:
+            return _json({"ok": True})
+        return _json({"ok": False, "reason": reason or "unhealthy"}, status=503)
+
+    async def get_metrics(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def post_retry(request: web.Request) -> web.Response:
+        auth = request.app[_AUTH_KEY]
+        if auth.token is None:
+            return _error(403, "retry over HTTP is disabled: " + _NO_TOKEN_MESSAGE)
+        if not is_authorized(request):
+            return _error(401, "missing or wrong bearer token", headers=_UNAUTHORIZED_HEADERS)
+        if request.content_type != "application/json":
+            return _error(415, "the body must be JSON (Content-Type: application/json)")
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "the body is not valid JSON")
+        ref_ids, problem = _parse_retry_body(body)
+        if problem:
+            return _error(400, problem)
+        requeued = await retry(ref_ids)
+        log.info(
+            "re-queued %d upload(s) on request from %s (%s)",
+            requeued,
+            request.remote,
+            "all" if ref_ids is None else f"{len(ref_ids)} ref id(s)",
+        )
+        return _json({"requeued": requeued})
+
+    app.router.add_get("/status", get_status)
+    app.router.add_get("/healthz", get_healthz)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_post("/api/retry", post_retry)
+    return app
+
+
+def _parse_retry_body(body: object) -> tuple[list[str] | None, str]:
+    """``{"all": true}`` → (None, ""); ``{"ref_ids": [uuid, ...]}`` → (ids, ""); else (None, problem)."""
+    usage = 'expected {"ref_ids": ["<uuid>", ...]} or {"all": true}'
+    if not isinstance(body, dict):
+        return None, usage
+    unknown = set(body) - {"ref_ids", "all"}
+    if unknown:
+        return None, f"unknown key(s) {', '.join(sorted(unknown))}; {usage}"
+    if "all" in body and "ref_ids" in body:
+        return None, f"give either ref_ids or all, not both; {usage}"
+    if "all" in body:
+        if body["all"] is not True:
+            return None, usage
+        return None, ""
+    ref_ids = body.get("ref_ids")
+    if not isinstance(ref_ids, list) or not ref_ids:
+        return None, usage
+    if len(ref_ids) > MAX_REF_IDS:
+        return None, f'at most {MAX_REF_IDS} ref_ids per request; use {{"all": true}}'
+    canonical: list[str] = []
+    for ref_id in ref_ids:
+        try:
+            if not isinstance(ref_id, str):
+                raise ValueError(ref_id)
+            canonical.append(str(uuid.UUID(ref_id)))
+        except ValueError:
+            return None, f"ref_ids must be UUID strings; {str(ref_id)[:60]!r} is not"
+    return list(dict.fromkeys(canonical)), ""
+
+
+async def start_http_server(bind: str, app: web.Application) -> web.AppRunner:
+    """Serve ``app`` on ``bind`` (``HOST:PORT``; port 0 picks a free one, see :func:`bound_port`).
+
+    Stop it with ``await runner.cleanup()``. Access logging is off: Prometheus scrapes would
+    flood the journal; actions log themselves.
+    """
+    host, port = parse_bind(bind)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    log.info("HTTP status endpoint on %s", ", ".join(_format_address(a) for a in runner.addresses))
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The TCP port the server actually listens on (useful after binding port 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise RuntimeError("the HTTP server is not listening on a TCP port")
+
+
+def _format_address(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address)
