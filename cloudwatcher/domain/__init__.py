@@ -1,0 +1,37 @@
+"""The business domain: request envelopes applied to the relational schema, exactly once.
+
+The daemon calls this package's functions (and only these):
+
+- :func:`process_request_file` / :func:`process_response_file` for each settled ``.json``
+  in a device's ``requests/`` folder / each file in its ``responses/`` folder, after the
+  file is in the ledger; requests of one device sequentially, in drop order;
+- :func:`unprocessed_files` at start-up and after a database outage, to catch up;
+- :func:`note_device_activity` inside the ledger transaction of each batch of files;
+- scheduled jobs: :func:`mark_delivered_responses`, :func:`close_idle_device_sessions`,
+  :func:`archive_old_requests`, :func:`ensure_audit_partitions`;
+- :func:`load_catalog_file` for ``cloudwatcher load``.
+"""
+
+from cloudwatcher.domain.catalog import CatalogError, load_catalog_file
+from cloudwatcher.domain.catchup import unprocessed_files
+from cloudwatcher.domain.delivery import mark_delivered_responses
+from cloudwatcher.domain.devices import close_idle_device_sessions, note_device_activity
+from cloudwatcher.domain.external import process_response_file
+from cloudwatcher.domain.files import DroppedFile, IngestContext
+from cloudwatcher.domain.ingest import process_request_file
+from cloudwatcher.domain.retention import archive_old_requests, ensure_audit_partitions
+
+__all__ = [
+    "CatalogError",
+    "DroppedFile",
+    "IngestContext",
+    "archive_old_requests",
+    "close_idle_device_sessions",
+    "ensure_audit_partitions",
+    "load_catalog_file",
+    "mark_delivered_responses",
+    "note_device_activity",
+    "process_request_file",
+    "process_response_file",
+    "unprocessed_files",
+]

@@ -1,0 +1,174 @@
+"""``process_response_file``: files in a device's ``responses/`` folder.
+
+Either the daemon's own response (its content equals a ``responses`` row: link the ledger
+rows to it), or an external processor's answer to a pending request (CONTRACT §6): stored as
+the request's response (``ai_processed`` when an ``agent`` block is present, which also
+becomes an ``agent_decisions`` row) and the request's status follows. Anything else is
+logged and left alone; the daemon mirrors the file either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Annotated, Any, Literal, cast
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cloudwatcher.domain.envelope import InvalidEnvelope, decode_json, describe_validation_error
+from cloudwatcher.domain.files import DroppedFile, IngestContext
+from cloudwatcher.domain.ledger_links import link_response, mark_processed, read_version
+from cloudwatcher.domain.responses import to_json
+
+log = logging.getLogger(__name__)
+
+OWN_RESPONSE = """
+SELECT s.id, s.status FROM responses s
+WHERE s.request_id = $1 AND s.content = $2::jsonb
+"""
+
+REQUEST_FOR_ANSWER = """
+SELECT r.id, r.device_id, r.status, r.created_by, s.id AS response_id
+FROM requests r LEFT JOIN responses s ON s.request_id = r.id
+WHERE r.id = $1
+FOR UPDATE OF r
+"""
+
+INSERT_EXTERNAL_RESPONSE = """
+INSERT INTO responses (request_id, status, content, ai_processed, local_path)
+VALUES ($1, 'ready', $2::jsonb, $3, $4)
+RETURNING id
+"""
+
+INSERT_DECISION = """
+INSERT INTO agent_decisions
+    (request_id, agent_name, decision_type, decision_value, reasoning, confidence_score)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+"""
+
+FINISH_REQUEST = """
+UPDATE requests SET status = $2, error_code = $3, processed_by = $4, processed_at = now(), updated_at = now()
+WHERE id = $1
+"""
+
+
+class AgentBlock(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    decision_type: Annotated[str, Field(max_length=100)] | None = None
+    decision: Any = None
+    reasoning: Any = None
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class ErrorBlock(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    message: str = ""
+
+
+class ExternalAnswer(BaseModel):
+    """An external processor's response file."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    request_id: UUID
+    status: Literal["completed", "failed"]
+    result: Any = None
+    error: ErrorBlock | None = None
+    agent: AgentBlock | None = None
+
+
+def _load(file: DroppedFile, ctx: IngestContext) -> tuple[Any, str | None]:
+    """The parsed document, or a reason it cannot be used."""
+    if file.size > ctx.max_request_bytes:
+        return None, f"larger than {ctx.max_request_bytes} bytes"
+    raw = read_version(file, ctx.max_request_bytes)
+    if raw is None:
+        return None, "changed or vanished before it could be read"
+    try:
+        return decode_json(raw), None
+    except InvalidEnvelope as error:
+        return None, error.message
+
+
+async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> None:
+    """Link the daemon's own responses; ingest external processors' answers; warn about the rest."""
+    document, problem = await asyncio.to_thread(_load, file, ctx)
+    async with pool.acquire() as proxy:
+        connection = cast(asyncpg.Connection, proxy)
+        async with connection.transaction():
+            if problem is None:
+                problem = await _ingest(connection, file, ctx, document)
+            if problem is not None:
+                log.warning("response file %s not ingested: %s", file.local_path, problem)
+            await mark_processed(connection, file)
+
+
+async def _ingest(
+    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, document: Any
+) -> str | None:
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    try:
+        request_id = UUID(str(document.get("request_id")))
+    except ValueError:
+        return "no valid request_id"
+    own = await connection.fetchrow(OWN_RESPONSE, request_id, to_json(document))
+    if own is not None:
+        await link_response(connection, file, own["id"])
+        if own["status"] == "processing":  # written just before a crash: the file exists, so it is ready
+            await connection.execute(
+                "UPDATE responses SET status = 'ready', updated_at = now() WHERE id = $1", own["id"]
+            )
+        return None
+    try:
+        answer = ExternalAnswer.model_validate(document)
+    except ValidationError as error:
+        return describe_validation_error(error)
+    if answer.status == "failed" and answer.error is None:
+        return "a failed answer needs an error object"
+    request = await connection.fetchrow(REQUEST_FOR_ANSWER, request_id)
+    if request is None:
+        return f"no request {request_id}"
+    if request["device_id"] != file.device_id:
+        return f"request {request_id} belongs to device {request['device_id']!r}, not {file.device_id!r}"
+    if request["response_id"] is not None or request["status"] != "pending":
+        return f"request {request_id} is already answered (status {request['status']!r})"
+    if request["created_by"] is not None:  # audit rows: the processor acts on the requester's behalf
+        await connection.execute(
+            "SELECT set_config('cloudwatcher.user_id', $1, true)", str(request["created_by"])
+        )
+    response_id = await connection.fetchval(
+        INSERT_EXTERNAL_RESPONSE, request_id, to_json(document), answer.agent is not None, file.local_path
+    )
+    if answer.agent is not None:
+        agent = answer.agent
+        decision = (
+            agent.decision
+            if isinstance(agent.decision, str) or agent.decision is None
+            else to_json(agent.decision)
+        )
+        await connection.execute(
+            INSERT_DECISION,
+            request_id,
+            agent.name,
+            agent.decision_type,
+            decision,
+            to_json(agent.reasoning) if agent.reasoning is not None else None,
+            Decimal(str(round(agent.confidence, 2))) if agent.confidence is not None else None,
+        )
+    await connection.execute(
+        FINISH_REQUEST,
+        request_id,
+        answer.status,
+        answer.error.code if answer.status == "failed" and answer.error else None,
+        ctx.instance_id,
+    )
+    await link_response(connection, file, response_id)
+    return None

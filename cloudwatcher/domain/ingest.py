@@ -1,0 +1,277 @@
+"""``process_request_file``: apply a request envelope exactly once and answer it.
+
+One transaction per request holds the request row, its metadata, the business effects, the
+response row, the audit rows (the acting user is set with ``set_config(..., true)``) and the
+ledger links. Business effects run inside a savepoint: a request that fails rolls back to it,
+so a refused request changes no business row but is still recorded and answered.
+
+Exactly once, even with two daemons on one database: the request's transaction first takes
+an advisory lock on its device, then looks for an earlier request with the same
+``request_id`` or the same bytes from the same device (``uq_requests_device_payload`` backs
+this up). A duplicate is not applied again; its response repeats the first one's content.
+
+The response file is written after commit. The response row stays ``processing`` until the
+file exists, then becomes ``ready`` and the ledger rows are marked processed; a crash in
+between leaves the file listed by ``unprocessed_files`` and the next call writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from cloudwatcher.domain.authorization import Actor, load_actor, user_id_by_email
+from cloudwatcher.domain.context import HandlerContext
+from cloudwatcher.domain.envelope import Envelope, EnvelopeHints, InvalidEnvelope, parse_envelope
+from cloudwatcher.domain.errors import RequestError
+from cloudwatcher.domain.files import DroppedFile, IngestContext, sibling_path
+from cloudwatcher.domain.ledger_links import (
+    link_attachments,
+    link_request,
+    mark_processed,
+    read_version,
+)
+from cloudwatcher.domain.responses import (
+    completed_document,
+    ensure_response_file,
+    failed_document,
+    response_file_path,
+    to_json,
+)
+from cloudwatcher.domain.routing import route_request
+
+log = logging.getLogger(__name__)
+
+INVALID_TYPE = "invalid"
+
+DEVICE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cloudwatcher.device:' || $1, 0))"
+
+# An earlier request this file repeats: same bytes from the same device, or the same request_id.
+EARLIER_LIVE = """
+SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
+       s.local_path AS response_path, false AS archived
+FROM requests r LEFT JOIN responses s ON s.request_id = r.id
+WHERE (r.device_id = $1 AND r.payload_hash = $2) OR r.id = $3
+ORDER BY (r.device_id = $1 AND r.payload_hash = $2) DESC
+LIMIT 1
+"""
+
+EARLIER_ARCHIVED = """
+SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
+       s.local_path AS response_path, true AS archived
+FROM requests_archive r LEFT JOIN responses_archive s ON s.request_id = r.id
+WHERE (r.device_id = $1 AND r.payload_hash = $2) OR r.id = $3
+ORDER BY (r.device_id = $1 AND r.payload_hash = $2) DESC
+LIMIT 1
+"""
+
+INSERT_REQUEST = """
+INSERT INTO requests (id, device_id, request_type, status, payload_hash, created_by, local_path)
+VALUES ($1, $2, $3, 'processing', $4, $5, $6)
+ON CONFLICT DO NOTHING
+RETURNING created_at
+"""
+
+INSERT_METADATA = """
+INSERT INTO request_metadata (request_id, key, value)
+SELECT $1, m.key, m.value FROM unnest($2::text[], $3::text[]) AS m(key, value)
+"""
+
+FINISH_REQUEST = """
+UPDATE requests SET status = $2, error_code = $3, processed_by = $4, processed_at = now(), updated_at = now()
+WHERE id = $1
+"""
+
+INSERT_RESPONSE = """
+INSERT INTO responses (request_id, status, content, local_path) VALUES ($1, 'processing', $2::jsonb, $3)
+RETURNING id
+"""
+
+RESPONSE_READY = (
+    "UPDATE responses SET status = 'ready', updated_at = now() WHERE id = $1 AND status = 'processing'"
+)
+
+ATTACH_SESSION_USER = """
+UPDATE device_connections SET user_id = $2
+WHERE device_id = $1 AND disconnected_at IS NULL AND user_id IS DISTINCT FROM $2
+"""
+
+SET_ACTING_USER = "SELECT set_config('cloudwatcher.user_id', $1, true)"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to do after commit: the response document (None: pending, no file) and its row."""
+
+    document: dict[str, Any] | None
+    response_id: UUID | None  # set when this call owns the row that should become 'ready'
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    envelope: Envelope | None
+    problem: RequestError | None
+    hints: EnvelopeHints
+
+
+def _read_and_parse(file: DroppedFile, ctx: IngestContext) -> _Attempt | None:
+    """None when the recorded version of the file is no longer there to be read."""
+    if file.size > ctx.max_request_bytes:
+        problem = RequestError(
+            "too_large", f"request file is {file.size} bytes; the limit is {ctx.max_request_bytes}"
+        )
+        return _Attempt(None, problem, EnvelopeHints())
+    raw = read_version(file, ctx.max_request_bytes)
+    if raw is None:
+        return None
+    try:
+        return _Attempt(parse_envelope(raw), None, EnvelopeHints())
+    except InvalidEnvelope as error:
+        return _Attempt(None, error, error.hints)
+
+
+async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> None:
+    """Apply (once) and answer the request envelope ``file``; safe to call again for the same file."""
+    attempt = await asyncio.to_thread(_read_and_parse, file, ctx)
+    async with pool.acquire() as proxy:
+        connection = cast(asyncpg.Connection, proxy)
+        if attempt is None:
+            log.warning(
+                "%s changed or vanished before it could be processed; skipping this version", file.local_path
+            )
+            await mark_processed(connection, file)
+            return
+        answer = await _apply_once(connection, file, ctx, attempt)
+        if answer.document is None:
+            return
+        path = response_file_path(ctx.watch_root, sibling_path(file.local_path, "responses"))
+        await ensure_response_file(path, answer.document)
+        async with connection.transaction():
+            if answer.response_id is not None:
+                await connection.execute(RESPONSE_READY, answer.response_id)
+            await mark_processed(connection, file)
+
+
+async def _apply_once(
+    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, attempt: _Attempt
+) -> Answer:
+    envelope = attempt.envelope
+    request_id = envelope.request_id if envelope else attempt.hints.request_id
+    for _ in range(3):  # a racing insert of the same request_id by another device: look again
+        async with connection.transaction():
+            await connection.execute(DEVICE_LOCK, file.device_id)
+            earlier = await _earlier_request(connection, file, request_id)
+            if earlier is not None:
+                return await _answer_duplicate(connection, file, earlier)
+            answer = await _apply_new(connection, file, ctx, attempt, request_id or uuid4())
+            if answer is not None:
+                return answer
+    raise RuntimeError(f"could not record request {request_id} for {file.local_path}")
+
+
+async def _earlier_request(
+    connection: asyncpg.Connection, file: DroppedFile, request_id: UUID | None
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await connection.fetchrow(
+        EARLIER_LIVE, file.device_id, file.content_sha256, request_id
+    )
+    if row is None:
+        row = await connection.fetchrow(EARLIER_ARCHIVED, file.device_id, file.content_sha256, request_id)
+    return row
+
+
+async def _answer_duplicate(
+    connection: asyncpg.Connection, file: DroppedFile, earlier: asyncpg.Record
+) -> Answer:
+    """Link this file to the request it repeats and answer with that request's response."""
+    if not earlier["archived"]:
+        await link_request(connection, file, earlier["id"])
+    if earlier["content"] is None:  # pending for an external processor: nothing to write yet
+        await mark_processed(connection, file)
+        return Answer(None, None)
+    owns_row = earlier["response_status"] == "processing" and not earlier["archived"]
+    return Answer(json.loads(earlier["content"]), earlier["response_id"] if owns_row else None)
+
+
+async def _apply_new(
+    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, attempt: _Attempt, request_id: UUID
+) -> Answer | None:
+    envelope = attempt.envelope
+    problem = attempt.problem
+    actor: Actor | None = None
+    created_by: UUID | None = None
+    if envelope is not None and problem is None:
+        if envelope.device_id is not None and envelope.device_id != file.device_id:
+            problem = RequestError(
+                "device_mismatch",
+                f"envelope device_id {envelope.device_id!r} is not the folder's {file.device_id!r}",
+            )
+        try:
+            actor = await load_actor(connection, envelope.user_email)
+            created_by = actor.id
+        except RequestError as error:
+            problem = problem or error
+            created_by = await user_id_by_email(connection, envelope.user_email)
+    elif attempt.hints.user_email:
+        created_by = await user_id_by_email(connection, attempt.hints.user_email)
+
+    request_type = envelope.request_type if envelope is not None else INVALID_TYPE
+    await connection.execute(SET_ACTING_USER, str(created_by) if created_by else "")
+    inserted = await connection.fetchval(
+        INSERT_REQUEST,
+        request_id,
+        file.device_id,
+        request_type,
+        file.content_sha256,
+        created_by,
+        file.local_path,
+    )
+    if inserted is None:
+        return None
+    if envelope is not None and envelope.metadata:
+        await connection.execute(
+            INSERT_METADATA, request_id, list(envelope.metadata), list(envelope.metadata.values())
+        )
+
+    result: dict[str, Any] | None = None
+    pending = False
+    if problem is None and envelope is not None and actor is not None:
+        try:
+            async with connection.transaction():  # savepoint: a failure undoes every business row
+                result = await route_request(HandlerContext(connection, actor, request_id), envelope)
+                pending = result is None
+        except RequestError as error:
+            problem = error
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+            problem = RequestError("invalid_request", f"the request does not fit the data: {error}")
+
+    if envelope is not None:
+        await link_attachments(connection, file, envelope.attachments, request_id)
+    await link_request(connection, file, request_id)
+    if created_by is not None:
+        await connection.execute(ATTACH_SESSION_USER, file.device_id, created_by)
+
+    if problem is None and pending:
+        await connection.execute(FINISH_REQUEST, request_id, "pending", None, ctx.instance_id)
+        await mark_processed(connection, file)
+        return Answer(None, None)
+
+    now = datetime.now(UTC)
+    response_type = request_type if envelope is not None else (attempt.hints.request_type or INVALID_TYPE)
+    if problem is not None:
+        document = failed_document(request_id, response_type, problem, now)
+        await connection.execute(FINISH_REQUEST, request_id, "failed", problem.code, ctx.instance_id)
+    else:
+        document = completed_document(request_id, response_type, result or {}, now)
+        await connection.execute(FINISH_REQUEST, request_id, "completed", None, ctx.instance_id)
+    response_id: UUID = await connection.fetchval(
+        INSERT_RESPONSE, request_id, to_json(document), sibling_path(file.local_path, "responses")
+    )
+    return Answer(document, response_id)
