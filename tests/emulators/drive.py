@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 CHUNK_GRANULARITY = 256 * 1024
 MULTIPART_LIMIT = 5 * 1024 * 1024
 FILE_FIELDS = {
@@ -172,7 +173,12 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], byt
         _headers, found, content = piece.partition(b"\r\n\r\n")
         if not found:
             _headers, found, content = piece.partition(b"\n\n")
-        parts.append(content[:-2] if content.endswith(b"\r\n") else content.rstrip(b"\n"))
+        # The line break before the next delimiter belongs to the delimiter, not the content.
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        elif content.endswith(b"\n"):
+            content = content[:-1]
+        parts.append(content)
     try:
         metadata = json.loads(parts[0] or b"{}")
     except ValueError as exc:
@@ -440,7 +446,9 @@ class DriveEmulator:
         now = time.time()
         if claims.get("iss") != self.client_email:
             raise _OAuthError("invalid_grant", "Invalid issuer")
-        if claims.get("aud") != self.token_uri:
+        # google-auth always addresses Google's token endpoint, whatever token_uri says; Google
+        # checks that audience. The emulator also takes its own URI.
+        if claims.get("aud") not in (GOOGLE_TOKEN_AUDIENCE, self.token_uri):
             raise _OAuthError("invalid_grant", "Invalid JWT: aud does not match the token endpoint")
         if DRIVE_SCOPE not in str(claims.get("scope", "")).split():
             raise _OAuthError("invalid_scope", "Missing or invalid scope")
