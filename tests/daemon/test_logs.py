@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -169,6 +170,6 @@ def test_on_a_terminal_text_goes_through_rich_with_fields_and_redaction() -> Non
         logs._installed.clear()
         root.handlers[:] = handlers
         root.setLevel(level)
-    output = terminal.getvalue()
+    output = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())
     assert "rejected" in output and "target=sp" in output
     assert "abcdef123" not in output
