@@ -90,16 +90,21 @@ def access_denied() -> AWSResponse:
 
 @contextlib.contextmanager
 def answer_once(
-    provider: S3Provider, operations: tuple[str, ...], response: Callable[[], AWSResponse]
+    provider: S3Provider,
+    operations: tuple[str, ...],
+    response: Callable[[], AWSResponse],
+    *,
+    skip: int = 0,
 ) -> Iterator[None]:
-    """Replace the first request of any of ``operations`` with ``response()``; send the rest."""
-    fired = threading.Event()
+    """Let ``skip`` requests of ``operations`` through, answer the next with ``response()``."""
+    lock = threading.Lock()
+    seen = 0
 
     def before_send(**_: Any) -> AWSResponse | None:
-        if fired.is_set():
-            return None
-        fired.set()
-        return response()
+        nonlocal seen
+        with lock:
+            seen += 1
+            return response() if seen == skip + 1 else None
 
     events = [f"before-send.s3.{operation}" for operation in operations]
     for event in events:
