@@ -31,7 +31,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
 T = TypeVar("T")
 
 ConfigOption = Annotated[
@@ -51,7 +50,7 @@ class CommandError(Exception):
 
 
 def fail(message: str, code: int) -> None:
-    errors.print(f"cloudwatcher: {message}", markup=False, highlight=False)
+    sys.stderr.write(f"cloudwatcher: {message}\n")
     raise typer.Exit(code)
 
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +22,7 @@ import pytest
 
 from cloudwatcher.database import EmbeddedPostgres
 from cloudwatcher.schema import apply_migrations
+from tests.daemon_process import DaemonProcess
 
 TEMPLATE = "cloudwatcher_test_template"
 
@@ -118,3 +119,21 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, database_url: str) -> Iterator[Callable[..., DaemonProcess]]:
+    """Build (not start) daemon subprocesses on this test's database; all are stopped afterwards."""
+    made: list[DaemonProcess] = []
+
+    def make(**overrides: object) -> DaemonProcess:
+        workdir = tmp_path / f"daemon{len(made)}"
+        workdir.mkdir()
+        process = DaemonProcess(workdir, database_url, **overrides)
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        if process.process is not None:
+            process.kill()

@@ -81,7 +81,7 @@ class LocalProvider:
             digest = await asyncio.to_thread(_copy_and_hash, job.local_file, destination, job.size)
         except FileNotFoundError as exc:
             if not job.local_file.exists():
-                raise PermanentError(f"local file vanished: {job.local_file}") from exc
+                raise PermanentError(f"local file no longer exists: {job.local_file}") from exc
             raise TransientError(f"cannot write {destination}: {exc.strerror}") from exc
         except PermissionError as exc:
             raise TransientError(f"permission denied: {exc.filename}") from exc
