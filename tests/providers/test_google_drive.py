@@ -1,0 +1,422 @@
+"""Google Drive behaviour beyond the conformance suite, through the real SDK and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from google.auth.transport.requests import Request
+from google.oauth2 import service_account
+
+from cloudwatcher.providers import (
+    DailyCapError,
+    FileChangedError,
+    PermanentError,
+    QuotaExceededError,
+    TransientError,
+    UploadJob,
+)
+from cloudwatcher.providers.google_drive import (
+    CHUNK_GRANULARITY,
+    DRIVE_SCOPE,
+    GoogleDriveProvider,
+    RateLimiter,
+)
+from tests.emulators.drive import DriveEmulator, DriveFile, RequestRecord
+from tests.providers.harness_gdrive import drive_target
+
+CHUNK = 4 * CHUNK_GRANULARITY  # 1 MiB: a dropped chunk can leave a partial, 256 KiB-aligned prefix
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[DriveEmulator]:
+    with DriveEmulator(tmp_path) as running:
+        yield running
+
+
+ProviderFactory = Callable[..., GoogleDriveProvider]
+
+
+@pytest.fixture
+async def make_provider(emulator: DriveEmulator) -> AsyncIterator[ProviderFactory]:
+    built: list[GoogleDriveProvider] = []
+
+    def factory(**overrides: Any) -> GoogleDriveProvider:
+        provider = GoogleDriveProvider(drive_target(emulator, **overrides), concurrency=4, chunk_size=CHUNK)
+        built.append(provider)
+        return provider
+
+    yield factory
+    for provider in built:
+        await provider.close()
+
+
+def make_job(
+    tmp_path: Path, remote_path: str, data: bytes, resume_state: dict[str, Any] | None = None
+) -> UploadJob:
+    local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
+    local.parent.mkdir(parents=True, exist_ok=True)
+    if not local.exists() or local.read_bytes() != data:
+        local.write_bytes(data)
+    return UploadJob(
+        local_file=local,
+        remote_path=remote_path,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        mtime_ns=local.stat().st_mtime_ns,
+        resume_state=resume_state,
+    )
+
+
+class StateLog:
+    """Collects what the provider asks the ledger to remember about its session."""
+
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any] | None] = []
+
+    async def __call__(self, state: dict[str, Any] | None) -> None:
+        self.saved.append(state)
+
+
+def chunk_puts(emulator: DriveEmulator) -> list[RequestRecord]:
+    return [record for record in emulator.log("PUT", "/upload/") if record.content_range]
+
+
+def initiations(emulator: DriveEmulator) -> list[RequestRecord]:
+    return [
+        record
+        for record in emulator.log(path_prefix="/upload/")
+        if record.query.get("uploadType") == "resumable" and record.method in ("POST", "PATCH")
+    ]
+
+
+# --- no duplicate names ------------------------------------------------------------------------
+
+
+async def test_reupload_updates_the_existing_file_instead_of_adding_a_second(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    first = await provider.upload(make_job(tmp_path, "dev1/requests/a.json", b"one"), StateLog())
+    second = await provider.upload(make_job(tmp_path, "dev1/requests/a.json", b"two, longer"), StateLog())
+    assert first.remote_id == second.remote_id
+    [only] = emulator.lookup(emulator.root_folder_id, "dev1/requests/a.json")
+    assert only.content == b"two, longer"
+    assert [record.method for record in emulator.log(path_prefix="/upload/")] == ["POST", "PATCH"]
+
+
+async def test_concurrent_uploads_into_a_new_folder_chain_create_each_folder_once(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    jobs = [make_job(tmp_path, f"dev2/requests/x/y/z/file-{n}.bin", os.urandom(100 + n)) for n in range(8)]
+    await asyncio.gather(*(provider.upload(job, StateLog()) for job in jobs))
+    for folder in ("dev2", "dev2/requests", "dev2/requests/x", "dev2/requests/x/y", "dev2/requests/x/y/z"):
+        assert len(emulator.lookup(emulator.root_folder_id, folder)) == 1, folder
+    assert len(emulator.log("POST", "/drive/v3/files")) == 5
+    assert len(emulator.children(emulator.lookup(emulator.root_folder_id, "dev2/requests/x/y/z")[0].id)) == 8
+
+
+async def test_names_with_quotes_and_backslashes_are_found_again(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    path = "dev1/requests/it's a \\ 'quoted' name.txt"
+    await provider.upload(make_job(tmp_path, path, b"v1"), StateLog())
+    await provider.upload(make_job(tmp_path, path, b"v2"), StateLog())
+    assert len(emulator.lookup(emulator.root_folder_id, path)) == 1
+    assert await provider.read(path) == b"v2"
+
+
+async def test_existing_duplicates_are_paged_through_and_not_multiplied(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    await provider.upload(make_job(tmp_path, "dev1/requests/dup.txt", b"first"), StateLog())
+    [folder] = emulator.lookup(emulator.root_folder_id, "dev1/requests")
+    # Someone else (a person, another tool) created a second file of the same name.
+    emulator._add(DriveFile(emulator.new_id(), "dup.txt", "text/plain", [folder.id], content=b"other"))
+    emulator.page_size_cap = 1  # Drive may return fewer items than asked: follow nextPageToken
+    await provider.upload(make_job(tmp_path, "dev1/requests/dup.txt", b"third"), StateLog())
+    assert len(emulator.lookup(emulator.root_folder_id, "dev1/requests/dup.txt")) == 2
+    assert any("pageToken" in record.query for record in emulator.log("GET", "/drive/v3/files"))
+
+
+# --- emulator strictness -----------------------------------------------------------------------
+
+
+def bearer(emulator: DriveEmulator) -> str:
+    credentials = service_account.Credentials.from_service_account_file(
+        str(emulator.key_file), scopes=[DRIVE_SCOPE]
+    )
+    credentials.refresh(Request())
+    return f"Bearer {credentials.token}"
+
+
+def start_session(emulator: DriveEmulator, token: str, total: int) -> str:
+    answer = requests.post(
+        f"{emulator.url}/upload/drive/v3/files?uploadType=resumable",
+        json={"name": "raw.bin", "parents": [emulator.root_folder_id]},
+        headers={"Authorization": token, "X-Upload-Content-Length": str(total)},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    return answer.headers["Location"]
+
+
+def test_emulator_refuses_chunks_that_are_not_256_kib_multiples_or_out_of_order(
+    emulator: DriveEmulator,
+) -> None:
+    token = bearer(emulator)
+    session = start_session(emulator, token, 3 * CHUNK_GRANULARITY)
+
+    def put(start: int, length: int) -> requests.Response:
+        end = start + length - 1
+        return requests.put(
+            session,
+            data=b"x" * length,
+            headers={"Authorization": token, "Content-Range": f"bytes {start}-{end}/{3 * CHUNK_GRANULARITY}"},
+            timeout=10,
+        )
+
+    odd = put(0, 1000)
+    assert odd.status_code == 400
+    assert odd.json()["error"]["errors"][0]["reason"] == "invalid"
+    assert put(0, CHUNK_GRANULARITY).status_code == 308
+    skipped = put(2 * CHUNK_GRANULARITY, CHUNK_GRANULARITY)
+    assert skipped.status_code == 400
+    status = requests.put(
+        session,
+        headers={"Authorization": token, "Content-Range": f"bytes */{3 * CHUNK_GRANULARITY}"},
+        timeout=10,
+    )
+    assert status.status_code == 308
+    assert status.headers["Range"] == f"bytes=0-{CHUNK_GRANULARITY - 1}"
+
+
+def test_emulator_answers_401_without_a_bearer_on_api_calls_and_chunks(emulator: DriveEmulator) -> None:
+    listing = requests.get(f"{emulator.url}/drive/v3/files", params={"q": "trashed = false"}, timeout=10)
+    assert listing.status_code == 401
+    error = listing.json()["error"]
+    assert error["code"] == 401 and error["errors"][0]["reason"] == "required"
+    session = start_session(emulator, bearer(emulator), 10)
+    chunk = requests.put(session, data=b"0123456789", headers={"Content-Range": "bytes 0-9/10"}, timeout=10)
+    assert chunk.status_code == 401
+    forged = requests.get(
+        f"{emulator.url}/drive/v3/files", headers={"Authorization": "Bearer forged"}, timeout=10
+    )
+    assert forged.status_code == 401 and forged.json()["error"]["errors"][0]["reason"] == "authError"
+
+
+async def test_expired_access_token_is_refreshed_and_the_upload_goes_through(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    await provider.upload(make_job(tmp_path, "dev1/requests/t1.txt", b"one"), StateLog())
+    emulator.expire_tokens()
+    await provider.upload(make_job(tmp_path, "dev1/requests/t2.txt", b"two"), StateLog())
+    assert len(emulator.log("POST", "/token")) >= 2
+    assert await provider.read("dev1/requests/t2.txt") == b"two"
+
+
+# --- resumable uploads -------------------------------------------------------------------------
+
+
+async def test_dropped_chunk_resumes_the_same_session_from_the_servers_offset(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    data = os.urandom(3 * CHUNK + 17)
+    emulator.drop_next_chunk()
+    states = StateLog()
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/big.bin", data), states)
+    assert result.verification == "hash" and result.remote_hash == f"md5:{hashlib.md5(data).hexdigest()}"
+    assert await provider.read("dev1/requests/big.bin") == data
+    assert len(initiations(emulator)) == 1
+    puts = chunk_puts(emulator)
+    assert len({record.query["upload_id"] for record in puts}) == 1
+    assert any(record.content_range == f"bytes */{len(data)}" for record in puts)
+    # Half of the first 1 MiB chunk reached the server: the upload went on from byte 512 KiB.
+    assert any(
+        record.content_range.startswith(f"bytes {CHUNK // 2}-") for record in puts if record.content_range
+    )
+    assert states.saved[0] is not None and states.saved[-1] is None
+
+
+async def test_restarted_daemon_resumes_the_saved_session(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * CHUNK + 17)
+    job = make_job(tmp_path, "dev1/requests/restart.bin", data)
+    emulator.fail_next(
+        503,
+        "backendError",
+        when=lambda record: (record.content_range or "").startswith(f"bytes {2 * CHUNK}-"),
+    )
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await make_provider().upload(job, states)
+    saved = states.saved[-1]
+    assert saved is not None and saved["session_uri"].startswith(emulator.url)
+    before = len(emulator.requests)
+
+    restarted = make_provider()  # a new process: nothing cached, only the ledger's state
+    resumed = StateLog()
+    resumed_job = make_job(tmp_path, "dev1/requests/restart.bin", data, resume_state=saved)
+    result = await restarted.upload(resumed_job, resumed)
+    after = emulator.requests[before:]
+    assert not [
+        record
+        for record in after
+        if record.query.get("uploadType") == "resumable" and record.method == "POST"
+    ]
+    session_puts = [record for record in after if record.method == "PUT"]
+    assert session_puts[0].content_range == f"bytes */{len(data)}"
+    assert (session_puts[1].content_range or "").startswith(f"bytes {2 * CHUNK}-")
+    assert {record.query["upload_id"] for record in session_puts} == {
+        saved["session_uri"].rsplit("upload_id=", 1)[1]
+    }
+    assert resumed.saved[-1] is None and result.remote_size == len(data)
+    assert await restarted.read("dev1/requests/restart.bin") == data
+
+
+async def test_expired_saved_session_starts_over_without_a_duplicate(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * CHUNK + 1)
+    emulator.fail_next(
+        503, "backendError", when=lambda record: (record.content_range or "").startswith(f"bytes {CHUNK}-")
+    )
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await make_provider().upload(make_job(tmp_path, "dev1/requests/old.bin", data), states)
+    emulator.expire_sessions()
+    job = make_job(tmp_path, "dev1/requests/old.bin", data, resume_state=states.saved[-1])
+    await make_provider().upload(job, StateLog())
+    assert len(initiations(emulator)) == 2
+    [only] = emulator.lookup(emulator.root_folder_id, "dev1/requests/old.bin")
+    assert only.content == data
+
+
+async def test_abandon_cancels_the_session(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    emulator.fail_next(
+        503, "backendError", when=lambda record: (record.content_range or "").startswith(f"bytes {CHUNK}-")
+    )
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await provider.upload(make_job(tmp_path, "dev1/requests/gone.bin", os.urandom(2 * CHUNK)), states)
+    saved = states.saved[-1]
+    assert saved is not None
+    await provider.abandon(saved)
+    assert emulator.log("DELETE", "/upload/") and not emulator.sessions
+
+
+async def test_file_changed_since_recording_is_refused_before_any_upload(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    job = make_job(tmp_path, "dev1/requests/changing.txt", b"recorded")
+    job.local_file.write_bytes(b"changed after it was recorded")
+    with pytest.raises(FileChangedError):
+        await make_provider().upload(job, StateLog())
+    assert not emulator.log(path_prefix="/upload/")
+
+
+# --- error classes -----------------------------------------------------------------------------
+
+
+async def test_user_rate_limit_403_is_transient_with_retry_after(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    emulator.rate_limit(retry_after=7)
+    with pytest.raises(TransientError) as raised:
+        await make_provider().upload(make_job(tmp_path, "dev1/requests/r.txt", b"rate"), StateLog())
+    assert not isinstance(raised.value, DailyCapError)
+    assert raised.value.retry_after == 7
+
+
+async def test_storage_quota_exceeded_is_quota_exceeded(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    emulator.storage_quota_exceeded()
+    with pytest.raises(QuotaExceededError, match="storageQuotaExceeded"):
+        await make_provider().upload(make_job(tmp_path, "dev1/requests/q.txt", b"full"), StateLog())
+
+
+async def test_daily_upload_cap_parks_the_target_until_it_can_have_reset(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    emulator.daily_upload_cap()
+    with pytest.raises(DailyCapError) as raised:
+        await make_provider().upload(make_job(tmp_path, "dev1/requests/d.txt", b"cap"), StateLog())
+    assert raised.value.retry_after is not None and 60 <= raised.value.retry_after <= 25 * 3600
+
+
+async def test_missing_root_folder_is_permanent(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider(folder_id="no-such-folder")
+    with pytest.raises(PermanentError, match="notFound"):
+        await provider.upload(make_job(tmp_path, "dev1/requests/n.txt", b"nowhere"), StateLog())
+
+
+# --- shared drives, TLS, pacing ----------------------------------------------------------------
+
+
+async def test_shared_drive_parameters_are_sent_on_every_call(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    drive_id = emulator.create_shared_drive()
+    provider = make_provider(shared_drive_id=drive_id, folder_id=drive_id)
+    data = os.urandom(CHUNK + 5)
+    await provider.upload(make_job(tmp_path, "dev1/requests/shared.bin", data), StateLog())
+    assert await provider.read("dev1/requests/shared.bin") == data
+    [stored] = emulator.lookup(drive_id, "dev1/requests/shared.bin")
+    assert stored.drive_id == drive_id
+    api_calls = [record for record in emulator.requests if record.path != "/token"]
+    assert api_calls and all(
+        record.query.get("supportsAllDrives") == "true"
+        for record in api_calls
+        if "upload_id" not in record.query
+    )
+    listings = [record for record in emulator.log("GET") if record.path == "/drive/v3/files"]
+    assert listings and all(
+        record.query.get("driveId") == drive_id
+        and record.query.get("corpora") == "drive"
+        and record.query.get("includeItemsFromAllDrives") == "true"
+        for record in listings
+    )
+
+
+async def test_tls_endpoint_is_trusted_through_ca_bundle_for_token_api_and_uploads(tmp_path: Path) -> None:
+    with DriveEmulator(tmp_path, tls=True) as emulator:
+        bundle = emulator.write_ca_bundle(tmp_path / "ca.pem")
+        trusting = GoogleDriveProvider(drive_target(emulator, ca_bundle=bundle), chunk_size=CHUNK)
+        untrusting = GoogleDriveProvider(drive_target(emulator), chunk_size=CHUNK)
+        try:
+            data = os.urandom(CHUNK + 3)
+            await trusting.upload(make_job(tmp_path, "dev1/requests/tls.bin", data), StateLog())
+            assert await trusting.read("dev1/requests/tls.bin") == data
+            assert emulator.log("POST", "/token") and chunk_puts(emulator)
+            with pytest.raises(PermanentError, match="certificate"):
+                await untrusting.stat("dev1/requests/tls.bin")
+        finally:
+            await trusting.close()
+            await untrusting.close()
+
+
+def test_rate_limiter_paces_requests_after_the_burst() -> None:
+    limiter = RateLimiter(20.0, burst=1.0)
+    started = time.monotonic()
+    for _ in range(5):
+        limiter.acquire()
+    assert time.monotonic() - started >= 4 / 20 - 0.01
