@@ -1,8 +1,9 @@
 """``create_order``: supplier choice, pricing, approval levels and the manager chain.
 
 Supplier choice per line (CONTRACT §6): the supplier the device names, else the preferred
-offer, else the cheapest active one (the seed's "best supplier" query); offers for the exact
-variant win over offers for the part as a whole. The approver of level k is the k-th manager
+offer (``part_suppliers.is_preferred``), else the cheapest active one (the seed's "best
+supplier" query, pattern 3); offers for the exact variant win over offers for the part as a
+whole. The approver of level k is the k-th manager
 met walking up the department tree from the location's department; departments without a
 (active) manager are skipped, and a manager met twice counts once.
 """
@@ -33,7 +34,7 @@ SELECT s.id AS supplier_id, s.name, s.is_active, s.is_preferred AS supplier_pref
 FROM part_suppliers ps
 JOIN suppliers s ON s.id = ps.supplier_id
 WHERE ps.part_id = $1 AND (ps.variant_id = $2 OR ps.variant_id IS NULL)
-ORDER BY (ps.variant_id IS NULL), ps.is_preferred DESC, s.is_preferred DESC, ps.supplier_cost, s.name
+ORDER BY (ps.variant_id IS NULL), ps.is_preferred DESC, ps.supplier_cost, s.name
 """
 
 MANAGER_CHAIN = """
@@ -102,12 +103,7 @@ async def choose_supplier(ctx: HandlerContext, ref: PartRef, line: OrderLine) ->
         raise RequestError("not_found", f"no active supplier offers {ref.label}")
     else:
         chosen = active[0]  # the query orders preferred offers first, then by cost
-        if chosen["is_preferred"]:
-            rule = "preferred offer"
-        elif chosen["supplier_preferred"]:
-            rule = "preferred supplier"
-        else:
-            rule = "cheapest active offer"
+        rule = "preferred offer" if chosen["is_preferred"] else "cheapest active offer"
     await ctx.decide(
         "PartsSpecialist",
         "supplier_selection",
