@@ -28,7 +28,7 @@ TEMPLATE = "cloudwatcher_test_template"
 
 
 @dataclass
-class TestServer:
+class PgTestServer:
     admin_url: str  # a URL to a maintenance database on the server
     embedded: EmbeddedPostgres | None
 
@@ -44,7 +44,7 @@ def world_readable_tempdir(prefix: str) -> Path:
     return path
 
 
-async def _create_template(server: TestServer) -> None:
+async def _create_template(server: PgTestServer) -> None:
     admin = await asyncpg.connect(server.admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
@@ -59,10 +59,10 @@ async def _create_template(server: TestServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[TestServer]:
+def pg_server() -> Iterator[PgTestServer]:
     external = os.environ.get("CLOUDWATCHER_TEST_DATABASE_URL")
     if external:
-        server = TestServer(admin_url=external, embedded=None)
+        server = PgTestServer(admin_url=external, embedded=None)
         asyncio.run(_create_template(server))
         yield server
         return
@@ -78,7 +78,7 @@ def pg_server() -> Iterator[TestServer]:
         },
     )
     embedded.ensure_running()
-    server = TestServer(admin_url=embedded.url("postgres"), embedded=embedded)
+    server = PgTestServer(admin_url=embedded.url("postgres"), embedded=embedded)
     asyncio.run(_create_template(server))
     try:
         yield server
@@ -88,7 +88,7 @@ def pg_server() -> Iterator[TestServer]:
 
 
 @pytest.fixture
-def database_url(pg_server: TestServer) -> Iterator[str]:
+def database_url(pg_server: PgTestServer) -> Iterator[str]:
     """A fresh, fully migrated database for this test; dropped afterwards."""
     name = f"cw_test_{uuid.uuid4().hex[:12]}"
 
@@ -137,3 +137,7 @@ def daemon(tmp_path: Path, database_url: str) -> Iterator[Callable[..., DaemonPr
     for process in made:
         if process.process is not None:
             process.kill()
+
+
+# The name other test modules imported first.
+TestServer = PgTestServer

@@ -62,8 +62,12 @@ class DaemonProcess:
             "scan_interval_seconds": 300,
             "http_bind": "",
             "targets": [{"name": "local", "provider": "local", "root": str(self.mirror)}],
-            "retry": {"initial_delay_seconds": 0.5, "max_delay_seconds": 2, "max_attempts": 10,
-                      "interval_seconds": 0.5},
+            "retry": {
+                "initial_delay_seconds": 0.5,
+                "max_delay_seconds": 2,
+                "max_attempts": 10,
+                "interval_seconds": 0.5,
+            },
         }
         self.settings.update(overrides)
         self.config = write_config(workdir / "cloudwatcher.toml", self.settings)
@@ -72,11 +76,19 @@ class DaemonProcess:
         self._starts = 0
         self.watch_root.mkdir(parents=True, exist_ok=True)
 
-    def command(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
-                ) -> subprocess.CompletedProcess[str]:
+    def command(
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "cloudwatcher", *args, "--config", str(self.config)],
-            capture_output=True, text=True, check=check, timeout=120, env=env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            env=env,
         )
 
     def start(self) -> DaemonProcess:
@@ -84,7 +96,9 @@ class DaemonProcess:
         self._starts += 1
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cloudwatcher", "run", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         return self
 
@@ -124,7 +138,9 @@ class DaemonProcess:
         finally:
             await connection.close()
 
-    async def wait_for(self, check: Callable[[], Awaitable[bool]], timeout: float = 60, what: str = "") -> None:
+    async def wait_for(
+        self, check: Callable[[], Awaitable[bool]], timeout: float = 60, what: str = ""
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -149,6 +165,8 @@ class DaemonProcess:
     async def wait_synced(self, expected_rows: int, timeout: float = 90) -> None:
         async def done() -> bool:
             counts = await self.status_counts()
-            return counts.get("synced", 0) >= expected_rows and sum(counts.values()) == counts.get("synced", 0)
+            return counts.get("synced", 0) >= expected_rows and sum(counts.values()) == counts.get(
+                "synced", 0
+            )
 
         await self.wait_for(done, timeout, f"{expected_rows} synced rows")

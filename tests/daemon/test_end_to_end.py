@@ -43,7 +43,9 @@ async def test_hundreds_of_mixed_files_are_synced_byte_identical(daemon: Daemon)
     await d.wait_synced(len(names), timeout=180)
     for name in names:
         assert sha(d.mirror / name) == sha(d.watch_root / name), name
-    rows = await d.query("SELECT local_path, content_sha256, cloud_path, remote_hash, verification FROM cloud_file_refs")
+    rows = await d.query(
+        "SELECT local_path, content_sha256, cloud_path, remote_hash, verification FROM cloud_file_refs"
+    )
     assert len(rows) == len(names)
     for row in rows:
         assert row["content_sha256"] == sha(d.watch_root / row["local_path"])
@@ -124,7 +126,8 @@ async def test_failing_target_recovers_through_the_scheduled_retry(daemon: Daemo
     async def failed_with_reason() -> bool:
         rows = await d.query("SELECT sync_status, last_error, next_attempt_at FROM cloud_file_refs")
         return len(rows) == 2 and all(
-            r["sync_status"] == "failed" and r["last_error"] and r["next_attempt_at"] is not None for r in rows
+            r["sync_status"] == "failed" and r["last_error"] and r["next_attempt_at"] is not None
+            for r in rows
         )
 
     await d.wait_for(failed_with_reason, 30, "failed rows with a reason")
@@ -137,8 +140,14 @@ async def test_failing_target_recovers_through_the_scheduled_retry(daemon: Daemo
 
 
 async def test_rows_that_gave_up_are_requeued_by_the_retry_command(daemon: Daemon) -> None:
-    d = daemon(retry={"initial_delay_seconds": 0.2, "max_delay_seconds": 0.5, "max_attempts": 2,
-                      "interval_seconds": 0.3})
+    d = daemon(
+        retry={
+            "initial_delay_seconds": 0.2,
+            "max_delay_seconds": 0.5,
+            "max_attempts": 2,
+            "interval_seconds": 0.3,
+        }
+    )
     d.mirror.write_bytes(b"")
     d.start()
     d.drop("truck-1/requests/a.txt", b"a")
@@ -237,8 +246,12 @@ def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
 
     config = tmp_path / "bad.toml"
     config.write_text('settle_seconds = "soon"\n')
-    result = subprocess.run([sys.executable, "-m", "cloudwatcher", "status", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudwatcher", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "settle_seconds" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
