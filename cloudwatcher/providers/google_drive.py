@@ -23,6 +23,7 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import email.utils
 import functools
@@ -37,7 +38,6 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,6 +67,7 @@ from cloudwatcher.providers.base import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_Save = Callable[[dict[str, Any] | None], None]
 
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive"
 FOLDER_MIME = "application/vnd.google-apps.folder"
@@ -77,6 +78,8 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 #: Drive documents multipart uploads "for files up to 5 MB".
 MULTIPART_LIMIT = 5 * 1024 * 1024
 HTTP_TIMEOUT_SECONDS = 120
+#: How long a worker thread waits for the ledger to record a session before giving up.
+SAVE_STATE_TIMEOUT = 60.0
 #: Session re-synchronisations in a row without progress before the attempt gives up.
 MAX_SESSION_RESYNCS = 3
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
@@ -119,9 +122,7 @@ class _ThrottledHttp(AuthorizedHttp):
         super().__init__(credentials, http=http)
         self._limiter = limiter
 
-    def request(
-        self, uri: str, method: str = "GET", body: Any = None, headers: Any = None, **kwargs: Any
-    ) -> Any:
+    def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None, **kwargs: Any) -> Any:
         self._limiter.acquire()
         return super().request(uri, method, body=body, headers=headers, **kwargs)
 
@@ -289,9 +290,7 @@ def translate_http_error(exc: HttpError) -> ProviderError:
     lowered = message.lower()
     if reason in _FULL_REASONS:
         return QuotaExceededError(text)
-    if status == 403 and (
-        reason in _DAILY_CAP_REASONS or "upload limit" in lowered or "daily limit" in lowered
-    ):
+    if status == 403 and (reason in _DAILY_CAP_REASONS or "upload limit" in lowered or "daily limit" in lowered):
         return DailyCapError(text, retry_after=retry_after or _seconds_until_daily_reset())
     if status == 429 or (status == 403 and reason in _RATE_REASONS) or status == 408 or status >= 500:
         return TransientError(text, retry_after=retry_after)
@@ -333,7 +332,7 @@ class GoogleDriveProvider:
         self._config = config
         self._chunk_size = chunk_size
         self._multipart_limit = min(chunk_size, MULTIPART_LIMIT)
-        self._pool = ThreadPoolExecutor(
+        self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, concurrency), thread_name_prefix=f"gdrive-{config.name}"
         )
         self._local = threading.local()
@@ -360,9 +359,19 @@ class GoogleDriveProvider:
 
         def save(state: dict[str, Any] | None) -> None:
             # Called from the worker thread: the ledger write runs on the daemon's loop.
-            asyncio.run_coroutine_threadsafe(persist(state), loop).result()
+            try:
+                asyncio.run_coroutine_threadsafe(persist(state), loop).result(timeout=SAVE_STATE_TIMEOUT)
+            except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+                raise TransientError(f"could not record the upload session: {exc!r}") from exc
 
-        return await self._run(self._upload_sync, job, save)
+        # A cancelled coroutine cannot stop its thread; the flag ends the upload at the next
+        # chunk boundary, its session saved for the next attempt to resume.
+        cancelled = threading.Event()
+        try:
+            return await self._run(self._upload_sync, job, save, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
     async def stat(self, remote_path: str) -> RemoteFile | None:
         return await self._run(self._stat_sync, remote_path)
@@ -421,9 +430,7 @@ class GoogleDriveProvider:
         service = getattr(self._local, "service", None)
         if service is None:
             base = self._discovery["rootUrl"] + self._discovery["servicePath"]
-            service = build_from_document(
-                self._discovery, http=self._http(), client_options={"api_endpoint": base}
-            )
+            service = build_from_document(self._discovery, http=self._http(), client_options={"api_endpoint": base})
             self._local.service = service
         return service.files()
 
@@ -431,9 +438,7 @@ class GoogleDriveProvider:
         """supportsAllDrives on every call; the shared-drive corpus on listings."""
         params: dict[str, Any] = {"supportsAllDrives": True}
         if listing and self._config.shared_drive_id:
-            params.update(
-                includeItemsFromAllDrives=True, corpora="drive", driveId=self._config.shared_drive_id
-            )
+            params.update(includeItemsFromAllDrives=True, corpora="drive", driveId=self._config.shared_drive_id)
         return params
 
     # --- lookups --------------------------------------------------------------------------------
@@ -490,9 +495,7 @@ class GoogleDriveProvider:
                         else:
                             body = {"name": parts[depth - 1], "mimeType": FOLDER_MIME, "parents": [parent]}
                             created = (
-                                self._files()
-                                .create(body=body, fields="id", **self._params())
-                                .execute(num_retries=0)
+                                self._files().create(body=body, fields="id", **self._params()).execute(num_retries=0)
                             )
                             folder_id = created["id"]
                         self._folders.put(key, str(folder_id))
@@ -508,16 +511,16 @@ class GoogleDriveProvider:
 
     # --- upload ---------------------------------------------------------------------------------
 
-    def _upload_sync(self, job: UploadJob, save: Callable[[dict[str, Any] | None], None]) -> UploadResult:
+    def _upload_sync(self, job: UploadJob, save: _Save, cancelled: threading.Event) -> UploadResult:
         try:
-            return self._upload_once(job, save)
+            return self._upload_once(job, save, cancelled)
         except HttpError as exc:
             # A folder deleted remotely leaves a stale cached id: rebuild the chain once.
             if exc.resp.status != 404 or not self._folders.forget():
                 raise
-            return self._upload_once(job, save)
+            return self._upload_once(job, save, cancelled)
 
-    def _upload_once(self, job: UploadJob, save: Callable[[dict[str, Any] | None], None]) -> UploadResult:
+    def _upload_once(self, job: UploadJob, save: _Save, cancelled: threading.Event) -> UploadResult:
         _check_unchanged(job)
         parts = self._split(job.remote_path)
         parent = self._folder(parts[:-1], create=True)
@@ -528,7 +531,7 @@ class GoogleDriveProvider:
         media = _HashingMedia(job, self._chunk_size, resumable, self._bandwidth)
         try:
             if resumable:
-                resource = self._send_resumable(job, media, parent, parts[-1], file_id, save)
+                resource = self._send_resumable(job, media, parent, parts[-1], file_id, save, cancelled)
             else:
                 resource = self._request(media, parent, parts[-1], file_id).execute(num_retries=0)
             md5, sha256 = media.digests()
@@ -553,7 +556,8 @@ class GoogleDriveProvider:
         parent: str,
         name: str,
         file_id: str | None,
-        save: Callable[[dict[str, Any] | None], None],
+        save: _Save,
+        cancelled: threading.Event,
     ) -> dict[str, Any]:
         state = job.resume_state or {}
         uri, offset = state.get("session_uri"), 0
@@ -576,6 +580,8 @@ class GoogleDriveProvider:
         saved, resyncs, last_progress = bool(uri), 0, offset
         response = None
         while response is None:
+            if cancelled.is_set():
+                raise TransientError("upload interrupted (shutting down); its session is saved")
             try:
                 _, response = request.next_chunk(num_retries=0)
             except FileChangedError:
@@ -654,13 +660,9 @@ class GoogleDriveProvider:
         if item is None:
             return None
         hashes = {
-            key: item[field]
-            for key, field in (("md5", "md5Checksum"), ("sha256", "sha256Checksum"))
-            if field in item
+            key: item[field] for key, field in (("md5", "md5Checksum"), ("sha256", "sha256Checksum")) if field in item
         }
-        return RemoteFile(
-            cloud_path=remote_path, remote_id=item["id"], size=int(item.get("size", 0)), hashes=hashes
-        )
+        return RemoteFile(cloud_path=remote_path, remote_id=item["id"], size=int(item.get("size", 0)), hashes=hashes)
 
     def _read_sync(self, remote_path: str) -> bytes:
         item = self._find_file(remote_path)

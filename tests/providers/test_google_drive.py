@@ -14,6 +14,7 @@ import pytest
 import requests
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
+from googleapiclient.http import MediaInMemoryUpload
 
 from cloudwatcher.providers import (
     DailyCapError,
@@ -58,9 +59,7 @@ async def make_provider(emulator: DriveEmulator) -> AsyncIterator[ProviderFactor
         await provider.close()
 
 
-def make_job(
-    tmp_path: Path, remote_path: str, data: bytes, resume_state: dict[str, Any] | None = None
-) -> UploadJob:
+def make_job(tmp_path: Path, remote_path: str, data: bytes, resume_state: dict[str, Any] | None = None) -> UploadJob:
     local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
     local.parent.mkdir(parents=True, exist_ok=True)
     if not local.exists() or local.read_bytes() != data:
@@ -153,9 +152,7 @@ async def test_existing_duplicates_are_paged_through_and_not_multiplied(
 
 
 def bearer(emulator: DriveEmulator) -> str:
-    credentials = service_account.Credentials.from_service_account_file(
-        str(emulator.key_file), scopes=[DRIVE_SCOPE]
-    )
+    credentials = service_account.Credentials.from_service_account_file(str(emulator.key_file), scopes=[DRIVE_SCOPE])
     credentials.refresh(Request())
     return f"Bearer {credentials.token}"
 
@@ -209,9 +206,7 @@ def test_emulator_answers_401_without_a_bearer_on_api_calls_and_chunks(emulator:
     session = start_session(emulator, bearer(emulator), 10)
     chunk = requests.put(session, data=b"0123456789", headers={"Content-Range": "bytes 0-9/10"}, timeout=10)
     assert chunk.status_code == 401
-    forged = requests.get(
-        f"{emulator.url}/drive/v3/files", headers={"Authorization": "Bearer forged"}, timeout=10
-    )
+    forged = requests.get(f"{emulator.url}/drive/v3/files", headers={"Authorization": "Bearer forged"}, timeout=10)
     assert forged.status_code == 401 and forged.json()["error"]["errors"][0]["reason"] == "authError"
 
 
@@ -244,9 +239,7 @@ async def test_dropped_chunk_resumes_the_same_session_from_the_servers_offset(
     assert len({record.query["upload_id"] for record in puts}) == 1
     assert any(record.content_range == f"bytes */{len(data)}" for record in puts)
     # Half of the first 1 MiB chunk reached the server: the upload went on from byte 512 KiB.
-    assert any(
-        record.content_range.startswith(f"bytes {CHUNK // 2}-") for record in puts if record.content_range
-    )
+    assert any(record.content_range.startswith(f"bytes {CHUNK // 2}-") for record in puts if record.content_range)
     assert states.saved[0] is not None and states.saved[-1] is None
 
 
@@ -272,17 +265,11 @@ async def test_restarted_daemon_resumes_the_saved_session(
     resumed_job = make_job(tmp_path, "dev1/requests/restart.bin", data, resume_state=saved)
     result = await restarted.upload(resumed_job, resumed)
     after = emulator.requests[before:]
-    assert not [
-        record
-        for record in after
-        if record.query.get("uploadType") == "resumable" and record.method == "POST"
-    ]
+    assert not [record for record in after if record.query.get("uploadType") == "resumable" and record.method == "POST"]
     session_puts = [record for record in after if record.method == "PUT"]
     assert session_puts[0].content_range == f"bytes */{len(data)}"
     assert (session_puts[1].content_range or "").startswith(f"bytes {2 * CHUNK}-")
-    assert {record.query["upload_id"] for record in session_puts} == {
-        saved["session_uri"].rsplit("upload_id=", 1)[1]
-    }
+    assert {record.query["upload_id"] for record in session_puts} == {saved["session_uri"].rsplit("upload_id=", 1)[1]}
     assert resumed.saved[-1] is None and result.remote_size == len(data)
     assert await restarted.read("dev1/requests/restart.bin") == data
 
@@ -384,9 +371,7 @@ async def test_shared_drive_parameters_are_sent_on_every_call(
     assert stored.drive_id == drive_id
     api_calls = [record for record in emulator.requests if record.path != "/token"]
     assert api_calls and all(
-        record.query.get("supportsAllDrives") == "true"
-        for record in api_calls
-        if "upload_id" not in record.query
+        record.query.get("supportsAllDrives") == "true" for record in api_calls if "upload_id" not in record.query
     )
     listings = [record for record in emulator.log("GET") if record.path == "/drive/v3/files"]
     assert listings and all(
@@ -420,3 +405,40 @@ def test_rate_limiter_paces_requests_after_the_burst() -> None:
     for _ in range(5):
         limiter.acquire()
     assert time.monotonic() - started >= 4 / 20 - 0.01
+
+
+async def test_cancelled_upload_stops_at_the_next_chunk_and_resumes_later(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    # 512 KiB/s against 1 MiB chunks: every chunk after the burst waits about two seconds.
+    provider = make_provider(bandwidth_limit="512K")
+    data = os.urandom(4 * CHUNK)
+    states = StateLog()
+    task = asyncio.create_task(provider.upload(make_job(tmp_path, "dev1/requests/slow.bin", data), states))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(3.0)  # long enough for two more chunks, had the thread kept going
+    sent = [record for record in chunk_puts(emulator) if not (record.content_range or "").startswith("bytes */")]
+    assert len(sent) == 1
+    assert not emulator.lookup(emulator.root_folder_id, "dev1/requests/slow.bin")
+    saved = states.saved[-1]
+    assert saved is not None
+    fast = make_provider()
+    job = make_job(tmp_path, "dev1/requests/slow.bin", data, resume_state=saved)
+    await fast.upload(job, StateLog())
+    assert await fast.read("dev1/requests/slow.bin") == data
+    assert len(initiations(emulator)) == 1
+
+
+async def test_api_endpoint_roots_metadata_and_upload_urls_alike(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider(api_endpoint="http://drive-proxy.internal:8080/google/")
+    files = await asyncio.to_thread(provider._files)
+    listing = files.list(q="trashed = false")
+    assert listing.uri.startswith("http://drive-proxy.internal:8080/google/drive/v3/files?")
+    media = MediaInMemoryUpload(b"x" * 10, mimetype="text/plain", resumable=True)
+    upload = files.create(body={"name": "x"}, media_body=media)
+    assert upload.uri.startswith("http://drive-proxy.internal:8080/google/upload/drive/v3/files?")
