@@ -1,0 +1,568 @@
+"""SharePoint-specific behaviour: QuickXorHash, the emulator's strictness, sessions, errors, names.
+
+The conformance suite covers what every provider shares; these tests cover what only Graph
+has: upload sessions that resume, ``Retry-After``, quota errors, site resolution and the
+renaming rule. Everything runs through the real SDK against :mod:`tests.emulators.graph`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cloudwatcher.providers import (
+    FileChangedError,
+    PermanentError,
+    QuotaExceededError,
+    TransientError,
+    UploadJob,
+)
+from cloudwatcher.providers.quickxorhash import QuickXorHash, quickxorhash
+from cloudwatcher.providers.sharepoint import (
+    FRAGMENT_SIZE,
+    FRAGMENT_UNIT,
+    QuickXorMismatchError,
+    SharePointProvider,
+    sanitize_segment,
+)
+from tests.emulators.graph import GraphEmulator
+from tests.providers.harness_sharepoint import target_for
+
+# ----------------------------------------------------------------------------------- QuickXorHash
+
+# (input, quickXorHash), both base64: vectors published with rclone's OneDrive backend,
+# which were checked against OneDrive itself.
+KNOWN_VECTORS = [
+    ("", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    ("Sg==", "SgAAAAAAAAAAAAAAAQAAAAAAAAA="),
+    ("tbQ=", "taAFAAAAAAAAAAAAAgAAAAAAAAA="),
+    ("0pZP", "0rDEEwAAAAAAAAAAAwAAAAAAAAA="),
+    ("/aNzzCFPS/A=", "/RjFHJgRgicsAR4ACAAAAAAAAAA="),
+    ("2fuxhBJXtpWFe8dOfdGeHw==", "O9tHLAghgSvYohKFyMMxnNCHaHg="),
+    ("T6LYJIfDh81JrAK309H2JMJTXis=", "zBTHrspn3mEcohlJdIUAbjGNaNg="),
+    (
+        "PfxMcUd0vIW6VbHG/uj/Y0W6qEoKmyBD0nYebEKazKaKG+UaDqBEcmQjbfQeVnVLuodMoPp7P7TR"
+        "1htX5n2VnkHh22xDyoJ8C/ZQKiSNqQfXvh83judf4RVr9exJCud8Uvgip6aVZTaPrJHVjQhMCp/d"
+        "EnGvqg0oN5OVkM2qqAXvA0teKUDhgNM71sDBVBCGXxNOR2bpbD1iM4dnuT0ey4L+loXEHTL0fqMe"
+        "UcEi2asgImnlNakwenDzz0x57aBwyq3AspCFGB1ncX4yYCr/OaCcS5OKi/00WH+wNQU3",
+        "QX/YEpG0gDsmhEpCdWhsxDzsfVE=",
+    ),
+]
+
+
+def bitwise_quickxorhash(data: bytes) -> str:
+    """The algorithm as its description reads, one bit at a time (an independent check).
+
+    Bit ``b`` of byte ``n`` flips bit ``(11·n + b) mod 160`` of the state; the state is read
+    out little-endian and the length (64-bit little-endian) is XORed into the last 8 bytes.
+    """
+    bits = [0] * 160
+    for index, byte in enumerate(data):
+        for bit in range(8):
+            if byte >> bit & 1:
+                bits[(index * 11 + bit) % 160] ^= 1
+    out = bytearray(20)
+    for position, value in enumerate(bits):
+        out[position // 8] |= value << (position % 8)
+    for offset, byte in enumerate(len(data).to_bytes(8, "little")):
+        out[12 + offset] ^= byte
+    return base64.b64encode(bytes(out)).decode()
+
+
+@pytest.mark.parametrize(("data", "expected"), KNOWN_VECTORS, ids=lambda value: str(len(value)))
+def test_quickxorhash_matches_published_vectors(data: str, expected: str) -> None:
+    assert quickxorhash(base64.b64decode(data)) == expected
+
+
+def test_quickxorhash_of_nothing_is_twenty_zero_bytes() -> None:
+    assert QuickXorHash().b64digest() == "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+@pytest.mark.parametrize("size", [1, 7, 159, 160, 161, 319, 320, 1000, 4099])
+def test_quickxorhash_agrees_with_a_bit_level_implementation(size: int) -> None:
+    data = os.urandom(size)
+    assert quickxorhash(data) == bitwise_quickxorhash(data)
+
+
+@pytest.mark.parametrize("piece", [1, 3, 11, 64, 159, 160, 161, 1024])
+def test_quickxorhash_is_independent_of_how_the_input_is_split(piece: int) -> None:
+    data = os.urandom(5000)
+    hasher = QuickXorHash()
+    for start in range(0, len(data), piece):
+        hasher.update(data[start : start + piece])
+    assert hasher.b64digest() == quickxorhash(data)
+
+
+# ----------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[GraphEmulator]:
+    with GraphEmulator(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def provider(emulator: GraphEmulator) -> AsyncIterator[SharePointProvider]:
+    built = SharePointProvider(target_for(emulator), concurrency=2)
+    yield built
+    await built.close()
+
+
+def make_job(tmp_path: Path, remote_path: str, data: bytes, **changes: Any) -> UploadJob:
+    local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(data)
+    fields: dict[str, Any] = {
+        "local_file": local,
+        "remote_path": remote_path,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "mtime_ns": local.stat().st_mtime_ns,
+    }
+    fields.update(changes)
+    return UploadJob(**fields)
+
+
+class StateLog:
+    """A save_state callback that remembers every call (the ledger's role in the daemon)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any] | None] = []
+
+    async def __call__(self, state: dict[str, Any] | None) -> None:
+        self.calls.append(state)
+
+
+def fragment_puts(emulator: GraphEmulator) -> list[str]:
+    return [entry.content_range or "" for entry in emulator.requests("PUT", host="localhost")]
+
+
+# ----------------------------------------------------------------------------------- emulator strictness
+
+
+@pytest.fixture
+def raw_session(emulator: GraphEmulator) -> Iterator[tuple[httpx.Client, str]]:
+    """A plain HTTP client with a token and a fresh upload session, bypassing the provider."""
+    with httpx.Client(verify=str(emulator.ca_pem)) as client:
+        token = client.post(
+            f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        answer = client.post(
+            f"{emulator.graph_url}/drives/{emulator.drive_id}/root:/strict.bin:/createUploadSession",
+            json={"item": {"@microsoft.graph.conflictBehavior": "replace"}},
+        )
+        assert answer.status_code == 200
+        del client.headers["Authorization"]
+        yield client, answer.json()["uploadUrl"]
+
+
+def test_emulator_refuses_graph_calls_without_a_bearer_token(emulator: GraphEmulator) -> None:
+    with httpx.Client(verify=str(emulator.ca_pem)) as client:
+        answer = client.get(f"{emulator.graph_url}/drives/{emulator.drive_id}/root")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_emulator_refuses_a_token_request_with_a_wrong_secret(emulator: GraphEmulator) -> None:
+    with httpx.Client(verify=str(emulator.ca_pem)) as client:
+        answer = client.post(
+            f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": emulator.client_id,
+                "client_secret": "wrong",
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_client"
+
+
+def test_emulator_refuses_a_fragment_that_is_not_a_multiple_of_320_kib(
+    raw_session: tuple[httpx.Client, str],
+) -> None:
+    client, upload_url = raw_session
+    answer = client.put(upload_url, content=b"x" * 1000, headers={"Content-Range": "bytes 0-999/2000000"})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalidRequest"
+
+
+def test_emulator_refuses_an_authorization_header_on_the_upload_url(
+    raw_session: tuple[httpx.Client, str],
+) -> None:
+    client, upload_url = raw_session
+    answer = client.put(
+        upload_url,
+        content=b"x" * FRAGMENT_UNIT,
+        headers={
+            "Content-Range": f"bytes 0-{FRAGMENT_UNIT - 1}/{2 * FRAGMENT_UNIT}",
+            "Authorization": "Bearer x",
+        },
+    )
+    assert answer.status_code == 401
+
+
+def test_emulator_refuses_fragments_out_of_order_or_with_a_changed_total(
+    raw_session: tuple[httpx.Client, str],
+) -> None:
+    client, upload_url = raw_session
+    total = 3 * FRAGMENT_UNIT
+    skipped = client.put(
+        upload_url,
+        content=b"x" * FRAGMENT_UNIT,
+        headers={"Content-Range": f"bytes {FRAGMENT_UNIT}-{2 * FRAGMENT_UNIT - 1}/{total}"},
+    )
+    assert skipped.status_code == 416
+    assert skipped.json()["error"]["code"] == "invalidRange"
+    first = client.put(
+        upload_url,
+        content=b"x" * FRAGMENT_UNIT,
+        headers={"Content-Range": f"bytes 0-{FRAGMENT_UNIT - 1}/{total}"},
+    )
+    assert first.status_code == 202
+    assert first.json()["nextExpectedRanges"] == [f"{FRAGMENT_UNIT}-"]
+    other_total = client.put(
+        upload_url,
+        content=b"x" * FRAGMENT_UNIT,
+        headers={"Content-Range": f"bytes {FRAGMENT_UNIT}-{2 * FRAGMENT_UNIT - 1}/{total + 1}"},
+    )
+    assert other_total.status_code == 400
+
+
+def test_emulator_refuses_names_sharepoint_refuses(emulator: GraphEmulator) -> None:
+    with httpx.Client(verify=str(emulator.ca_pem)) as client:
+        token = client.post(
+            f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).json()["access_token"]
+        answer = client.put(
+            f"{emulator.graph_url}/drives/{emulator.drive_id}/root:/bad%3Aname.txt:/content",
+            content=b"x",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalidRequest"
+
+
+# ----------------------------------------------------------------------------------- uploads
+
+
+async def test_large_upload_uses_a_session_of_320_kib_multiples_without_a_bearer(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * FRAGMENT_SIZE + 12345)
+    states = StateLog()
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/big.bin", data), states)
+    assert result.verification == "hash"
+    assert result.remote_hash == f"quickxor:{quickxorhash(data)}"
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/big.bin") == data
+    uploads = emulator.requests("PUT", host="localhost")
+    assert [entry.content_range for entry in uploads] == [
+        f"bytes 0-{FRAGMENT_SIZE - 1}/{len(data)}",
+        f"bytes {FRAGMENT_SIZE}-{2 * FRAGMENT_SIZE - 1}/{len(data)}",
+        f"bytes {2 * FRAGMENT_SIZE}-{len(data) - 1}/{len(data)}",
+    ]
+    assert not any(entry.authorization for entry in emulator.requests(host="localhost"))
+    assert all(
+        entry.authorization for entry in emulator.requests(host="127.0.0.1") if "oauth2" not in entry.path
+    )
+    assert states.calls[0] is not None and set(states.calls[0]) == {"upload_url", "expires"}
+    assert states.calls[-1] is None
+
+
+async def test_small_upload_is_one_put_of_the_content(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    states = StateLog()
+    await provider.upload(make_job(tmp_path, "dev1/requests/small.json", b"{}"), states)
+    puts = emulator.requests("PUT")
+    assert len(puts) == 1 and puts[0].path.endswith(":/small.json:/content")
+    assert states.calls == []
+
+
+async def test_closed_next_expected_ranges_are_understood(tmp_path: Path) -> None:
+    with GraphEmulator(tmp_path, closed_ranges=True) as emulator:
+        provider = SharePointProvider(target_for(emulator))
+        try:
+            data = os.urandom(2 * FRAGMENT_SIZE + 1)
+            await provider.upload(make_job(tmp_path, "dev1/requests/ranges.bin", data), StateLog())
+            assert len(emulator.requests("PUT", host="localhost")) == 3
+            assert await provider.read("dev1/requests/ranges.bin") == data
+        finally:
+            await provider.close()
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["lost-fragment", "lost-answer"])
+async def test_upload_session_continues_after_a_dropped_fragment(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path, after_commit: bool
+) -> None:
+    data = os.urandom(3 * FRAGMENT_SIZE + 17)
+    emulator.drop_next_fragment(after_commit=after_commit)
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/dropped.bin", data), StateLog())
+    assert result.verification == "hash"
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/dropped.bin") == data
+    assert len([entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path]) == 1
+    session_log = [(entry.method, entry.status) for entry in emulator.requests(host="localhost")]
+    assert session_log[:3] == [("PUT", 0), ("GET", 200), ("PUT", 202)]
+    expected_starts = [0, 0, FRAGMENT_SIZE] if not after_commit else [0, FRAGMENT_SIZE]
+    starts = [int(r.split()[1].split("-")[0]) for r in fragment_puts(emulator)]
+    assert starts[: len(expected_starts)] == expected_starts
+
+
+async def test_the_last_fragment_answer_lost_still_yields_the_item(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * FRAGMENT_SIZE + 5)  # over 4 MiB: an upload session
+    job = make_job(tmp_path, "dev1/requests/tail.bin", data)
+    result = await _upload_dropping_last_fragment(provider, emulator, job)
+    assert result.verification == "hash"
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/tail.bin") == data
+    # The session closed with the last fragment, so its GET is a 404 and the item is looked up.
+    assert [(entry.method, entry.status) for entry in emulator.requests(host="localhost")] == [
+        ("PUT", 202),
+        ("PUT", 202),
+        ("PUT", 0),
+        ("GET", 404),
+    ]
+    assert emulator.requests("GET", host="127.0.0.1")[-1].path.endswith("/tail.bin:")
+
+
+async def _upload_dropping_last_fragment(
+    provider: SharePointProvider, emulator: GraphEmulator, job: UploadJob
+) -> Any:
+    """Let the first two fragments through, then lose the answer to the third and last."""
+    original = emulator.take_drop
+    seen = {"puts": 0}
+
+    def take_drop() -> bool | None:
+        seen["puts"] += 1
+        return True if seen["puts"] == 3 else original()
+
+    emulator.take_drop = take_drop  # type: ignore[method-assign]
+    try:
+        return await provider.upload(job, StateLog())
+    finally:
+        emulator.take_drop = original  # type: ignore[method-assign]
+
+
+async def test_an_interrupted_upload_resumes_from_the_saved_session(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    data = os.urandom(4 * FRAGMENT_SIZE)
+    job = make_job(tmp_path, "dev1/requests/resume.bin", data)
+    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=2, count=100)
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await provider.upload(job, states)
+    emulator.clear_faults()
+    saved = states.calls[-1]
+    assert saved is not None and saved["upload_url"].startswith(emulator.upload_base)
+    emulator.log.clear()
+    resumed = await provider.upload(UploadJob(**{**job.__dict__, "resume_state": saved}), states)
+    assert resumed.verification == "hash"
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/resume.bin") == data
+    assert not [entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path]
+    assert fragment_puts(emulator)[0].startswith(f"bytes {2 * FRAGMENT_SIZE}-")
+    assert states.calls[-1] is None
+
+
+async def test_an_expired_saved_session_starts_over(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * FRAGMENT_SIZE)
+    job = make_job(tmp_path, "dev1/requests/expired.bin", data)
+    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=1, count=100)
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await provider.upload(job, states)
+    emulator.clear_faults()
+    emulator.expire_sessions()
+    saved = states.calls[-1]
+    result = await provider.upload(UploadJob(**{**job.__dict__, "resume_state": saved}), states)
+    assert result.verification == "hash"
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/expired.bin") == data
+    assert len([entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path]) == 2
+
+
+async def test_abandon_deletes_the_upload_session(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    job = make_job(tmp_path, "dev1/requests/abandoned.bin", os.urandom(2 * FRAGMENT_SIZE))
+    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=1, count=100)
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await provider.upload(job, states)
+    emulator.clear_faults()
+    saved = states.calls[-1]
+    assert saved is not None and emulator.sessions
+    await provider.abandon(saved)
+    assert not emulator.sessions
+    assert emulator.requests("DELETE", host="localhost")[0].status == 204
+    await provider.abandon(saved)  # an already-gone session is not an error
+
+
+async def test_a_file_changed_since_it_was_recorded_is_reported(
+    provider: SharePointProvider, tmp_path: Path
+) -> None:
+    job = make_job(tmp_path, "dev1/requests/changed.txt", b"new bytes", sha256="0" * 64)
+    with pytest.raises(FileChangedError):
+        await provider.upload(job, StateLog())
+
+
+async def test_a_wrong_hash_after_a_session_upload_is_an_error(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    emulator.report_wrong_hash()
+    with pytest.raises(QuickXorMismatchError):
+        await provider.upload(
+            make_job(tmp_path, "dev1/requests/w.bin", os.urandom(2 * FRAGMENT_SIZE)), StateLog()
+        )
+
+
+# ----------------------------------------------------------------------------------- errors and auth
+
+
+async def test_429_retry_after_surfaces_as_the_transient_errors_hint(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    emulator.fail_next(429, "tooManyRequests", retry_after=7)
+    with pytest.raises(TransientError) as raised:
+        await provider.upload(make_job(tmp_path, "dev1/requests/throttled.txt", b"x"), StateLog())
+    assert raised.value.retry_after == 7
+    assert "tooManyRequests" in str(raised.value)
+
+
+async def test_insufficient_storage_is_a_quota_error(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    await provider.upload(make_job(tmp_path, "dev1/requests/first.txt", b"x"), StateLog())
+    emulator.fail_next(507, "insufficientStorage")
+    with pytest.raises(QuotaExceededError):
+        await provider.upload(make_job(tmp_path, "dev1/requests/full.txt", b"x"), StateLog())
+
+
+async def test_a_revoked_token_is_replaced_once(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    await provider.upload(make_job(tmp_path, "dev1/requests/one.txt", b"1"), StateLog())
+    emulator.revoke_tokens()
+    await provider.upload(make_job(tmp_path, "dev1/requests/two.txt", b"2"), StateLog())
+    assert emulator.token_requests == 2
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/two.txt") == b"2"
+
+
+async def test_401_after_a_token_refresh_is_permanent(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    emulator.fail_next(401, "InvalidAuthenticationToken", count=2)
+    with pytest.raises(PermanentError):
+        await provider.upload(make_job(tmp_path, "dev1/requests/denied.txt", b"x"), StateLog())
+
+
+async def test_a_wrong_client_secret_is_permanent(emulator: GraphEmulator, tmp_path: Path) -> None:
+    target = target_for(emulator).model_copy(update={"client_secret": None})
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("not-the-secret\n")
+    provider = SharePointProvider(target.model_copy(update={"client_secret_file": secret_file}))
+    try:
+        with pytest.raises(PermanentError) as raised:
+            await provider.stat("dev1/requests/x.txt")
+        assert "not-the-secret" not in str(raised.value)
+    finally:
+        await provider.close()
+
+
+async def test_site_id_resolves_the_default_drive_once(emulator: GraphEmulator, tmp_path: Path) -> None:
+    provider = SharePointProvider(target_for(emulator, site=True))
+    try:
+        await provider.upload(make_job(tmp_path, "dev1/requests/a.txt", b"a"), StateLog())
+        await provider.upload(make_job(tmp_path, "dev1/requests/b.txt", b"b"), StateLog())
+    finally:
+        await provider.close()
+    site_calls = [entry for entry in emulator.requests("GET") if entry.path.startswith("/v1.0/sites/")]
+    assert [entry.path for entry in site_calls] == [f"/v1.0/sites/{emulator.site_id}/drive"]
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/b.txt") == b"b"
+
+
+async def test_an_existing_folder_is_found_after_409(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    root = emulator.drive.create_folder(emulator.drive.root, "CloudWatcher", "fail")
+    emulator.drive.create_folder(root, "DEV1", "fail")  # case-insensitive match for "dev1"
+    await provider.upload(make_job(tmp_path, "dev1/requests/c.txt", b"c"), StateLog())
+    folder_posts = [entry for entry in emulator.requests("POST") if entry.path.endswith("/children")]
+    assert [entry.status for entry in folder_posts] == [409, 409, 201]
+    assert emulator.file_bytes("CloudWatcher/DEV1/requests/c.txt") == b"c"
+
+
+async def test_stat_reports_size_and_quickxorhash(provider: SharePointProvider, tmp_path: Path) -> None:
+    await provider.upload(make_job(tmp_path, "dev1/requests/s.txt", b"stat me"), StateLog())
+    remote = await provider.stat("dev1/requests/s.txt")
+    assert remote is not None
+    assert remote.size == 7 and remote.hashes == {"quickxor": quickxorhash(b"stat me")}
+    assert await provider.stat("dev1/requests") is None  # a folder is not a file
+
+
+# ----------------------------------------------------------------------------------- names
+
+NAME_RULE = [
+    ("plain.txt", "plain.txt"),
+    ("bad:name?.txt", "bad\uff1aname\uff1f.txt"),
+    ('a"b*c<d>e\\f|g', "a\uff02b\uff0ac\uff1cd\uff1ee\uff3cf\uff5cg"),
+    (" lead", "\u2420lead"),
+    ("trail  ", "trail\u2420\u2420"),
+    ("ends.", "ends\uff0e"),
+    ("~$draft.docx", "_~$draft.docx"),
+    ("CON", "CON_"),
+    ("con.txt", "con_.txt"),
+    ("LPT9.log", "LPT9_.log"),
+    ("COM10.txt", "COM10.txt"),
+    (".lock", ".lock_"),
+    ("desktop.ini", "desktop.ini_"),
+    ("my_vti_file", "my_vti\uff3ffile"),
+]
+
+
+@pytest.mark.parametrize(("local", "remote"), NAME_RULE)
+def test_name_rule_maps_each_segment(local: str, remote: str) -> None:
+    assert sanitize_segment(local) == remote
+
+
+async def test_every_renamed_name_is_accepted_by_sharepoint(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    for local, remote in NAME_RULE:
+        result = await provider.upload(make_job(tmp_path, f"dev1/requests/{local}", b"n"), StateLog())
+        assert result.cloud_path == f"CloudWatcher/dev1/requests/{remote}"
+        assert emulator.file_bytes(result.cloud_path) == b"n"
+
+
+def test_remote_name_applies_the_rule_per_segment(provider: SharePointProvider) -> None:
+    assert provider.remote_name("dev1/requests/a:b/c?.txt") == "dev1/requests/a\uff1ab/c\uff1f.txt"
+    assert provider.case_insensitive is True
+
+
+async def test_a_path_over_400_characters_is_permanent(provider: SharePointProvider, tmp_path: Path) -> None:
+    job = make_job(tmp_path, "dev1/requests/" + "d" * 200 + "/" + "f" * 200 + ".txt", b"x")
+    with pytest.raises(PermanentError, match="400"):
+        await provider.upload(job, StateLog())
