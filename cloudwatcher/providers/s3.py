@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +83,9 @@ DEFAULT_MULTIPART_THRESHOLD = 8 * MIB
 _READ_BLOCK = MIB
 
 # Codes that may succeed later. RequestTimeTooSkewed and ExpiredToken heal once the clock or
-# the credentials are refreshed; OperationAborted is a conflicting operation still running.
+# the credentials are refreshed; OperationAborted is a conflicting operation still running;
+# NoSuchUpload and InvalidPart mean the multipart session vanished (a lifecycle rule, another
+# process's abort): the failed attempt is aborted and the next one starts a fresh session.
 # The digest codes mean the bytes S3 received do not match the checksum we sent: damaged on the
 # way (a retry succeeds) or the file changed under us (the upload path checks that first).
 # fmt: off
@@ -90,7 +93,7 @@ _TRANSIENT_CODES = frozenset({
     "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
     "ThrottlingException", "RequestThrottled", "RequestLimitExceeded", "TooManyRequests",
     "TooManyRequestsException", "RequestTimeTooSkewed", "ExpiredToken", "OperationAborted",
-    "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest",
+    "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest", "NoSuchUpload", "InvalidPart",
 })
 # Codes no retry can fix: wrong bucket, missing permission or credentials, a request S3 refuses.
 _PERMANENT_CODES = frozenset({
@@ -190,6 +193,33 @@ def _default_trust() -> str | None:
     return None
 
 
+class TokenBucket:
+    """A token bucket shared by a target's worker threads (``requests_per_second``,
+    ``bandwidth_limit``). A caller takes its amount at once, possibly going into debt, and sleeps
+    the debt off outside the lock, so waiting callers queue up fairly in arrival order.
+    """
+
+    def __init__(self, rate: float | None, burst: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, amount: float = 1.0) -> None:
+        """Block the calling (worker) thread until ``amount`` tokens are paid for."""
+        if self._rate is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            self._tokens -= amount
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
 class _FileSlice(io.RawIOBase):
     """A read-only, seekable window ``[start, start + length)`` of an open file.
 
@@ -204,6 +234,9 @@ class _FileSlice(io.RawIOBase):
         self._start = start
         self._length = length
         self._position = 0
+        #: Set when the request is sent (see S3Provider._before_send), so that the bytes are paced
+        #: as they go on the wire; botocore's own payload-hashing pass over plain http is not.
+        self.meter: Callable[[float], None] | None = None
 
     def __len__(self) -> int:
         return self._length
@@ -234,6 +267,8 @@ class _FileSlice(io.RawIOBase):
         data = os.pread(self._fd, wanted, self._start + self._position)
         view[: len(data)] = data
         self._position += len(data)
+        if self.meter is not None and data:
+            self.meter(len(data))
         return len(data)
 
 
@@ -316,7 +351,24 @@ class S3Provider:
             verify=verify,
             config=botocore_config,
         )
+        rate = config.requests_per_second
+        self._requests = TokenBucket(rate, burst=max(1.0, rate or 1.0))
+        bandwidth = config.bandwidth_limit
+        self._bandwidth = TokenBucket(bandwidth, burst=float(bandwidth or 1))
+        if rate is not None or bandwidth is not None:
+            self.client.meta.events.register("before-send.s3", self._before_send)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"s3-{self.name}")
+
+    def _before_send(self, request: Any, **_: Any) -> None:
+        """Take one request token per HTTP request and pace upload bodies to the bandwidth limit.
+
+        botocore emits this in the worker thread right before each request goes on the wire
+        (every page of a paginated call included), so blocking here throttles exactly that.
+        """
+        self._requests.acquire()
+        body = getattr(request, "body", None)
+        if isinstance(body, _FileSlice):
+            body.meter = self._bandwidth.acquire
 
     # -- naming ---------------------------------------------------------------------------
 
@@ -459,9 +511,14 @@ class S3Provider:
             # The daemon is stopping: keep the session so that the next start resumes it (or
             # abandons it through abandon()); aborting here would throw the parts away.
             raise
-        except BaseException as exc:
+        except Exception as exc:
+            # Anything else ends this attempt: abort so that no parts stay behind (and are billed).
             await self._abort(key, session.upload_id)
-            await save_state(None)
+            try:
+                await save_state(None)
+            except Exception:
+                # A stale session in the ledger is harmless: resuming it meets NoSuchUpload.
+                log.warning("could not clear the saved session of %s", self._cloud_path(key), exc_info=True)
             if not isinstance(exc, FileChangedError):
                 await self._ensure_unchanged(job, before)
             if isinstance(exc, ProviderError):
@@ -487,7 +544,9 @@ class S3Provider:
         for number in range(1, count + 1):
             start = (number - 1) * session.part_size
             length = min(session.part_size, job.size - start)
-            digest = await self._call("read", functools.partial(_hash_range, fd, start, length, whole))
+            digest = await self._call(
+                f"read {job.local_file}", functools.partial(_hash_range, fd, start, length, whole)
+            )
             checksum = _b64(digest)
             etag = session.existing.get((number, checksum, length))
             if etag is None:

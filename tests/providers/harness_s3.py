@@ -144,15 +144,30 @@ def _empty_and_delete(client: Any, bucket: str) -> None:
 
 @contextlib.contextmanager
 def make_harness(
-    tmp_path: Path, *, prefix: str = "", create_bucket: bool = True, **provider_options: Any
+    tmp_path: Path,
+    *,
+    prefix: str = "",
+    create_bucket: bool = True,
+    target_options: dict[str, Any] | None = None,
+    **provider_options: Any,
 ) -> Iterator[ProviderHarness]:
-    """An S3Provider on a fresh bucket of the session's moto server."""
+    """An S3Provider on a fresh bucket of the session's moto server.
+
+    ``target_options`` are further S3Target keys (``bandwidth_limit``, ...); ``provider_options``
+    go to the S3Provider constructor (``part_size``, ...).
+    """
     bucket = f"cw-{uuid.uuid4().hex[:16]}"
     admin = admin_client()
     if create_bucket:
         admin.create_bucket(Bucket=bucket)
     config = S3Target(
-        name="s3", provider="s3", bucket=bucket, prefix=prefix, region=REGION, endpoint_url=moto_endpoint()
+        name="s3",
+        provider="s3",
+        bucket=bucket,
+        prefix=prefix,
+        region=REGION,
+        endpoint_url=moto_endpoint(),
+        **(target_options or {}),
     )
     options: dict[str, Any] = {"multipart_threshold": PART_SIZE, "part_size": PART_SIZE}
     options.update(provider_options)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,26 @@ async def test_key_over_1024_bytes_is_refused_before_sending(
     with counting(s3(harness), "PutObject") as puts, pytest.raises(PermanentError, match="1024"):
         await harness.provider.upload(make_job(tmp_path, name, b"x"), StateLog())
     assert puts[0] == 0
+
+
+async def test_bandwidth_limit_paces_the_bytes_sent(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024)
+    with make_harness(tmp_path, target_options={"bandwidth_limit": "1M"}) as harness:
+        started = time.monotonic()
+        await harness.provider.upload(make_job(tmp_path, "dev1/requests/paced.bin", data), StateLog())
+        elapsed = time.monotonic() - started
+    # A one-second burst, then 1 MiB per second: 3 MiB cannot take less than two seconds.
+    assert elapsed >= 1.9
+
+
+async def test_requests_per_second_limits_every_http_request(tmp_path: Path) -> None:
+    with make_harness(tmp_path, target_options={"requests_per_second": 4}) as harness:
+        started = time.monotonic()
+        for number in range(4):  # PutObject + HeadObject each: 8 requests, a burst of 4
+            job = make_job(tmp_path, f"dev1/requests/r{number}.txt", b"r")
+            await harness.provider.upload(job, StateLog())
+        elapsed = time.monotonic() - started
+    assert elapsed >= 0.9
 
 
 _MEMORY_PROBE = textwrap.dedent(
