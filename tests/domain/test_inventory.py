@@ -59,9 +59,7 @@ async def test_get_parts_filters_by_codes_category_query_and_reorder_point(devic
     assert [i["part_code"] for i in low["result"]["items"]] == ["WIP-BLD-24"]
 
 
-async def test_update_inventory_sets_counts_and_creates_missing_rows(
-    devices: Devices, db: asyncpg.Connection
-) -> None:
+async def test_update_inventory_sets_counts_and_creates_missing_rows(devices: Devices, db: asyncpg.Connection) -> None:
     response = await devices.send(
         "truck-n101",
         "count.json",
@@ -92,9 +90,7 @@ async def test_update_inventory_sets_counts_and_creates_missing_rows(
     assert counted == 2
 
 
-async def test_consume_parts_takes_stock_and_reports_reorder_points(
-    devices: Devices, db: asyncpg.Connection
-) -> None:
+async def test_consume_parts_takes_stock_and_reports_reorder_points(devices: Devices, db: asyncpg.Connection) -> None:
     response = await devices.send(
         "truck-n101",
         "use.json",
@@ -123,9 +119,7 @@ async def test_consume_parts_takes_stock_and_reports_reorder_points(
     assert {r["request_id"] for r in rows} == {response["request_id"]}
 
 
-async def test_consume_parts_with_too_little_stock_applies_nothing(
-    devices: Devices, db: asyncpg.Connection
-) -> None:
+async def test_consume_parts_with_too_little_stock_applies_nothing(devices: Devices, db: asyncpg.Connection) -> None:
     response = await devices.send(
         "truck-n101",
         "use.json",
