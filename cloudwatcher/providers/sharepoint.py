@@ -51,6 +51,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from azure.identity.aio import ClientSecretCredential
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.authentication import AnonymousAuthenticationProvider
@@ -65,10 +66,10 @@ from msgraph.generated.drives.item.items.item.children.children_request_builder 
     ChildrenRequestBuilder,
 )
 from msgraph.generated.drives.item.items.item.content.content_request_builder import ContentRequestBuilder
-from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (  # noqa: E501
+from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (
     CreateUploadSessionPostRequestBody,
 )
-from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_request_builder import (  # noqa: E501
+from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_request_builder import (
     CreateUploadSessionRequestBuilder,
 )
 from msgraph.generated.drives.item.items.item.drive_item_item_request_builder import (
@@ -174,6 +175,20 @@ def _from_api_error(exc: APIError) -> ProviderError:
     if isinstance(exc, ODataError) and exc.error is not None:
         code, message = exc.error.code or "", exc.error.message or ""
     return classify(status, code, message, exc.response_headers)
+
+
+def _from_token_error(exc: ClientAuthenticationError) -> ProviderError:
+    """The token endpoint refused: bad credentials are permanent, its outages are not.
+
+    azure-identity's message carries the AADSTS code and description, never the secret.
+    """
+    response: Any = exc.response
+    status: int = (response.status_code or 0) if response is not None else 0
+    message = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
+    if status == 429 or status >= 500:
+        headers = response.headers if response is not None else None
+        return TransientError(f"token endpoint {status}: {message}", retry_after=_retry_after(headers))
+    return PermanentError(f"token request refused ({status or 'no answer'}): {message}")
 
 
 def _status(exc: BaseException | None) -> int | None:
@@ -308,6 +323,10 @@ class SharePointProvider:
                     self._credential.renew()
                     continue
                 raise _from_api_error(exc) from exc
+            except ClientAuthenticationError as exc:
+                raise _from_token_error(exc) from exc
+            except (ServiceRequestError, ServiceResponseError) as exc:
+                raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from exc
             except httpx.TimeoutException as exc:
                 raise TransientError(f"SharePoint request timed out: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:
@@ -344,12 +363,8 @@ class SharePointProvider:
             return root.id
         parent_id = await self._folder(drive_id, segments[:-1])
         name = segments[-1]
-        children_url = (
-            f"{self._graph_url}/drives/{quote(drive_id, safe='')}/items/{quote(parent_id, safe='')}/children"
-        )
-        body = DriveItem(
-            name=name, folder=Folder(), additional_data={"@microsoft.graph.conflictBehavior": "fail"}
-        )
+        children_url = f"{self._graph_url}/drives/{quote(drive_id, safe='')}/items/{quote(parent_id, safe='')}/children"
+        body = DriveItem(name=name, folder=Folder(), additional_data={"@microsoft.graph.conflictBehavior": "fail"})
         try:
             created = await self._call(lambda: ChildrenRequestBuilder(self._adapter, children_url).post(body))
             folder_id = created.id if created else None
@@ -376,9 +391,7 @@ class SharePointProvider:
             if job.size <= SIMPLE_UPLOAD_LIMIT and not (job.resume_state or {}).get("upload_url"):
                 item, quickxor, sha256 = await self._simple_upload(drive_id, parent_id, segments[-1], job)
             else:
-                item, quickxor, sha256 = await self._session_upload(
-                    drive_id, parent_id, segments, job, save_state
-                )
+                item, quickxor, sha256 = await self._session_upload(drive_id, parent_id, segments, job, save_state)
         except TransientError as exc:
             if _status(exc.__cause__ or exc) == 404:
                 self._folder_ids.clear()  # a cached folder vanished remotely
@@ -402,8 +415,7 @@ class SharePointProvider:
                 matches = False
             if not matches:
                 raise QuickXorMismatchError(
-                    f"SharePoint reports quickXorHash {reported} for {cloud_path}; "
-                    f"the bytes sent hash to {local}"
+                    f"SharePoint reports quickXorHash {reported} for {cloud_path}; the bytes sent hash to {local}"
                 )
             verification, remote_hash = "hash", f"quickxor:{reported}"
         return UploadResult(
@@ -450,13 +462,9 @@ class SharePointProvider:
         return item, quickxor, sha256.hexdigest()
 
     async def _create_session(self, drive_id: str, parent_id: str, name: str, save_state: SaveState) -> str:
-        url = self._url(
-            drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/createUploadSession"
-        )
+        url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/createUploadSession")
         body = CreateUploadSessionPostRequestBody(
-            item=DriveItemUploadableProperties(
-                additional_data={"@microsoft.graph.conflictBehavior": "replace"}
-            )
+            item=DriveItemUploadableProperties(additional_data={"@microsoft.graph.conflictBehavior": "replace"})
         )
         session = await self._call(lambda: CreateUploadSessionRequestBuilder(self._adapter, url).post(body))
         if session is None or not session.upload_url:
@@ -551,9 +559,7 @@ class SharePointProvider:
                 if resyncs > _RESYNCS_PER_ATTEMPT:
                     raise
                 expected = await self._session_offset(upload_url)
-                log.info(
-                    "%s: fragment at %d failed (%s); session expects %s", self.name, offset, exc, expected
-                )
+                log.info("%s: fragment at %d failed (%s); session expects %s", self.name, offset, exc, expected)
                 if expected is None and offset + len(fragment) == size:
                     quickxor.update(fragment)
                     sha256.update(fragment)
@@ -565,9 +571,7 @@ class SharePointProvider:
                 elif expected == offset:
                     reader.seek(offset)
                 else:
-                    raise TransientError(
-                        f"upload session lost its place (expects {expected}, sent {offset})"
-                    ) from exc
+                    raise TransientError(f"upload session lost its place (expects {expected}, sent {offset})") from exc
                 continue
             quickxor.update(fragment)
             sha256.update(fragment)
@@ -620,9 +624,7 @@ class SharePointProvider:
         hashes = {}
         if item.file and item.file.hashes and item.file.hashes.quick_xor_hash:
             hashes["quickxor"] = item.file.hashes.quick_xor_hash
-        return RemoteFile(
-            cloud_path="/".join(segments), remote_id=item.id, size=item.size or 0, hashes=hashes
-        )
+        return RemoteFile(cloud_path="/".join(segments), remote_id=item.id, size=item.size or 0, hashes=hashes)
 
     async def read(self, remote_path: str) -> bytes:
         segments = self._segments(remote_path)

@@ -34,7 +34,7 @@ from urllib.parse import unquote
 import trustme
 from aiohttp import web
 
-from tests.emulators.graph_routes import GraphRoutes
+from tests.emulators.graph_routes import DROPPED, GraphRoutes
 from tests.emulators.graph_store import Drive, GraphError, UploadSession
 
 Where = Literal["graph", "upload", "any"]
@@ -60,6 +60,7 @@ class _Fault:
     remaining: int
     where: Where
     retry_after: int | None = None
+    skip: int = 0
 
 
 class GraphEmulator:
@@ -68,9 +69,7 @@ class GraphEmulator:
     tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     client_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     drive_id = "b!cloudwatcher-test-drive"
-    site_id = (
-        "contoso.sharepoint.com,8bfb5166-7dd4-4b2a-9f1c-03b1a8e4a0c1,a6c7b3b4-4f61-4c37-9d52-ffb1e3b1ad3e"
-    )
+    site_id = "contoso.sharepoint.com,8bfb5166-7dd4-4b2a-9f1c-03b1a8e4a0c1,a6c7b3b4-4f61-4c37-9d52-ffb1e3b1ad3e"
 
     def __init__(self, workdir: Path, *, token_lifetime: int = 3599, closed_ranges: bool = False) -> None:
         self.client_secret = "emulator-secret-" + secrets.token_hex(8)
@@ -164,10 +163,14 @@ class GraphEmulator:
         count: int = 1,
         retry_after: int | None = None,
         where: Where = "graph",
+        skip: int = 0,
     ) -> None:
-        """The next ``count`` matching requests (token requests never match) get this error."""
+        """The next ``count`` matching requests (token requests never match) get this error.
+
+        ``skip`` lets that many matching requests through first (e.g. fail the third fragment).
+        """
         with self._lock:
-            self._faults.append(_Fault(status, code, count, where, retry_after))
+            self._faults.append(_Fault(status, code, count, where, retry_after, skip))
 
     def drop_next_fragment(self, *, after_commit: bool = False) -> None:
         """Close the connection during the next fragment PUT, with no answer.
@@ -235,6 +238,9 @@ class GraphEmulator:
         with self._lock:
             for fault in self._faults:
                 if fault.remaining > 0 and fault.where in (where, "any"):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
                     message = f"Injected fault: {fault.code}"
@@ -270,7 +276,7 @@ class GraphEmulator:
         status = 0
         try:
             response = await handler(request)
-            status = response.status
+            status = 0 if request.get(DROPPED) else response.status
             return response
         finally:
             self.log.append(

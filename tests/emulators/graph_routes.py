@@ -34,6 +34,8 @@ _ITEM = re.compile(
     r"^/v1\.0/drives/(?P<drive>[^/]+)/(?:root|items/(?P<item>[^/:]+))"
     r"(?::(?P<path>/[^:]*))?:?(?P<action>/children|/content|/createUploadSession)?$"
 )
+#: Set on a request whose connection the emulator closed on purpose (logged as status 0).
+DROPPED = web.RequestKey("dropped", bool)
 _UPLOAD = re.compile(r"^/upload/(?P<session>[0-9a-f]+)$")
 
 
@@ -160,9 +162,7 @@ class GraphRoutes:
                 raise GraphError(400, "invalidRequest", "A folder has no content.")
             return web.Response(status=200, body=target.content, content_type="application/octet-stream")
         if action == "/children" and method == "GET":
-            return _json(
-                200, {"value": [self.drive.item_json(child) for child in self.drive.children(target)]}
-            )
+            return _json(200, {"value": [self.drive.item_json(child) for child in self.drive.children(target)]})
         if action == "/children" and method == "POST":
             return await self._create_folder(request, target)
         raise GraphError(405, "invalidRequest", f"{method} is not supported here")
@@ -208,9 +208,7 @@ class GraphRoutes:
         if len(content) != request.content_length:
             raise GraphError(400, "invalidRequest", "The body is shorter than Content-Length.")
         item, created = self.drive.put_file(parent, name, content)
-        return _json(
-            201 if created else 200, self.drive.item_json(item, wrong_hash=self.emulator.take_wrong_hash())
-        )
+        return _json(201 if created else 200, self.drive.item_json(item, wrong_hash=self.emulator.take_wrong_hash()))
 
     async def _create_session(self, request: web.Request, anchor: Item, segments: list[str]) -> web.Response:
         body = await self._json_body(request) if request.can_read_body else {}
@@ -258,9 +256,7 @@ class GraphRoutes:
             raise fault
         session = self._session(session_id)
         if request.method == "GET":
-            return _json(
-                200, {"expirationDateTime": iso(session.expires), "nextExpectedRanges": self._ranges(session)}
-            )
+            return _json(200, {"expirationDateTime": iso(session.expires), "nextExpectedRanges": self._ranges(session)})
         if request.method == "DELETE":
             self.emulator.sessions.pop(session.id, None)
             return web.Response(status=204)
@@ -278,12 +274,13 @@ class GraphRoutes:
             raise GraphError(400, "invalidRequest", "The body does not match Content-Range.")
         session.total = total
         session.received += fragment
-        if drop:
-            return self._drop(request)
-        if len(session.received) < total:
-            return _json(
-                202, {"expirationDateTime": iso(session.expires), "nextExpectedRanges": self._ranges(session)}
-            )
+        answer = self._answer_fragment(session)
+        return self._drop(request) if drop else answer
+
+    def _answer_fragment(self, session: UploadSession) -> web.Response:
+        """202 with the next range, or (all bytes in) the committed driveItem."""
+        if len(session.received) < (session.total or 0):
+            return _json(202, {"expirationDateTime": iso(session.expires), "nextExpectedRanges": self._ranges(session)})
         self.emulator.sessions.pop(session.id, None)
         parent = self.drive.item(session.parent_id)
         item, created = self.drive.put_file(parent, session.name, bytes(session.received))
@@ -292,6 +289,7 @@ class GraphRoutes:
 
     def _drop(self, request: web.Request) -> web.StreamResponse:
         """Close the connection without an answer, as a reset mid-fragment looks to a client."""
+        request[DROPPED] = True
         if request.transport is not None:
             request.transport.abort()
-        raise ConnectionResetError("emulator dropped the connection on purpose")
+        return web.Response(status=500)  # never reaches the client: the connection is gone

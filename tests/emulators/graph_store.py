@@ -31,9 +31,7 @@ _RESERVED = {"con", "prn", "aux", "nul", ".lock", "desktop.ini"} | {
 class GraphError(Exception):
     """A refusal in Graph's shape: ``{"error": {"code", "message", "innerError"}}``."""
 
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
@@ -181,9 +179,7 @@ class Drive:
             existing.modified = time.time()
             existing.version += 1
             return existing, False
-        item = Item(
-            id=self._new_id(), name=name, parent_id=parent.id, is_folder=False, content=bytes(content)
-        )
+        item = Item(id=self._new_id(), name=name, parent_id=parent.id, is_folder=False, content=bytes(content))
         self.items[item.id] = item
         return item, True
 
@@ -248,9 +244,7 @@ def check_fragment(
     if content_length is None or not content_length.isdigit() or int(content_length) != length:
         raise GraphError(400, "invalidRequest", "Content-Length must equal the Content-Range length.")
     if session.total is not None and total != session.total:
-        raise GraphError(
-            400, "invalidRequest", f"Declared total {total} differs from the session's {session.total}."
-        )
+        raise GraphError(400, "invalidRequest", f"Declared total {total} differs from the session's {session.total}.")
     if start != len(session.received):
         raise GraphError(
             416,
@@ -258,9 +252,7 @@ def check_fragment(
             f"The uploaded fragment overlaps or skips data; next expected byte is {len(session.received)}.",
         )
     if end != total - 1 and length % FRAGMENT_UNIT:
-        raise GraphError(
-            400, "invalidRequest", f"Fragment of {length} bytes is not a multiple of 320 KiB (327680)."
-        )
+        raise GraphError(400, "invalidRequest", f"Fragment of {length} bytes is not a multiple of 320 KiB (327680).")
     if length > MAX_FRAGMENT:
         raise GraphError(413, "requestTooLarge", "Fragments may be at most 60 MiB.")
     return start, end, total

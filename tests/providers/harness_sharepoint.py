@@ -15,9 +15,7 @@ from tests.emulators.graph import GraphEmulator
 from tests.providers.harness import FaultKind, ProviderHarness
 
 
-def target_for(
-    emulator: GraphEmulator, *, root: str = "CloudWatcher", site: bool = False
-) -> SharePointTarget:
+def target_for(emulator: GraphEmulator, *, root: str = "CloudWatcher", site: bool = False) -> SharePointTarget:
     """A target configured exactly as an operator would, pointing at the emulator."""
     return SharePointTarget(
         name="sharepoint",

@@ -283,9 +283,7 @@ async def test_large_upload_uses_a_session_of_320_kib_multiples_without_a_bearer
         f"bytes {2 * FRAGMENT_SIZE}-{len(data) - 1}/{len(data)}",
     ]
     assert not any(entry.authorization for entry in emulator.requests(host="localhost"))
-    assert all(
-        entry.authorization for entry in emulator.requests(host="127.0.0.1") if "oauth2" not in entry.path
-    )
+    assert all(entry.authorization for entry in emulator.requests(host="127.0.0.1") if "oauth2" not in entry.path)
     assert states.calls[0] is not None and set(states.calls[0]) == {"upload_url", "expires"}
     assert states.calls[-1] is None
 
@@ -347,9 +345,7 @@ async def test_the_last_fragment_answer_lost_still_yields_the_item(
     assert emulator.requests("GET", host="127.0.0.1")[-1].path.endswith("/tail.bin:")
 
 
-async def _upload_dropping_last_fragment(
-    provider: SharePointProvider, emulator: GraphEmulator, job: UploadJob
-) -> Any:
+async def _upload_dropping_last_fragment(provider: SharePointProvider, emulator: GraphEmulator, job: UploadJob) -> Any:
     """Let the first two fragments through, then lose the answer to the third and last."""
     original = emulator.take_drop
     seen = {"puts": 0}
@@ -421,9 +417,7 @@ async def test_abandon_deletes_the_upload_session(
     await provider.abandon(saved)  # an already-gone session is not an error
 
 
-async def test_a_file_changed_since_it_was_recorded_is_reported(
-    provider: SharePointProvider, tmp_path: Path
-) -> None:
+async def test_a_file_changed_since_it_was_recorded_is_reported(provider: SharePointProvider, tmp_path: Path) -> None:
     job = make_job(tmp_path, "dev1/requests/changed.txt", b"new bytes", sha256="0" * 64)
     with pytest.raises(FileChangedError):
         await provider.upload(job, StateLog())
@@ -434,9 +428,7 @@ async def test_a_wrong_hash_after_a_session_upload_is_an_error(
 ) -> None:
     emulator.report_wrong_hash()
     with pytest.raises(QuickXorMismatchError):
-        await provider.upload(
-            make_job(tmp_path, "dev1/requests/w.bin", os.urandom(2 * FRAGMENT_SIZE)), StateLog()
-        )
+        await provider.upload(make_job(tmp_path, "dev1/requests/w.bin", os.urandom(2 * FRAGMENT_SIZE)), StateLog())
 
 
 # ----------------------------------------------------------------------------------- errors and auth
