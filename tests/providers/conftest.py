@@ -13,6 +13,7 @@ from tests.providers.harness import ProviderHarness
 # One entry per provider; a new provider adds its harness module here and nothing else.
 HARNESS_MODULES = [
     "tests.providers.harness_local",
+    "tests.providers.harness_sharepoint",
     "tests.providers.harness_gdrive",
     "tests.providers.harness_s3",
 ]
