@@ -107,6 +107,10 @@ class GraphEmulator:
     def upload_base(self) -> str:
         return f"https://localhost:{self.port}/upload"
 
+    @property
+    def download_base(self) -> str:
+        return f"https://localhost:{self.port}/download"
+
     def start(self) -> GraphEmulator:
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -36,6 +37,7 @@ _ITEM = re.compile(
 )
 #: Set on a request whose connection the emulator closed on purpose (logged as status 0).
 DROPPED = web.RequestKey("dropped", bool)
+_DOWNLOAD = re.compile(r"^/download/(?P<token>[A-Za-z0-9_-]+)$")
 _UPLOAD = re.compile(r"^/upload/(?P<session>[0-9a-f]+)$")
 
 
@@ -49,6 +51,7 @@ class GraphRoutes:
     def __init__(self, emulator: GraphEmulator) -> None:
         self.emulator = emulator
         self.drive = emulator.drive
+        self.downloads: dict[str, str] = {}  # pre-authenticated download ticket → item id
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.rel_url.raw_path
@@ -57,6 +60,8 @@ class GraphRoutes:
                 return await self._token(request, match["tenant"])
             if match := _UPLOAD.match(path):
                 return await self._upload(request, match["session"])
+            if match := _DOWNLOAD.match(path):
+                return self._download(request, match["token"])
             self._authenticate(request)
             if fault := self.emulator.take_fault("graph"):
                 raise fault
@@ -160,7 +165,10 @@ class GraphRoutes:
         if action == "/content" and method == "GET":
             if target.is_folder:
                 raise GraphError(400, "invalidRequest", "A folder has no content.")
-            return web.Response(status=200, body=target.content, content_type="application/octet-stream")
+            # As Graph does: a 302 to a short-lived, pre-authenticated URL on the SharePoint host.
+            ticket = secrets.token_urlsafe(16)
+            self.downloads[ticket] = target.id
+            return web.Response(status=302, headers={"Location": f"{self.emulator.download_base}/{ticket}"})
         if action == "/children" and method == "GET":
             return _json(200, {"value": [self.drive.item_json(child) for child in self.drive.children(target)]})
         if action == "/children" and method == "POST":
@@ -229,6 +237,15 @@ class GraphRoutes:
                 "nextExpectedRanges": ["0-"],
             },
         )
+
+    def _download(self, request: web.Request, ticket: str) -> web.Response:
+        if "Authorization" in request.headers:
+            raise GraphError(401, "unauthenticated", "Download URLs are pre-authenticated; send no Authorization.")
+        item_id = self.downloads.pop(ticket, None)
+        if item_id is None or request.method != "GET":
+            raise GraphError(404, "itemNotFound", "The download URL is unknown or was used already.")
+        item = self.drive.item(item_id)
+        return web.Response(status=200, body=item.content, content_type="application/octet-stream")
 
     # ----------------------------------------------------------------------------- upload URLs
 

@@ -558,3 +558,12 @@ async def test_a_path_over_400_characters_is_permanent(provider: SharePointProvi
     job = make_job(tmp_path, "dev1/requests/" + "d" * 200 + "/" + "f" * 200 + ".txt", b"x")
     with pytest.raises(PermanentError, match="400"):
         await provider.upload(job, StateLog())
+
+
+async def test_read_follows_the_download_redirect_without_the_bearer(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    await provider.upload(make_job(tmp_path, "dev1/requests/r.txt", b"read me"), StateLog())
+    assert await provider.read("dev1/requests/r.txt") == b"read me"
+    downloads = [entry for entry in emulator.requests("GET", host="localhost") if entry.path.startswith("/download/")]
+    assert [(entry.status, entry.authorization) for entry in downloads] == [(200, False)]
