@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from botocore.exceptions import ClientError
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from cloudwatcher.config import S3Target
 from cloudwatcher.providers import (
@@ -124,9 +128,7 @@ async def test_file_above_the_threshold_goes_up_in_parts_with_a_verified_composi
     assert states.last is None  # the session is cleared once the object exists
 
 
-async def test_small_file_is_one_put_verified_by_its_full_sha256(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_small_file_is_one_put_verified_by_its_full_sha256(harness: ProviderHarness, tmp_path: Path) -> None:
     data = b"a small request"
     with counting(s3(harness), "PutObject") as puts:
         result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/s.json", data), StateLog())
@@ -137,9 +139,7 @@ async def test_small_file_is_one_put_verified_by_its_full_sha256(
     assert stat is not None and stat.hashes == {"sha256": hashlib.sha256(data).hexdigest()}
 
 
-async def test_failed_multipart_upload_is_aborted_and_leaves_no_parts(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_failed_multipart_upload_is_aborted_and_leaves_no_parts(harness: ProviderHarness, tmp_path: Path) -> None:
     job = make_job(tmp_path, "dev1/requests/fails.bin", os.urandom(2 * PART_SIZE + 1))
     states = StateLog()
     with answer_once(s3(harness), ("UploadPart",), slow_down, skip=1), pytest.raises(TransientError):
@@ -184,15 +184,11 @@ async def test_interrupted_multipart_upload_resumes_without_sending_its_parts_ag
     assert states.last is None
 
 
-async def test_resume_of_an_upload_s3_no_longer_knows_starts_over(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_resume_of_an_upload_s3_no_longer_knows_starts_over(harness: ProviderHarness, tmp_path: Path) -> None:
     data = os.urandom(2 * PART_SIZE + 3)
     job = make_job(tmp_path, "dev1/requests/expired.bin", data)
     state = await interrupt_after_parts(s3(harness), job, parts=1)
-    admin_client().abort_multipart_upload(
-        Bucket=bucket_of(harness), Key=state["key"], UploadId=state["upload_id"]
-    )
+    admin_client().abort_multipart_upload(Bucket=bucket_of(harness), Key=state["key"], UploadId=state["upload_id"])
     resumed = UploadJob(**{**job.__dict__, "resume_state": state})
     with counting(s3(harness), "UploadPart") as sent:
         result = await harness.provider.upload(resumed, StateLog())
@@ -201,9 +197,7 @@ async def test_resume_of_an_upload_s3_no_longer_knows_starts_over(
     assert await harness.provider.read("dev1/requests/expired.bin") == data
 
 
-async def test_resume_of_a_file_changed_since_is_refused_and_aborted(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_resume_of_a_file_changed_since_is_refused_and_aborted(harness: ProviderHarness, tmp_path: Path) -> None:
     job = make_job(tmp_path, "dev1/requests/changed.bin", os.urandom(2 * PART_SIZE + 3))
     state = await interrupt_after_parts(s3(harness), job, parts=1)
     job.local_file.write_bytes(os.urandom(job.size))  # same size, new content
@@ -230,9 +224,7 @@ async def test_missing_bucket_is_permanent(tmp_path: Path) -> None:
                 await harness.provider.upload(job, StateLog())
 
 
-async def test_slow_down_is_transient_with_the_servers_retry_after(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_slow_down_is_transient_with_the_servers_retry_after(harness: ProviderHarness, tmp_path: Path) -> None:
     job = make_job(tmp_path, "dev1/requests/slow.txt", b"later")
     with answer_once(s3(harness), ("PutObject",), slow_down), pytest.raises(TransientError) as raised:
         await harness.provider.upload(job, StateLog())
@@ -241,9 +233,7 @@ async def test_slow_down_is_transient_with_the_servers_retry_after(
 
 
 async def test_unreachable_endpoint_is_transient(tmp_path: Path) -> None:
-    config = S3Target(
-        name="s3", provider="s3", bucket="nowhere", region=REGION, endpoint_url="http://127.0.0.1:9"
-    )
+    config = S3Target(name="s3", provider="s3", bucket="nowhere", region=REGION, endpoint_url="http://127.0.0.1:9")
     provider = S3Provider(config, session=dummy_session(), connect_timeout=2)
     try:
         with pytest.raises(TransientError):
@@ -285,9 +275,7 @@ async def test_prefixes_with_and_without_slashes_give_the_same_keys(tmp_path: Pa
     keys = []
     for prefix in ("a/b/", "/a/b"):
         with make_harness(tmp_path / prefix.replace("/", "_"), prefix=prefix) as harness:
-            result = await harness.provider.upload(
-                make_job(tmp_path, "dev1/requests/x.txt", b"x"), StateLog()
-            )
+            result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/x.txt", b"x"), StateLog())
             listed = admin_client().list_objects_v2(Bucket=bucket_of(harness))["Contents"]
             keys.append([item["Key"] for item in listed])
             assert result.cloud_path == f"s3://{bucket_of(harness)}/a/b/dev1/requests/x.txt"
@@ -295,9 +283,7 @@ async def test_prefixes_with_and_without_slashes_give_the_same_keys(tmp_path: Pa
     assert keys == [["a/b/dev1/requests/x.txt"], ["a/b/dev1/requests/x.txt"]]
 
 
-async def test_key_over_1024_bytes_is_refused_before_sending(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_key_over_1024_bytes_is_refused_before_sending(harness: ProviderHarness, tmp_path: Path) -> None:
     name = "dev1/requests/" + "é" * 510 + ".txt"  # 1,038 bytes of UTF-8
     with counting(s3(harness), "PutObject") as puts, pytest.raises(PermanentError, match="1024"):
         await harness.provider.upload(make_job(tmp_path, name, b"x"), StateLog())
@@ -322,6 +308,88 @@ async def test_requests_per_second_limits_every_http_request(tmp_path: Path) -> 
             await harness.provider.upload(job, StateLog())
         elapsed = time.monotonic() - started
     assert elapsed >= 0.9
+
+
+@pytest.fixture(scope="module")
+def tls_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The same moto backend behind HTTPS with a certificate from a private test CA."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    bundle = tmp_path_factory.mktemp("tls") / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    moto_endpoint()  # the plain server sets up moto's backends and quietens its logging
+    server = make_server(
+        "127.0.0.1",
+        0,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+        ssl_context=context,
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_port}", bundle
+    server.shutdown()
+    thread.join()
+
+
+def tls_provider(harness: ProviderHarness, endpoint: str, ca_bundle: Path | None) -> S3Provider:
+    config = S3Target(
+        name="s3-tls",
+        provider="s3",
+        bucket=bucket_of(harness),
+        region=REGION,
+        endpoint_url=endpoint,
+        ca_bundle=ca_bundle,
+    )
+    return S3Provider(config, session=dummy_session())
+
+
+@pytest.fixture
+def no_trust_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.mark.usefixtures("no_trust_overrides")
+async def test_target_ca_bundle_is_trusted_for_https_endpoints(
+    harness: ProviderHarness, tmp_path: Path, tls_endpoint: tuple[str, Path]
+) -> None:
+    endpoint, bundle = tls_endpoint
+    provider = tls_provider(harness, endpoint, bundle)
+    try:
+        result = await provider.upload(make_job(tmp_path, "dev1/requests/tls.txt", b"over tls"), StateLog())
+        assert result.verification == "hash"
+        assert await provider.read("dev1/requests/tls.txt") == b"over tls"
+    finally:
+        await provider.close()
+
+
+@pytest.mark.usefixtures("no_trust_overrides")
+async def test_unknown_certificate_is_refused_as_permanent(
+    harness: ProviderHarness, tmp_path: Path, tls_endpoint: tuple[str, Path]
+) -> None:
+    provider = tls_provider(harness, tls_endpoint[0], None)
+    try:
+        with pytest.raises(PermanentError, match="TLS"):
+            await provider.upload(make_job(tmp_path, "dev1/requests/tls.txt", b"x"), StateLog())
+    finally:
+        await provider.close()
+
+
+@pytest.mark.usefixtures("no_trust_overrides")
+async def test_ssl_cert_file_is_trusted_when_the_target_names_no_bundle(
+    harness: ProviderHarness, tmp_path: Path, tls_endpoint: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint, bundle = tls_endpoint
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    provider = tls_provider(harness, endpoint, None)
+    try:
+        await provider.upload(make_job(tmp_path, "dev1/requests/tls.txt", b"env"), StateLog())
+        assert await provider.read("dev1/requests/tls.txt") == b"env"
+    finally:
+        await provider.close()
 
 
 _MEMORY_PROBE = textwrap.dedent(
@@ -357,9 +425,7 @@ _MEMORY_PROBE = textwrap.dedent(
 
 
 @pytest.mark.parametrize("mode", ["multipart", "single-put"])
-async def test_memory_stays_flat_however_large_the_file(
-    harness: ProviderHarness, tmp_path: Path, mode: str
-) -> None:
+async def test_memory_stays_flat_however_large_the_file(harness: ProviderHarness, tmp_path: Path, mode: str) -> None:
     size = 24 * 1024 * 1024
     local = tmp_path / "huge.bin"
     digest = hashlib.sha256()
