@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import email.utils
 import functools
@@ -37,7 +38,7 @@ import ssl
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,6 +88,8 @@ _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 _FULL_REASONS = {"storageQuotaExceeded", "teamDriveFileLimitExceeded"}
 #: The daily caps. Plain "userRateLimitExceeded" is the per-minute quota, not the 750 GB cap.
 _DAILY_CAP_REASONS = {"dailyLimitExceeded", "uploadLimitExceeded", "dailyLimitExceededUnreg"}
+#: Where distributions keep the system trust store as one file (httplib2 takes only a file).
+_SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 _NETWORK_ERRORS = (TimeoutError, ConnectionError, http.client.HTTPException, httplib2.HttpLib2Error)
 
 
@@ -197,14 +200,37 @@ class _HashingMedia(MediaUpload):
         self._file.close()
 
 
+class _PathLocks:
+    """One lock per path while someone holds or waits for it (dropped after, so the map does not
+    grow with every file ever uploaded)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, path: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(path, (threading.Lock(), 0))
+            self._locks[path] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[path]
+                if users == 1:
+                    del self._locks[path]
+                else:
+                    self._locks[path] = (lock, users - 1)
+
+
 class _FolderCache:
-    """Folder ids by path ("" is the target's root folder) and one lock per path, so two workers
-    never create the same folder twice."""
+    """Folder ids by path; the root folder is ``root_id``."""
 
     def __init__(self, root_id: str) -> None:
         self.root_id = root_id
         self._ids: dict[str, str] = {}
-        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def get(self, path: str) -> str | None:
@@ -214,10 +240,6 @@ class _FolderCache:
     def put(self, path: str, folder_id: str) -> None:
         with self._guard:
             self._ids[path] = folder_id
-
-    def lock(self, path: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(path, threading.Lock())
 
     def forget(self) -> bool:
         """Drop every cached id; True when there was one (a stale id may explain a 404)."""
@@ -246,8 +268,10 @@ def _ca_certs(ca_bundle: Path | None) -> str | None:
         return str(ca_bundle)
     if os.environ.get("SSL_CERT_FILE"):
         return os.environ["SSL_CERT_FILE"]
-    system = ssl.get_default_verify_paths().cafile
-    return system if system and os.path.exists(system) else None
+    for candidate in (ssl.get_default_verify_paths().cafile, *_SYSTEM_CA_FILES):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
 
 
 def _quote(value: str) -> str:
@@ -345,6 +369,8 @@ class GoogleDriveProvider:
         bandwidth = config.bandwidth_limit
         self._bandwidth = RateLimiter(bandwidth, burst=float(bandwidth or 1))
         self._folders = _FolderCache(config.folder_id)
+        # Lookup-then-create must not interleave for one name, or Drive keeps both copies.
+        self._locks = _PathLocks()
 
     # --- the async surface ----------------------------------------------------------------------
 
@@ -484,7 +510,7 @@ class GoogleDriveProvider:
             key = "/".join(parts[:depth])
             folder_id = self._folders.get(key)
             if folder_id is None:
-                with self._folders.lock(key):
+                with self._locks.hold(f"folder:{key}"):
                     folder_id = self._folders.get(key)
                     if folder_id is None:
                         existing = self._children(parent, parts[depth - 1], folder=True)
@@ -512,13 +538,14 @@ class GoogleDriveProvider:
     # --- upload ---------------------------------------------------------------------------------
 
     def _upload_sync(self, job: UploadJob, save: _Save, cancelled: threading.Event) -> UploadResult:
-        try:
-            return self._upload_once(job, save, cancelled)
-        except HttpError as exc:
-            # A folder deleted remotely leaves a stale cached id: rebuild the chain once.
-            if exc.resp.status != 404 or not self._folders.forget():
-                raise
-            return self._upload_once(job, save, cancelled)
+        with self._locks.hold(f"file:{'/'.join(self._split(job.remote_path))}"):
+            try:
+                return self._upload_once(job, save, cancelled)
+            except HttpError as exc:
+                # A folder deleted remotely leaves a stale cached id: rebuild the chain once.
+                if exc.resp.status != 404 or not self._folders.forget():
+                    raise
+                return self._upload_once(job, save, cancelled)
 
     def _upload_once(self, job: UploadJob, save: _Save, cancelled: threading.Event) -> UploadResult:
         _check_unchanged(job)
@@ -561,7 +588,8 @@ class GoogleDriveProvider:
     ) -> dict[str, Any]:
         state = job.resume_state or {}
         uri, offset = state.get("session_uri"), 0
-        if uri and (state.get("size"), state.get("sha256")) != (job.size, job.sha256):
+        recorded = (state.get("size", job.size), state.get("sha256", job.sha256))
+        if uri and recorded != (job.size, job.sha256):
             self._abandon_sync(state)  # a session for other content cannot be resumed
             uri = None
         if uri:

@@ -123,6 +123,17 @@ async def test_concurrent_uploads_into_a_new_folder_chain_create_each_folder_onc
     assert len(emulator.children(emulator.lookup(emulator.root_folder_id, "dev2/requests/x/y/z")[0].id)) == 8
 
 
+async def test_two_versions_of_one_path_uploaded_at_once_leave_one_file(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    older = make_job(tmp_path / "v1", "dev3/requests/same.bin", os.urandom(CHUNK + 1))
+    newer = make_job(tmp_path / "v2", "dev3/requests/same.bin", os.urandom(2000))
+    results = await asyncio.gather(provider.upload(older, StateLog()), provider.upload(newer, StateLog()))
+    [only] = emulator.lookup(emulator.root_folder_id, "dev3/requests/same.bin")
+    assert {result.remote_id for result in results} == {only.id}
+
+
 async def test_names_with_quotes_and_backslashes_are_found_again(
     emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
 ) -> None:
