@@ -24,7 +24,8 @@ async def test_business_changes_are_audited_with_the_acting_user(devices: Device
     )
     assert response is not None and response["status"] == "completed"
     rows = await db.fetch(
-        "SELECT table_name, operation, user_id, old_values, new_values FROM audit_logs WHERE user_id = $1 ORDER BY created_at",
+        "SELECT table_name, operation, user_id, old_values, new_values FROM audit_logs "
+        "WHERE user_id = $1 ORDER BY created_at",
         tom,
     )
     touched = {(r["table_name"], r["operation"]) for r in rows}
