@@ -383,9 +383,7 @@ class S3Provider:
         except UnicodeEncodeError as exc:
             raise PermanentError(f"S3 keys must be UTF-8; {remote_path!r} is not") from exc
         if len(encoded) > MAX_KEY_BYTES:
-            raise PermanentError(
-                f"S3 key is {len(encoded)} bytes, over S3's limit of {MAX_KEY_BYTES}: {key[:80]}..."
-            )
+            raise PermanentError(f"S3 key is {len(encoded)} bytes, over S3's limit of {MAX_KEY_BYTES}: {key[:80]}...")
         return key
 
     def _cloud_path(self, key: str) -> str:
@@ -452,7 +450,7 @@ class S3Provider:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
         checksum = _b64(digest)
         try:
-            await self._call(
+            written = await self._call(
                 where,
                 lambda: self.client.put_object(
                     Bucket=self.bucket,
@@ -468,7 +466,7 @@ class S3Provider:
             await self._ensure_unchanged(job, before)
             raise
         await self._ensure_unchanged(job, before)
-        return await self._verify(key, job.size, full=checksum, composite=None)
+        return await self._verify(key, job.size, full=checksum, composite=None, written=dict(written))
 
     async def _put_multipart(
         self, job: UploadJob, key: str, fd: int, before: _Fingerprint, save_state: SaveState
@@ -478,9 +476,7 @@ class S3Provider:
             part_size = self._part_size_for(job.size)
             created = await self._call(
                 f"CreateMultipartUpload {self._cloud_path(key)}",
-                lambda: self.client.create_multipart_upload(
-                    Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"
-                ),
+                lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"),
             )
             session = _Session(created["UploadId"], key, part_size, existing={})
         state: dict[str, Any] = {
@@ -498,7 +494,7 @@ class S3Provider:
             if whole != job.sha256:
                 raise FileChangedError("file changed since it was recorded (sha256 differs)")
             await self._ensure_unchanged(job, before)
-            await self._call(
+            written = await self._call(
                 f"CompleteMultipartUpload {self._cloud_path(key)}",
                 lambda: self.client.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -526,7 +522,7 @@ class S3Provider:
             raise translate_error(exc, f"multipart upload to {self._cloud_path(key)}") from exc
         await save_state(None)
         whole_b64 = _b64(bytes.fromhex(whole))
-        return await self._verify(key, job.size, full=whole_b64, composite=(digests, len(parts)))
+        return await self._verify(key, job.size, full=whole_b64, composite=(digests, len(parts)), written=dict(written))
 
     async def _send_parts(
         self,
@@ -668,10 +664,22 @@ class S3Provider:
     # -- verification ---------------------------------------------------------------------
 
     async def _verify(
-        self, key: str, size: int, *, full: str, composite: tuple[list[bytes], int] | None
+        self,
+        key: str,
+        size: int,
+        *,
+        full: str,
+        composite: tuple[list[bytes], int] | None,
+        written: Mapping[str, Any],
     ) -> UploadResult:
-        """Compare what S3 stored with what we sent: size, and its SHA-256 (full or composite)."""
-        head = await self._head(key)
+        """Compare what S3 stored with what we sent: size, and its SHA-256 (full or composite).
+
+        ``written`` is S3's answer to the PutObject/CompleteMultipartUpload. Write-only
+        credentials (s3:PutObject without s3:GetObject, common for backup targets) are refused
+        HeadObject; then that answer, which carries the checksum S3 validated on receipt, is
+        what we verify instead of failing every upload.
+        """
+        head = await self._head(key, on_denied={**written, "ContentLength": size})
         if head is None:
             raise TransientError(f"{self._cloud_path(key)} is missing right after its upload")
         remote_size = int(head["ContentLength"])
@@ -688,9 +696,7 @@ class S3Provider:
             # S3 reports "<b64>-<parts>"; some compatible stores omit the part count.
             matches = value == composite_sha256(digests) and suffix in ("", str(count))
         if not matches:
-            raise TransientError(
-                f"{self._cloud_path(key)}: S3 reports sha256 {reported}, the local bytes give {full}"
-            )
+            raise TransientError(f"{self._cloud_path(key)}: S3 reports sha256 {reported}, the local bytes give {full}")
         return self._result(key, head, remote_hash=f"sha256:{reported}", verification="hash")
 
     def _result(
@@ -704,8 +710,8 @@ class S3Provider:
             verification=verification,
         )
 
-    async def _head(self, key: str) -> dict[str, Any] | None:
-        """HeadObject with checksums, or None when there is no such object."""
+    async def _head(self, key: str, on_denied: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """HeadObject with checksums, or None when there is no such object (``on_denied`` on 403)."""
         loop = asyncio.get_running_loop()
         try:
             answer = await loop.run_in_executor(
@@ -715,6 +721,9 @@ class S3Provider:
         except ClientError as exc:
             if _error_code(exc) in _NOT_FOUND_CODES:
                 return None
+            if on_denied is not None and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                log.debug("HeadObject %s denied; verifying S3's answer to the upload", self._cloud_path(key))
+                return on_denied
             raise translate_error(exc, f"HeadObject {self._cloud_path(key)}") from exc
         except (BotoCoreError, OSError) as exc:
             raise translate_error(exc, f"HeadObject {self._cloud_path(key)}") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ from tests.providers.harness_s3 import (
     make_harness,
     moto_endpoint,
     slow_down,
+    synthetic_error,
 )
 from tests.providers.test_conformance import make_job
 
@@ -137,6 +139,24 @@ async def test_small_file_is_one_put_verified_by_its_full_sha256(harness: Provid
     assert result.verification == "hash"
     stat = await harness.provider.stat("dev1/requests/s.json")
     assert stat is not None and stat.hashes == {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.parametrize("size", [100, 2 * PART_SIZE + 1])
+async def test_write_only_credentials_verify_the_checksum_s3_acknowledged(
+    harness: ProviderHarness, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    denied = functools.partial(synthetic_error, 403, "403", "Forbidden")
+    with answer_once(s3(harness), ("HeadObject",), denied):
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/wo.bin", data), StateLog())
+    assert result.remote_size == size
+    if size < PART_SIZE:
+        assert result.verification == "hash"
+        assert result.remote_hash == "sha256:" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+    else:  # moto's CompleteMultipartUpload answer carries no checksum (S3's does): every part
+        # was acknowledged against its own checksum, so the copy counts as verified in transport.
+        assert (result.verification, result.remote_hash) == ("transport", None)
+    assert await harness.provider.read("dev1/requests/wo.bin") == data
 
 
 async def test_failed_multipart_upload_is_aborted_and_leaves_no_parts(harness: ProviderHarness, tmp_path: Path) -> None:
