@@ -60,9 +60,7 @@ def admin_client() -> Any:
     return dummy_session().client("s3", endpoint_url=moto_endpoint(), region_name=REGION)
 
 
-def synthetic_error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> AWSResponse:
+def synthetic_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> AWSResponse:
     """An S3-shaped XML error answer, as botocore would have received it from the wire."""
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>'
