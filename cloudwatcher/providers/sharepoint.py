@@ -60,7 +60,7 @@ from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
-from kiota_http.middleware import ParametersNameDecodingHandler, RedirectHandler, UserAgentHandler
+from kiota_http.middleware import BaseMiddleware, ParametersNameDecodingHandler, RedirectHandler, UserAgentHandler
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.drives.item.items.item.children.children_request_builder import (
     ChildrenRequestBuilder,
@@ -229,6 +229,43 @@ class _RenewableCredential:
         await self.close()
 
 
+# ----------------------------------------------------------------------------------- pacing
+
+
+class _TokenBucket:
+    """An asyncio token bucket shared by a target's workers (``requests_per_second``, ``bandwidth_limit``).
+
+    A caller takes its amount at once, possibly going into debt, and sleeps the debt off; the
+    next caller sees the debt and waits behind it, so the average rate holds with no lock.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._stamp = time.monotonic()
+
+    async def take(self, amount: float = 1.0) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate) - amount
+        self._stamp = now
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / self.rate)
+
+
+class _RequestPacing(BaseMiddleware):
+    """One token per HTTP request to Graph, upload and download URLs (token requests use
+    azure-identity's own transport, so they are not counted, as CONTRACT.md section 3 asks)."""
+
+    def __init__(self, bucket: _TokenBucket) -> None:
+        super().__init__()
+        self.bucket = bucket
+
+    async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
+        await self.bucket.take()
+        return await super().send(request, transport)
+
+
 def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
     """The target's ca_bundle, else the system store (which honours SSL_CERT_FILE)."""
     if ca_bundle is not None:
@@ -244,7 +281,7 @@ def _parse_ranges(ranges: list[str] | None) -> int | None:
     return min(starts) if starts else None
 
 
-def _read_exact(reader: IO[bytes], count: int) -> bytes:
+def _read(reader: IO[bytes], count: int) -> bytes:
     return reader.read(count)
 
 
@@ -276,8 +313,15 @@ class SharePointProvider:
             scopes=[scope],
             allowed_hosts=[graph_host],
         )
+        middleware: list[BaseMiddleware] = [RedirectHandler(), ParametersNameDecodingHandler(), UserAgentHandler()]
+        if config.requests_per_second:
+            rate = config.requests_per_second
+            middleware.append(_RequestPacing(_TokenBucket(rate, max(1.0, rate))))
+        self._bandwidth = (
+            _TokenBucket(config.bandwidth_limit, config.bandwidth_limit) if config.bandwidth_limit else None
+        )
         self._http = GraphClientFactory.create_with_custom_middleware(
-            middleware=[RedirectHandler(), ParametersNameDecodingHandler(), UserAgentHandler()],
+            middleware=middleware,
             client=httpx.AsyncClient(
                 verify=verify,
                 timeout=httpx.Timeout(120.0, connect=20.0),
@@ -312,13 +356,16 @@ class SharePointProvider:
 
     # ------------------------------------------------------------------------------- calls
 
-    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one SDK call; map errors; on a 401 renew the token once and try again."""
+    async def _call(self, make: Callable[[], Awaitable[T]], *, bearer: bool = True) -> T:
+        """Run one SDK call; map errors; on a 401 renew the token once and try again.
+
+        ``bearer=False`` marks calls to pre-authenticated URLs, where a new token cannot help.
+        """
         for attempt in (1, 2):
             try:
                 return await make()
             except APIError as exc:
-                if exc.response_status_code == 401 and attempt == 1:
+                if exc.response_status_code == 401 and attempt == 1 and bearer:
                     log.info("%s: Graph refused the access token; fetching a new one", self.name)
                     self._credential.renew()
                     continue
@@ -439,12 +486,13 @@ class SharePointProvider:
             sent = 0
             with job.local_file.open("rb") as reader:
                 while sent < job.size:
-                    chunk = await asyncio.to_thread(_read_exact, reader, min(_READ_CHUNK, job.size - sent))
+                    chunk = await asyncio.to_thread(_read, reader, min(_READ_CHUNK, job.size - sent))
                     if not chunk:
                         raise FileChangedError(f"file shrank during upload: {sent} of {job.size} bytes")
                     quickxor.update(chunk)
                     sha256.update(chunk)
                     sent += len(chunk)
+                    await self._pace_bytes(len(chunk))
                     yield chunk
 
         async def put() -> DriveItem | None:
@@ -460,6 +508,10 @@ class SharePointProvider:
             raise TransientError("SharePoint answered the upload without a driveItem")
         quickxor, sha256 = hashes[-1]
         return item, quickxor, sha256.hexdigest()
+
+    async def _pace_bytes(self, count: int) -> None:
+        if self._bandwidth is not None:
+            await self._bandwidth.take(count)
 
     async def _create_session(self, drive_id: str, parent_id: str, name: str, save_state: SaveState) -> str:
         url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/createUploadSession")
@@ -490,7 +542,7 @@ class SharePointProvider:
     async def _session_offset(self, upload_url: str) -> int | None:
         """Where the session stands (GET uploadUrl); None when it expired or never existed."""
         try:
-            state = await self._call(lambda: self._upload_request(Method.GET, upload_url))
+            state = await self._call(lambda: self._upload_request(Method.GET, upload_url), bearer=False)
         except TransientError as exc:
             if _status(exc.__cause__) == 404:
                 return None
@@ -543,15 +595,17 @@ class SharePointProvider:
     ) -> DriveItem | None:
         resyncs = 0
         while offset < size:
-            fragment = await asyncio.to_thread(_read_exact, reader, min(FRAGMENT_SIZE, size - offset))
+            fragment = await asyncio.to_thread(_read, reader, min(FRAGMENT_SIZE, size - offset))
             if len(fragment) != min(FRAGMENT_SIZE, size - offset):
                 raise FileChangedError(f"file shrank during upload at byte {offset + len(fragment)}")
             content_range = f"bytes {offset}-{offset + len(fragment) - 1}/{size}"
+            await self._pace_bytes(len(fragment))
             try:
                 answer = await self._call(
                     lambda body=fragment, span=content_range: self._upload_request(  # type: ignore[misc]
                         Method.PUT, upload_url, body, span
-                    )
+                    ),
+                    bearer=False,
                 )
             except TransientError as exc:
                 # A dropped connection or a 416: ask the session where it stands and go on from there.
@@ -605,7 +659,7 @@ class SharePointProvider:
         if not upload_url:
             return
         try:
-            await self._call(lambda: self._upload_request(Method.DELETE, upload_url))
+            await self._call(lambda: self._upload_request(Method.DELETE, upload_url), bearer=False)
         except TransientError as exc:
             if _status(exc.__cause__) != 404:
                 raise

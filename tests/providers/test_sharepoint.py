@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -567,3 +568,48 @@ async def test_read_follows_the_download_redirect_without_the_bearer(
     assert await provider.read("dev1/requests/r.txt") == b"read me"
     downloads = [entry for entry in emulator.requests("GET", host="localhost") if entry.path.startswith("/download/")]
     assert [(entry.status, entry.authorization) for entry in downloads] == [(200, False)]
+
+
+# ----------------------------------------------------------------------------------- local changes and pacing
+
+
+@pytest.mark.parametrize("size", [1000, 2 * FRAGMENT_SIZE], ids=["simple", "session"])
+async def test_a_file_that_shrank_since_it_was_recorded_is_reported(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path, size: int
+) -> None:
+    job = make_job(tmp_path, "dev1/requests/shrank.bin", os.urandom(size))
+    job.local_file.write_bytes(b"short now")
+    states = StateLog()
+    with pytest.raises(FileChangedError):
+        await provider.upload(job, states)
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/shrank.bin") is None
+    assert not emulator.sessions  # a started session is cancelled, not left behind
+    assert states.calls[-1:] in ([], [None])
+
+
+async def test_requests_per_second_paces_every_graph_request(emulator: GraphEmulator, tmp_path: Path) -> None:
+    target = target_for(emulator).model_copy(update={"requests_per_second": 5.0})
+    provider = SharePointProvider(target)
+    try:
+        started = time.monotonic()
+        for number in range(11):
+            await provider.stat(f"dev1/requests/missing-{number}.txt")
+        elapsed = time.monotonic() - started
+    finally:
+        await provider.close()
+    assert len(emulator.requests("GET")) == 11  # one request per stat; the token POST is not paced
+    assert elapsed >= (11 - 5) / 5.0 * 0.9  # a burst of 5, then 5 per second
+
+
+async def test_bandwidth_limit_paces_the_bytes_sent(emulator: GraphEmulator, tmp_path: Path) -> None:
+    target = target_for(emulator).model_copy(update={"bandwidth_limit": 4 * 1024 * 1024})
+    provider = SharePointProvider(target)
+    data = os.urandom(3 * FRAGMENT_SIZE)  # 9.4 MiB at 4 MiB/s with a 4 MiB burst: at least 1.3 s
+    try:
+        started = time.monotonic()
+        await provider.upload(make_job(tmp_path, "dev1/requests/paced.bin", data), StateLog())
+        elapsed = time.monotonic() - started
+    finally:
+        await provider.close()
+    assert elapsed >= (len(data) - 4 * 1024 * 1024) / (4 * 1024 * 1024) * 0.9
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/paced.bin") == data
