@@ -1,0 +1,107 @@
+"""Issue 3's figures: a 10,000-file burst end to end against rclone and cp, and steady-rate latency."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.common import BenchDaemon, ensure_rclone, median, percentile, timed, workspace
+
+DEVICES = 100
+
+
+def build_tree(root: Path, files: int, rng: random.Random) -> None:
+    """``files`` small (1-2 KB) files spread over DEVICES device folders, mtimes in the past."""
+    past = time.time() - 60
+    for index in range(files):
+        path = root / f"device-{index % DEVICES:03d}" / "requests" / f"batch-{index // 1000}" / f"r{index}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(rng.randint(1024, 2048)))
+        os.utime(path, (past, past))
+
+
+async def burst(files: int) -> list[str]:
+    rng = random.Random(1)
+    root = workspace("cw-bench-burst-")
+    lines = [f"== burst: {files} files of 1-2 KB in {DEVICES} device folders, local target, embedded PostgreSQL"]
+    try:
+        staging = root / "staging"
+        build_tree(staging, files, rng)
+        rclone = ensure_rclone()
+        anchors: dict[str, float] = {}
+        if rclone:
+            anchors["rclone copy"] = timed([rclone, "copy", str(staging), str(root / "rclone-dest")])
+        else:
+            lines.append("rclone: not available here (Debian package could not be installed); comparison skipped")
+        anchors["cp -r"] = timed(["cp", "-r", str(staging), str(root / "cp-dest")])
+        daemon = BenchDaemon(root)
+        daemon.start()
+        try:
+            daemon.inbox.mkdir(parents=True, exist_ok=True)
+            started = time.monotonic()
+            daemon.started_wall = time.time()
+            for device in sorted(staging.iterdir()):
+                os.rename(device, daemon.inbox / device.name)  # devices rename finished folders into place
+            finished = await daemon.wait_synced(files)
+            wall = finished - started
+            phases = await daemon.phases()
+            rss = daemon.peak_rss_mb()
+        finally:
+            daemon.stop()
+        lines.append(f"cloudwatcher: {wall:.2f} s end to end, {files / wall:,.0f} files/s, peak RSS {rss:.0f} MB")
+        lines.append(
+            f"  ledger: first row after {phases['first_recorded'] - phases['start']:.2f} s... "
+            f"recording took {phases['last_recorded'] - phases['first_recorded']:.2f} s, "
+            f"uploads {phases['first_synced'] - phases['first_recorded']:.2f} s after the first row "
+            f"and {phases['last_synced'] - phases['last_recorded']:.2f} s after the last"
+        )
+        for name, seconds in anchors.items():
+            lines.append(f"{name}: {seconds:.2f} s  -> cloudwatcher / {name} = {wall / seconds:.2f}x")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return lines
+
+
+async def steady(rate: int, seconds: int) -> list[str]:
+    root = workspace("cw-bench-steady-")
+    lines = [f"== steady: {rate} files/s for {seconds} s (fresh files: the 1.0 s settle rule applies)"]
+    try:
+        daemon = BenchDaemon(root)
+        daemon.start()
+        dropped: dict[str, float] = {}
+        try:
+            rng = random.Random(2)
+            interval = 1.0 / rate
+            next_at = time.time()
+            for index in range(rate * seconds):
+                local = f"device-{index % 10:02d}/requests/r{index}.json"
+                path = daemon.inbox / local
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temp = path.with_name(f".{path.name}.part")
+                temp.write_bytes(rng.randbytes(1500))
+                os.rename(temp, path)
+                dropped[local] = time.time()
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.time()))
+            await daemon.wait_synced(len(dropped))
+            synced = await daemon.synced_times()
+            rss = daemon.peak_rss_mb()
+        finally:
+            daemon.stop()
+        latencies = [(synced[path] - at) * 1000 for path, at in dropped.items()]
+        lines.append(
+            f"drop-to-synced p50 {median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms "
+            f"(goal p99 < 1150 ms = settle 1000 ms + 150 ms); peak RSS {rss:.0f} MB"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return lines
+
+
+async def run() -> list[str]:
+    files = int(os.environ.get("BENCH_FILES", "10000"))
+    return [*await burst(files), *await steady(100, int(os.environ.get("BENCH_STEADY_SECONDS", "10")))]
