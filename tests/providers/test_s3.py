@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 import trustme
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -284,6 +290,20 @@ def test_s3_error_codes_map_to_their_retry_class(status: int, code: str, expecte
     translated = translate_error(error, "PutObject s3://b/k")
     assert type(translated) is expected
     assert code in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ReadTimeoutError(endpoint_url="https://s3.example"), TransientError),
+        (ConnectionClosedError(endpoint_url="https://s3.example"), TransientError),
+        (EndpointConnectionError(endpoint_url="https://s3.example"), TransientError),
+        (NoCredentialsError(), PermanentError),
+    ],
+    ids=["read-timeout", "connection-closed", "endpoint-unreachable", "no-credentials"],
+)
+def test_network_and_credential_failures_map_to_their_retry_class(error: Exception, expected: type) -> None:
+    assert type(translate_error(error, "PutObject s3://b/k")) is expected
 
 
 @pytest.mark.parametrize("prefix", ["a/b/", "/a/b", "a/b", "/a/b/"])
