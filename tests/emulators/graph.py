@@ -76,6 +76,8 @@ class GraphEmulator:
         self.token_lifetime = token_lifetime
         #: Answer intermediate fragments with SharePoint's "N-M" ranges instead of "N-".
         self.closed_ranges = closed_ranges
+        #: Whether upload answers carry ``file.hashes`` (False: as SharePoint before it hashed).
+        self.report_hashes = True
         self.drive = Drive(self.drive_id)
         self.sessions: dict[str, UploadSession] = {}
         self.tokens: dict[str, float] = {}  # access token → expiry (epoch seconds)

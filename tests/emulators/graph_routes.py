@@ -216,7 +216,7 @@ class GraphRoutes:
         if len(content) != request.content_length:
             raise GraphError(400, "invalidRequest", "The body is shorter than Content-Length.")
         item, created = self.drive.put_file(parent, name, content)
-        return _json(201 if created else 200, self.drive.item_json(item, wrong_hash=self.emulator.take_wrong_hash()))
+        return _json(201 if created else 200, self._uploaded_json(item))
 
     async def _create_session(self, request: web.Request, anchor: Item, segments: list[str]) -> web.Response:
         body = await self._json_body(request) if request.can_read_body else {}
@@ -301,8 +301,12 @@ class GraphRoutes:
         self.emulator.sessions.pop(session.id, None)
         parent = self.drive.item(session.parent_id)
         item, created = self.drive.put_file(parent, session.name, bytes(session.received))
+        return _json(201 if created else 200, self._uploaded_json(item))
+
+    def _uploaded_json(self, item: Item) -> dict[str, Any]:
+        """The driveItem an upload answers with, faults (wrong or missing hash) applied."""
         wrong = self.emulator.take_wrong_hash()
-        return _json(201 if created else 200, self.drive.item_json(item, wrong_hash=wrong))
+        return self.drive.item_json(item, wrong_hash=wrong, hashes=self.emulator.report_hashes)
 
     def _drop(self, request: web.Request) -> web.StreamResponse:
         """Close the connection without an answer, as a reset mid-fragment looks to a client."""

@@ -201,8 +201,12 @@ class Drive:
                 return candidate
         raise AssertionError("unreachable")
 
-    def item_json(self, item: Item, *, wrong_hash: bool = False) -> dict[str, Any]:
-        """A driveItem as SharePoint returns it (only quickXorHash among the hashes)."""
+    def item_json(self, item: Item, *, wrong_hash: bool = False, hashes: bool = True) -> dict[str, Any]:
+        """A driveItem as SharePoint returns it (only quickXorHash among the hashes).
+
+        ``hashes=False`` leaves ``file.hashes`` out, as SharePoint sometimes does right after
+        an upload, before it has computed them.
+        """
         parent_path = self.path_of(self.items[item.parent_id]) if item.parent_id else None
         body: dict[str, Any] = {
             "id": item.id,
@@ -222,8 +226,10 @@ class Drive:
         if item.is_folder:
             body["folder"] = {"childCount": len(self.children(item))}
         else:
-            digest = quickxorhash(item.content + b"\x00" if wrong_hash else item.content)
-            body["file"] = {"mimeType": "application/octet-stream", "hashes": {"quickXorHash": digest}}
+            body["file"] = {"mimeType": "application/octet-stream"}
+            if hashes:
+                digest = quickxorhash(item.content + b"\x00" if wrong_hash else item.content)
+                body["file"]["hashes"] = {"quickXorHash": digest}
         return body
 
 

@@ -424,6 +424,15 @@ async def test_a_file_changed_since_it_was_recorded_is_reported(provider: ShareP
         await provider.upload(job, StateLog())
 
 
+async def test_an_answer_without_hashes_is_verified_by_transport(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    emulator.report_hashes = False
+    data = os.urandom(2 * FRAGMENT_SIZE + 1)
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/nohash.bin", data), StateLog())
+    assert (result.verification, result.remote_hash, result.remote_size) == ("transport", None, len(data))
+
+
 async def test_a_wrong_hash_after_a_session_upload_is_an_error(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
@@ -539,6 +548,12 @@ NAME_RULE = [
 @pytest.mark.parametrize(("local", "remote"), NAME_RULE)
 def test_name_rule_maps_each_segment(local: str, remote: str) -> None:
     assert sanitize_segment(local) == remote
+
+
+@pytest.mark.parametrize(("local", "remote"), NAME_RULE)
+def test_name_rule_leaves_an_already_mapped_name_alone(local: str, remote: str) -> None:
+    # The daemon may hand back a name it got from remote_name (e.g. with a " (2)" suffix).
+    assert sanitize_segment(remote) == remote
 
 
 async def test_every_renamed_name_is_accepted_by_sharepoint(
