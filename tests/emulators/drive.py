@@ -170,15 +170,16 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], byt
         raise DriveError(400, "badContent", "Multipart body must hold exactly two parts")
     parts = []
     for piece in pieces[1:3]:
-        _headers, found, content = piece.partition(b"\r\n\r\n")
-        if not found:
-            _headers, found, content = piece.partition(b"\n\n")
-        # The line break before the next delimiter belongs to the delimiter, not the content.
-        if content.endswith(b"\r\n"):
-            content = content[:-2]
-        elif content.endswith(b"\n"):
-            content = content[:-1]
-        parts.append(content)
+        # The part's headers end at its first blank line; the media may hold either break style,
+        # so the earliest one decides, and the part's own style is the one the delimiter took.
+        lf, crlf = piece.find(b"\n\n"), piece.find(b"\r\n\r\n")
+        if crlf != -1 and (lf == -1 or crlf < lf):
+            eol, content = b"\r\n", piece[crlf + 4 :]
+        elif lf != -1:
+            eol, content = b"\n", piece[lf + 2 :]
+        else:
+            raise DriveError(400, "badContent", "A multipart part has no header block")
+        parts.append(content[: -len(eol)] if content.endswith(eol) else content)
     try:
         metadata = json.loads(parts[0] or b"{}")
     except ValueError as exc:
@@ -375,9 +376,7 @@ class DriveEmulator:
             )
 
     def rate_limit(self, count: int = 1, retry_after: float | None = None) -> None:
-        self.fail_next(
-            403, "userRateLimitExceeded", "User Rate Limit Exceeded", count=count, retry_after=retry_after
-        )
+        self.fail_next(403, "userRateLimitExceeded", "User Rate Limit Exceeded", count=count, retry_after=retry_after)
 
     def storage_quota_exceeded(self) -> None:
         self.fail_next(
@@ -599,9 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, payload: Any, record: RequestRecord, headers: dict[str, str] | None = None
     ) -> None:
         body = json.dumps(payload).encode()
-        self._send(
-            status, body, record, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
-        )
+        self._send(status, body, record, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})})
 
     def _token(self, record: RequestRecord) -> None:
         form = dict(parse_qsl(self._read_body().decode()))
@@ -622,9 +619,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drain()
                 with self.emu._lock:
                     self.emu.sessions.pop(query["upload_id"], None)
-                self._send_json(
-                    499, DriveError(499, "clientClosedRequest", "Client Closed Request").body(), record
-                )
+                self._send_json(499, DriveError(499, "clientClosedRequest", "Client Closed Request").body(), record)
             else:
                 raise DriveError(405, "methodNotAllowed", "Method not allowed on an upload session")
         elif upload and method in ("POST", "PATCH") and (file_id is None) == (method == "POST"):
@@ -641,9 +636,7 @@ class _Handler(BaseHTTPRequestHandler):
             item = self._visible(file_id, query)
             if query.get("alt") == "media":
                 if item.mime_type == FOLDER_MIME:
-                    raise DriveError(
-                        403, "fileNotDownloadable", "Only files with binary content can be downloaded."
-                    )
+                    raise DriveError(403, "fileNotDownloadable", "Only files with binary content can be downloaded.")
                 self._send(200, item.content or b"", record, {"Content-Type": "application/octet-stream"})
             else:
                 self._send_json(200, self._fields(item, query), record)
@@ -683,9 +676,7 @@ class _Handler(BaseHTTPRequestHandler):
         drive_id = query.get("driveId")
         corpora = query.get("corpora", "user")
         all_drives = query.get("supportsAllDrives") == "true"
-        if drive_id and not (
-            corpora == "drive" and all_drives and query.get("includeItemsFromAllDrives") == "true"
-        ):
+        if drive_id and not (corpora == "drive" and all_drives and query.get("includeItemsFromAllDrives") == "true"):
             raise DriveError(
                 403,
                 "teamDrivesParameterRequired",
@@ -822,8 +813,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise DriveError(
                 400,
                 "invalid",
-                f"Invalid request: the chunk starts at {start}, "
-                f"the next expected byte is {len(session.received)}.",
+                f"Invalid request: the chunk starts at {start}, the next expected byte is {len(session.received)}.",
             )
         last = total is not None and end + 1 == total
         if not last and length % CHUNK_GRANULARITY:

@@ -159,6 +159,17 @@ async def test_existing_duplicates_are_paged_through_and_not_multiplied(
     assert any("pageToken" in record.query for record in emulator.log("GET", "/drive/v3/files"))
 
 
+@pytest.mark.parametrize("ending", [b"\r", b"\n", b"\r\n", b"\n\n", b"\r\n\r\n"])
+async def test_small_files_ending_in_line_breaks_arrive_byte_for_byte(
+    make_provider: ProviderFactory, tmp_path: Path, ending: bytes
+) -> None:
+    provider = make_provider()
+    data = b"header\r\n\r\nbody\n\n" + ending
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/eol.txt", data), StateLog())
+    assert result.remote_size == len(data)
+    assert await provider.read("dev1/requests/eol.txt") == data
+
+
 # --- emulator strictness -----------------------------------------------------------------------
 
 
