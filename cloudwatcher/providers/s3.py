@@ -116,6 +116,17 @@ def composite_sha256(part_digests: list[bytes]) -> str:
     return base64.b64encode(hashlib.sha256(b"".join(part_digests)).digest()).decode()
 
 
+def part_size_for(size: int, preferred: int) -> int:
+    """``preferred``, grown in whole MiB when needed so that ``size`` bytes fit in 10,000 parts."""
+    needed = math.ceil(size / MAX_PARTS)
+    if needed <= preferred:
+        return preferred
+    grown = math.ceil(needed / MIB) * MIB
+    if grown > MAX_PART_SIZE:
+        raise PermanentError(f"file of {size} bytes is over S3's multipart limit (10,000 parts of 5 GiB)")
+    return grown
+
+
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
@@ -399,16 +410,6 @@ class S3Provider:
         except (BotoCoreError, ClientError, OSError) as exc:
             raise translate_error(exc, where) from exc
 
-    def _part_size_for(self, size: int) -> int:
-        """The configured part size, grown (in whole MiB) so that the file fits in 10,000 parts."""
-        needed = math.ceil(size / MAX_PARTS)
-        if needed <= self.part_size:
-            return self.part_size
-        grown = math.ceil(needed / MIB) * MIB
-        if grown > MAX_PART_SIZE:
-            raise PermanentError(f"file of {size} bytes is over S3's multipart limit")
-        return grown
-
     # -- upload ---------------------------------------------------------------------------
 
     async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
@@ -473,7 +474,7 @@ class S3Provider:
     ) -> UploadResult:
         session = await self._resume_session(job, key, save_state)
         if session is None:
-            part_size = self._part_size_for(job.size)
+            part_size = part_size_for(job.size, self.part_size)
             created = await self._call(
                 f"CreateMultipartUpload {self._cloud_path(key)}",
                 lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"),

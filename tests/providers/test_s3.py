@@ -8,6 +8,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import os
 import ssl
 import subprocess
@@ -38,7 +39,14 @@ from cloudwatcher.providers import (
     TransientError,
     UploadJob,
 )
-from cloudwatcher.providers.s3 import S3Provider, composite_sha256, normalise_prefix, translate_error
+from cloudwatcher.providers.s3 import (
+    MIB,
+    S3Provider,
+    composite_sha256,
+    normalise_prefix,
+    part_size_for,
+    translate_error,
+)
 from tests.providers.harness import ProviderHarness
 from tests.providers.harness_s3 import (
     PART_SIZE,
@@ -304,6 +312,19 @@ def test_s3_error_codes_map_to_their_retry_class(status: int, code: str, expecte
 )
 def test_network_and_credential_failures_map_to_their_retry_class(error: Exception, expected: type) -> None:
     assert type(translate_error(error, "PutObject s3://b/k")) is expected
+
+
+@pytest.mark.parametrize("size", [0, 8 * MIB, 80 * 1024**3, 1024**4, 40 * 1024**4])
+def test_part_size_grows_so_that_huge_files_fit_in_10000_parts(size: int) -> None:
+    part = part_size_for(size, 8 * MIB)
+    assert part >= 8 * MIB and part % MIB == 0
+    assert math.ceil(size / part) <= 10_000
+    assert part == 8 * MIB or math.ceil(size / (part - MIB)) > 10_000  # grown no more than needed
+
+
+def test_file_beyond_s3s_multipart_limit_is_permanent() -> None:
+    with pytest.raises(PermanentError, match="multipart limit"):
+        part_size_for(10_000 * 5 * 1024**3 + 1, 8 * MIB)
 
 
 @pytest.mark.parametrize("prefix", ["a/b/", "/a/b", "a/b", "/a/b/"])
