@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import UTC, datetime
 
 from cloudwatcher.daemon.filters import target_takes
@@ -34,6 +35,15 @@ class TargetSpec:
 
     def takes(self, local_path: str) -> bool:
         return target_takes(local_path, self.include, self.exclude)
+
+
+def sha256_of_path(path: Path) -> str:
+    """The lowercase hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as reader:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def hash_file(candidate: Candidate) -> str | None:

@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import ClaimedRow, FailedRow, Ledger, SyncedRow
+from cloudwatcher.daemon.recorder import sha256_of_path
 from cloudwatcher.daemon.retry import next_attempt_at
 from cloudwatcher.providers import (
     DailyCapError,
@@ -163,9 +164,7 @@ class TargetUploader:
     async def _renew_loop(self, stopping: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            pending_ids = (
-                list(self._in_flight) + [row.id for row in self._synced] + [row.id for row in self._failed]
-            )
+            pending_ids = list(self._in_flight) + [row.id for row in self._synced] + [row.id for row in self._failed]
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self.ledger.renew_leases(pending_ids, LEASE_SECONDS)
 
@@ -212,15 +211,19 @@ class TargetUploader:
             info = os.lstat(local_file)
         except FileNotFoundError as exc:
             raise PermanentError(f"local file no longer exists: {row.local_path}") from exc
+        mtime_ns = row.mtime_ns
         if (info.st_size, info.st_mtime_ns) != (row.size, row.mtime_ns):
-            self.on_changed_file(row.local_path)
-            raise FileChangedError("file changed since it was recorded; its new content gets its own row")
+            # Touched but not changed (same bytes) is no reason to fail: upload with the new mtime.
+            if info.st_size != row.size or await asyncio.to_thread(sha256_of_path, local_file) != row.sha256:
+                self.on_changed_file(row.local_path)
+                raise FileChangedError("file changed since it was recorded; its new content gets its own row")
+            mtime_ns = info.st_mtime_ns
         job = UploadJob(
             local_file=local_file,
             remote_path=row.local_path,
             size=row.size,
             sha256=row.sha256,
-            mtime_ns=row.mtime_ns,
+            mtime_ns=mtime_ns,
             resume_state=row.upload_session,
         )
 
@@ -239,7 +242,7 @@ class TargetUploader:
                 result = await self.provider.upload(job, save_state)
         assert result is not None
         after = os.lstat(local_file)
-        if (after.st_size, after.st_mtime_ns) != (row.size, row.mtime_ns):
+        if (after.st_size, after.st_mtime_ns) != (row.size, mtime_ns):
             self.on_changed_file(row.local_path)
             raise FileChangedError("file changed during upload; its new content gets its own row")
         return result

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import watchfiles
 
+from cloudwatcher.daemon.layout import is_device_id
 from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
 
@@ -141,9 +142,7 @@ class FolderWatcher:
             count += len(batch)
             if time.monotonic() - last_report > 5:
                 last_report = time.monotonic()
-                log.info(
-                    "reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started)
-                )
+                log.info("reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started))
         await walker
         log.info(
             "reconcile scan: %d files in %d folders in %.2f s",
@@ -187,6 +186,9 @@ class FolderWatcher:
         except OSError:
             return
         if is_dir:
+            if path.parent == self.watch_root and not is_device_id(path.name):
+                self.warn(path.name, "ignoring %s: not a device folder", path.name)
+                return
             for candidate in self.scanner.scan(path):
                 self.offer(candidate)
         else:

@@ -17,7 +17,21 @@ INSERT INTO cloud_file_refs
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::bigint[], $8::bigint[])
 ON CONFLICT (target, local_path, content_sha256) DO UPDATE
-    SET file_mtime_ns = EXCLUDED.file_mtime_ns, updated_at = now()
+    -- The same content seen again with a new mtime. A failed row gets a fresh start (the file
+    -- was written again), and so does a synced row that a newer version has since replaced
+    -- remotely (content A, then B, then A again: the remote holds B, so A goes up again).
+    SET file_mtime_ns = EXCLUDED.file_mtime_ns,
+        sync_status = CASE WHEN cloud_file_refs.sync_status = 'failed' OR (
+                               cloud_file_refs.sync_status = 'synced' AND EXISTS (
+                                   SELECT 1 FROM cloud_file_refs AS newer
+                                   WHERE newer.target = cloud_file_refs.target
+                                     AND newer.local_path = cloud_file_refs.local_path
+                                     AND newer.created_at > cloud_file_refs.created_at))
+                           THEN 'pending' ELSE cloud_file_refs.sync_status END,
+        next_attempt_at = NULL,
+        created_at = CASE WHEN cloud_file_refs.sync_status = 'synced' THEN now()
+                          ELSE cloud_file_refs.created_at END,
+        updated_at = now()
     WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns
 RETURNING (xmax = 0) AS inserted
 """

@@ -126,8 +126,7 @@ async def test_failing_target_recovers_through_the_scheduled_retry(daemon: Daemo
     async def failed_with_reason() -> bool:
         rows = await d.query("SELECT sync_status, last_error, next_attempt_at FROM cloud_file_refs")
         return len(rows) == 2 and all(
-            r["sync_status"] == "failed" and r["last_error"] and r["next_attempt_at"] is not None
-            for r in rows
+            r["sync_status"] == "failed" and r["last_error"] and r["next_attempt_at"] is not None for r in rows
         )
 
     await d.wait_for(failed_with_reason, 30, "failed rows with a reason")
@@ -256,3 +255,23 @@ def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert "settle_seconds" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+async def test_content_changed_back_is_uploaded_again_and_a_touch_is_harmless(daemon: Daemon) -> None:
+    d = daemon().start()
+    d.drop("truck-1/requests/state.txt", b"A")
+    await d.wait_synced(1)
+    d.drop("truck-1/requests/state.txt", b"B")
+    await d.wait_synced(2)
+    d.drop("truck-1/requests/state.txt", b"A")
+
+    async def mirror_holds_a() -> bool:
+        counts = await d.status_counts()
+        return (d.mirror / "truck-1/requests/state.txt").read_bytes() == b"A" and counts == {"synced": 2}
+
+    await d.wait_for(mirror_holds_a, 30, "content A in the mirror again")
+    path = d.watch_root / "truck-1/requests/state.txt"
+    os.utime(path, (1_000_000_000, 1_000_000_000))  # touched: same bytes, new mtime
+    await asyncio.sleep(1.0)
+    assert await d.status_counts() == {"synced": 2}
+    assert d.stop() == 0
