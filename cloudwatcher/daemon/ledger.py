@@ -122,9 +122,7 @@ class Ledger:
                 await in_transaction(connection)
         return sum(1 for row in result if row["inserted"])
 
-    async def claim(
-        self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None
-    ) -> list[ClaimedRow]:
+    async def claim(self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None) -> list[ClaimedRow]:
         rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id)
         return [
             ClaimedRow(
@@ -179,9 +177,7 @@ class Ledger:
         await self.pool.execute(queries.RELEASE_INSTANCE_CLAIMS, instance_id)
 
     async def save_upload_session(self, ref_id: UUID, state: dict[str, Any] | None) -> None:
-        await self.pool.execute(
-            queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state)
-        )
+        await self.pool.execute(queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state))
 
     async def requeue_due(self) -> set[str]:
         return {row["target"] for row in await self.pool.fetch(queries.REQUEUE_DUE)}

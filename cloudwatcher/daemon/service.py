@@ -113,9 +113,7 @@ class Daemon:
         ledger = Ledger(self.pool)
         self.ledger = ledger
 
-        specs = [
-            TargetSpec(t.name, t.provider, tuple(t.include), tuple(t.exclude)) for t in settings.target_list
-        ]
+        specs = [TargetSpec(t.name, t.provider, tuple(t.include), tuple(t.exclude)) for t in settings.target_list]
         self.recorder = Recorder(ledger, specs, self.health, self._on_recorded)
         self.watcher = FolderWatcher(
             watch_root=settings.watch_path,
@@ -172,9 +170,7 @@ class Daemon:
             id="retry-requeue",
             **every,
         )
-        self.scheduler.add_job(
-            self._heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", **every
-        )
+        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", **every)
         self.scheduler.add_job(
             self.watcher.full_scan,
             "interval",

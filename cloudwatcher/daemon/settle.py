@@ -77,8 +77,6 @@ class Settler:
                 del self._watched[path]
                 settled.append(old)
             else:
-                wait = min(
-                    self.settle_seconds - mtime_age, self.settle_seconds - (now - watched.unchanged_since)
-                )
+                wait = min(self.settle_seconds - mtime_age, self.settle_seconds - (now - watched.unchanged_since))
                 heapq.heappush(self._due, (now + max(wait, 0.01), path))
         return settled
