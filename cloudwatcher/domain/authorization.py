@@ -107,9 +107,7 @@ async def location_in_scope(connection: asyncpg.Connection, actor: Actor, name: 
     if row is None or not row["is_active"]:
         raise RequestError("not_found", f"no active location named {name!r}")
     if not row["in_scope"]:
-        raise RequestError(
-            "forbidden", f"{actor.email} may not act on location {name!r} (outside their departments)"
-        )
+        raise RequestError("forbidden", f"{actor.email} may not act on location {name!r} (outside their departments)")
     return Location(id=row["id"], name=row["name"], dept_id=row["dept_id"])
 
 

@@ -84,9 +84,7 @@ def parse_catalog(document: dict[str, Any]) -> dict[str, list[Any]]:
             except ValidationError as error:
                 problem = error.errors()[0]
                 key = ".".join(str(step) for step in problem["loc"]) or "(entry)"
-                raise CatalogError(
-                    f"{_entry_label(section, index, entry)}: key {key!r}: {problem['msg']}"
-                ) from None
+                raise CatalogError(f"{_entry_label(section, index, entry)}: key {key!r}: {problem['msg']}") from None
     return parsed
 
 
@@ -106,9 +104,7 @@ class _Loader:
         row = await self.connection.fetchrow(f"SELECT {columns} FROM {table} WHERE {where}", *keys.values())
         if row is None:
             names = [*keys, *values]
-            params = ", ".join(
-                f"${i}" + ("::jsonb" if name == "attributes" else "") for i, name in enumerate(names, 1)
-            )
+            params = ", ".join(f"${i}" + ("::jsonb" if name == "attributes" else "") for i, name in enumerate(names, 1))
             arguments = [*keys.values(), *(to_json(v) if k == "attributes" else v for k, v in values.items())]
             inserted: UUID = await self.connection.fetchval(
                 f"INSERT INTO {table} ({', '.join(names)}) VALUES ({params}) RETURNING id", *arguments
@@ -123,24 +119,17 @@ class _Loader:
             if touch:
                 sets.append(f"{touch} = now()")
             arguments = [to_json(v) if k == "attributes" else v for k, v in changed.items()]
-            await self.connection.execute(
-                f"UPDATE {table} SET {', '.join(sets)} WHERE id = $1", row["id"], *arguments
-            )
+            await self.connection.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE id = $1", row["id"], *arguments)
         identifier: UUID = row["id"]
         return identifier
 
     async def sync_set(self, table: str, owner: str, owner_id: UUID, member: str, wanted: set[Any]) -> None:
         """Make the owner's links exactly ``wanted`` (permissions of a role, roles of a user...)."""
         current = {
-            row[0]
-            for row in await self.connection.fetch(
-                f"SELECT {member} FROM {table} WHERE {owner} = $1", owner_id
-            )
+            row[0] for row in await self.connection.fetch(f"SELECT {member} FROM {table} WHERE {owner} = $1", owner_id)
         }
         for value in wanted - current:
-            await self.connection.execute(
-                f"INSERT INTO {table} ({owner}, {member}) VALUES ($1, $2)", owner_id, value
-            )
+            await self.connection.execute(f"INSERT INTO {table} ({owner}, {member}) VALUES ($1, $2)", owner_id, value)
         if current - wanted:
             await self.connection.execute(
                 f"DELETE FROM {table} WHERE {owner} = $1 AND {member} = ANY($2)",
@@ -149,9 +138,7 @@ class _Loader:
             )
 
     async def lookup(self, table: str, column: str, value: Any, label: str, key: str) -> UUID:
-        found: UUID | None = await self.connection.fetchval(
-            f"SELECT id FROM {table} WHERE {column} = $1", value
-        )
+        found: UUID | None = await self.connection.fetchval(f"SELECT id FROM {table} WHERE {column} = $1", value)
         if found is None:
             raise CatalogError(f"{label}: key {key!r}: unknown {table.rstrip('s')} {value!r}")
         return found
@@ -201,9 +188,7 @@ async def _load(loader: _Loader, catalog: dict[str, list[Any]]) -> None:
     for index, department in enumerate(departments):
         label = _label("departments", index, department)
         manager = (
-            await loader.lookup("users", "email", department.manager, label, "manager")
-            if department.manager
-            else None
+            await loader.lookup("users", "email", department.manager, label, "manager") if department.manager else None
         )
         values: dict[str, Any] = {"description": department.description, "manager_id": manager}
         department_ids.append(await loader.upsert("departments", {"name": department.name}, values))
@@ -222,8 +207,7 @@ async def _load(loader: _Loader, catalog: dict[str, list[Any]]) -> None:
             await loader.sync_set("user_roles", "user_id", user_id, "role_id", wanted)
         if user.departments is not None:
             wanted = {
-                await loader.lookup("departments", "name", name, label, "departments")
-                for name in user.departments
+                await loader.lookup("departments", "name", name, label, "departments") for name in user.departments
             }
             await loader.sync_set("user_departments", "user_id", user_id, "dept_id", wanted)
 

@@ -116,13 +116,9 @@ class _EnvelopeModel(BaseModel):
     user: Annotated[str, Field(min_length=3, max_length=255)]
     request_id: LaxUUID | None = None
     device_id: Annotated[str, Field(max_length=255)] | None = None
-    metadata: Annotated[
-        dict[Annotated[str, Field(min_length=1, max_length=100)], Scalar], Field(max_length=100)
-    ] = {}
+    metadata: Annotated[dict[Annotated[str, Field(min_length=1, max_length=100)], Scalar], Field(max_length=100)] = {}
     payload: dict[str, Any] | None = None
-    attachments: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=100)
-    ] = []
+    attachments: Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=100)] = []
 
 
 @dataclass(frozen=True)
@@ -154,9 +150,7 @@ class EnvelopeHints:
 class InvalidEnvelope(RequestError):
     """``invalid_json`` or ``invalid_request`` raised before any database work."""
 
-    def __init__(
-        self, code: Literal["invalid_json", "invalid_request"], message: str, hints: EnvelopeHints
-    ) -> None:
+    def __init__(self, code: Literal["invalid_json", "invalid_request"], message: str, hints: EnvelopeHints) -> None:
         super().__init__(code, message)
         self.hints = hints
 
@@ -214,12 +208,7 @@ def _metadata_text(value: Scalar) -> str:
 
 def _check_attachment(path: str) -> None:
     steps = path.split("/")
-    if (
-        path.startswith("/")
-        or "\\" in path
-        or "\x00" in path
-        or any(step in ("", ".", "..") for step in steps)
-    ):
+    if path.startswith("/") or "\\" in path or "\x00" in path or any(step in ("", ".", "..") for step in steps):
         raise ValueError(f"attachment path {path!r} must be relative, '/'-separated, without '..'")
 
 
@@ -239,9 +228,7 @@ def parse_envelope(raw: bytes) -> Envelope:
         try:
             payload = model.model_validate(outer.payload or {})
         except ValidationError as error:
-            raise InvalidEnvelope(
-                "invalid_request", describe_validation_error(error, "payload."), hints
-            ) from None
+            raise InvalidEnvelope("invalid_request", describe_validation_error(error, "payload."), hints) from None
     try:
         for attachment in outer.attachments:
             _check_attachment(attachment)

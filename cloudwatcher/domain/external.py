@@ -110,9 +110,7 @@ async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inge
             await mark_processed(connection, file)
 
 
-async def _ingest(
-    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, document: Any
-) -> str | None:
+async def _ingest(connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, document: Any) -> str | None:
     if not isinstance(document, dict):
         return "not a JSON object"
     try:
@@ -141,18 +139,14 @@ async def _ingest(
     if request["response_id"] is not None or request["status"] != "pending":
         return f"request {request_id} is already answered (status {request['status']!r})"
     if request["created_by"] is not None:  # audit rows: the processor acts on the requester's behalf
-        await connection.execute(
-            "SELECT set_config('cloudwatcher.user_id', $1, true)", str(request["created_by"])
-        )
+        await connection.execute("SELECT set_config('cloudwatcher.user_id', $1, true)", str(request["created_by"]))
     response_id = await connection.fetchval(
         INSERT_EXTERNAL_RESPONSE, request_id, to_json(document), answer.agent is not None, file.local_path
     )
     if answer.agent is not None:
         agent = answer.agent
         decision = (
-            agent.decision
-            if isinstance(agent.decision, str) or agent.decision is None
-            else to_json(agent.decision)
+            agent.decision if isinstance(agent.decision, str) or agent.decision is None else to_json(agent.decision)
         )
         await connection.execute(
             INSERT_DECISION,

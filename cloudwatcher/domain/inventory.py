@@ -125,9 +125,7 @@ async def consume_parts(ctx: HandlerContext, payload: ConsumePartsPayload) -> di
         labels[key] = ref.label
         codes[ref.part_id] = ref.part_code
     keys = sorted(needed)
-    locked = await connection.fetch(
-        LOCK_STOCK, location.id, [k[0] for k in keys], [k[1] for k in keys], ZERO_UUID
-    )
+    locked = await connection.fetch(LOCK_STOCK, location.id, [k[0] for k in keys], [k[1] for k in keys], ZERO_UUID)
     stock = {(row["part_id"], row["variant_id"] or ZERO_UUID): row for row in locked}
     shortages = []
     for key in keys:
@@ -135,12 +133,8 @@ async def consume_parts(ctx: HandlerContext, payload: ConsumePartsPayload) -> di
         if available < needed[key]:
             shortages.append(f"{labels[key]} (needs {needed[key]}, {available} available)")
     if shortages:
-        raise RequestError(
-            "insufficient_stock", f"not enough stock at {location.name}: " + ", ".join(shortages)
-        )
-    updated = await connection.fetch(
-        TAKE_STOCK, [stock[key]["id"] for key in keys], [needed[key] for key in keys]
-    )
+        raise RequestError("insufficient_stock", f"not enough stock at {location.name}: " + ", ".join(shortages))
+    updated = await connection.fetch(TAKE_STOCK, [stock[key]["id"] for key in keys], [needed[key] for key in keys])
     await connection.execute(
         RECORD_CONSUMPTION,
         location.id,

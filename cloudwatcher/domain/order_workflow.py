@@ -116,9 +116,7 @@ async def _decide(ctx: HandlerContext, payload: OrderDecisionPayload, approve: b
             f"it is {turn['email']}'s turn to decide level {turn['approval_level']} of order {order.id}, "
             f"not {ctx.actor.email}'s",
         )
-    await connection.execute(
-        DECIDE_APPROVAL, turn["id"], "approved" if approve else "rejected", payload.notes
-    )
+    await connection.execute(DECIDE_APPROVAL, turn["id"], "approved" if approve else "rejected", payload.notes)
     level = turn["approval_level"]
     if approve:
         remaining = await connection.fetchval(
@@ -131,9 +129,7 @@ async def _decide(ctx: HandlerContext, payload: OrderDecisionPayload, approve: b
                 order.id,
                 ctx.actor.id,
             )
-        description = f"level {level} approved by {ctx.actor.email}" + (
-            "; order approved" if not remaining else ""
-        )
+        description = f"level {level} approved by {ctx.actor.email}" + ("; order approved" if not remaining else "")
     else:
         status = "cancelled"
         await connection.execute(CANCEL_OPEN_APPROVALS, order.id)

@@ -35,21 +35,15 @@ class PartRef:
         return self.part_code if self.variant_code is None else f"{self.part_code}/{self.variant_code}"
 
 
-async def resolve_parts(
-    connection: asyncpg.Connection, keys: Sequence[tuple[str, str | None]]
-) -> list[PartRef]:
+async def resolve_parts(connection: asyncpg.Connection, keys: Sequence[tuple[str, str | None]]) -> list[PartRef]:
     """One query for all lines; ``not_found`` names the first unknown part or variant."""
-    rows = await connection.fetch(
-        _RESOLVE_PARTS, [code for code, _ in keys], [variant for _, variant in keys]
-    )
+    rows = await connection.fetch(_RESOLVE_PARTS, [code for code, _ in keys], [variant for _, variant in keys])
     refs: list[PartRef] = []
     for row in rows:
         if row["part_id"] is None:
             raise RequestError("not_found", f"no part with part_code {row['part_code']!r}")
         if row["variant_code"] is not None and row["variant_id"] is None:
-            raise RequestError(
-                "not_found", f"part {row['part_code']!r} has no variant {row['variant_code']!r}"
-            )
+            raise RequestError("not_found", f"part {row['part_code']!r} has no variant {row['variant_code']!r}")
         refs.append(PartRef(row["part_id"], row["variant_id"], row["part_code"], row["variant_code"]))
     return refs
 

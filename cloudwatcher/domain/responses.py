@@ -37,9 +37,7 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
-def completed_document(
-    request_id: UUID, request_type: str, result: dict[str, Any], at: datetime
-) -> dict[str, Any]:
+def completed_document(request_id: UUID, request_type: str, result: dict[str, Any], at: datetime) -> dict[str, Any]:
     # Round-trip through JSON so the stored jsonb and the file hold exactly the same values.
     document = {
         "request_id": str(request_id),

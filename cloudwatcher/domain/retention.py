@@ -42,9 +42,7 @@ FOR UPDATE OF r SKIP LOCKED
 
 # Per table: which live rows belong to the batch ($1 = request ids).
 _BELONGS = {
-    "cloud_file_refs": (
-        "request_id = ANY($1) OR response_id IN (SELECT id FROM responses WHERE request_id = ANY($1))"
-    ),
+    "cloud_file_refs": ("request_id = ANY($1) OR response_id IN (SELECT id FROM responses WHERE request_id = ANY($1))"),
     "response_metadata": "response_id IN (SELECT id FROM responses WHERE request_id = ANY($1))",
     "responses": "request_id = ANY($1)",
     "request_metadata": "request_id = ANY($1)",
@@ -95,8 +93,7 @@ async def archive_old_requests(connection: asyncpg.Connection, older_than_days: 
                 moved[table] = int(status.split()[-1])
             # Ledger rows of files still in the watch root stay live (see module docstring).
             await connection.execute(
-                f"DELETE FROM cloud_file_refs WHERE ({_BELONGS['cloud_file_refs']}) "
-                "AND local_state <> 'present'",
+                f"DELETE FROM cloud_file_refs WHERE ({_BELONGS['cloud_file_refs']}) AND local_state <> 'present'",
                 ids,
             )
             await connection.execute("DELETE FROM requests WHERE id = ANY($1)", ids)  # cascades to the rest
@@ -106,8 +103,7 @@ async def archive_old_requests(connection: asyncpg.Connection, older_than_days: 
                     await connection.execute(
                         SUMMARY,
                         table,
-                        f"retention: moved {count} row(s) older than {older_than_days} days "
-                        f"to {table}_archive",
+                        f"retention: moved {count} row(s) older than {older_than_days} days to {table}_archive",
                     )
             total += len(ids)
 
