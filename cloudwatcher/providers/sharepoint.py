@@ -61,6 +61,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
 from kiota_http.middleware import BaseMiddleware, ParametersNameDecodingHandler, RedirectHandler, UserAgentHandler
+from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.drives.item.items.item.children.children_request_builder import (
     ChildrenRequestBuilder,
@@ -435,7 +436,10 @@ class SharePointProvider:
         drive_id = await self._drive()
         parent_id = await self._folder(drive_id, segments[:-1])
         try:
-            if job.size <= SIMPLE_UPLOAD_LIMIT and not (job.resume_state or {}).get("upload_url"):
+            if job.size <= SIMPLE_UPLOAD_LIMIT:
+                if (job.resume_state or {}).get("upload_url"):
+                    # A session is only started for larger files: this one changed; drop the session.
+                    await self._forget(job.resume_state or {}, save_state)
                 item, quickxor, sha256 = await self._simple_upload(drive_id, parent_id, segments[-1], job)
             else:
                 item, quickxor, sha256 = await self._session_upload(drive_id, parent_id, segments, job, save_state)
@@ -445,6 +449,8 @@ class SharePointProvider:
             raise
         except FileNotFoundError as exc:
             raise PermanentError(f"local file vanished: {job.local_file}") from exc
+        except OSError as exc:
+            raise TransientError(f"cannot read {job.local_file}: {exc.strerror or exc}") from exc
         if sha256 != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
         return self._verified("/".join(segments), item, quickxor, job.size)
@@ -571,7 +577,7 @@ class SharePointProvider:
                 await asyncio.to_thread(self._hash_prefix, reader, offset, quickxor, sha256)
                 item = await self._send_fragments(upload_url, reader, offset, job.size, quickxor, sha256)
         except FileChangedError:
-            await self._forget(upload_url, save_state)
+            await self._forget({"upload_url": upload_url}, save_state)
             raise
         if item is None:  # the last answer was lost and the session closed: look the file up
             item = await self._item(self._url(drive_id, segments))
@@ -640,15 +646,12 @@ class SharePointProvider:
     @staticmethod
     def _drive_item(body: dict[str, Any]) -> DriveItem:
         """A driveItem from the final fragment's JSON, parsed by the SDK's own model."""
-        from kiota_serialization_json.json_parse_node import JsonParseNode
+        return JsonParseNode(body).get_object_value(DriveItem)
 
-        node = JsonParseNode(body)
-        item = node.get_object_value(DriveItem)
-        return item
-
-    async def _forget(self, upload_url: str, save_state: SaveState) -> None:
+    async def _forget(self, resume_state: dict[str, Any], save_state: SaveState) -> None:
+        """Cancel a session that will not be finished and clear it from the ledger."""
         try:
-            await self.abandon({"upload_url": upload_url})
+            await self.abandon(resume_state)
         finally:
             await save_state(None)
 

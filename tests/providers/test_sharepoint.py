@@ -401,6 +401,22 @@ async def test_an_expired_saved_session_starts_over(
     assert len([entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path]) == 2
 
 
+async def test_a_saved_session_for_a_file_now_small_is_cancelled(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    big = make_job(tmp_path, "dev1/requests/shrunk.bin", os.urandom(2 * FRAGMENT_SIZE))
+    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=1, count=100)
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await provider.upload(big, states)
+    emulator.clear_faults()
+    small = make_job(tmp_path, "dev1/requests/shrunk.bin", b"small now", resume_state=states.calls[-1])
+    result = await provider.upload(small, states)
+    assert result.verification == "hash"
+    assert not emulator.sessions and states.calls[-1] is None
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/shrunk.bin") == b"small now"
+
+
 async def test_abandon_deletes_the_upload_session(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
