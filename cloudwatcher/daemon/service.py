@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from cloudwatcher import __version__
 from cloudwatcher.config import Settings
+from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import FileVersion, Ledger
 from cloudwatcher.daemon.recorder import Recorder, TargetSpec
@@ -229,8 +230,16 @@ class Daemon:
                 self.uploaders[name].wake.set()
 
     async def _requeue_job(self) -> None:
+        """Cluster-wide: re-queue due failures and expired leases, then wake the local workers."""
+        assert self.pool is not None
+
+        async def requeue(connection: asyncpg.Connection) -> set[str]:
+            due = {row["target"] for row in await connection.fetch(queries.REQUEUE_DUE)}
+            return due | {row["target"] for row in await connection.fetch(queries.REAP_EXPIRED_LEASES)}
+
         try:
-            woken = await self.ledger.requeue_due() | await self.ledger.reap_expired_leases()
+            await run_exclusively(self.pool, "retry-requeue", requeue)
+            woken = await self.ledger.pending_targets()
             self.health.succeeded()
         except CONNECTION_ERRORS as exc:
             self.health.failed(exc)
