@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,9 +22,11 @@ import pytest
 from cloudwatcher.providers import (
     FileChangedError,
     PermanentError,
+    Provider,
     QuotaExceededError,
     TransientError,
     UploadJob,
+    build_provider,
 )
 from cloudwatcher.providers.quickxorhash import QuickXorHash, quickxorhash
 from cloudwatcher.providers.sharepoint import (
@@ -483,10 +486,32 @@ async def test_a_revoked_token_is_replaced_once(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
     await provider.upload(make_job(tmp_path, "dev1/requests/one.txt", b"1"), StateLog())
+    await provider.upload(make_job(tmp_path, "dev1/requests/one-more.txt", b"1"), StateLog())
+    assert emulator.token_requests == 1  # cached by the credential between calls
     emulator.revoke_tokens()
     await provider.upload(make_job(tmp_path, "dev1/requests/two.txt", b"2"), StateLog())
     assert emulator.token_requests == 2
     assert emulator.file_bytes("CloudWatcher/dev1/requests/two.txt") == b"2"
+
+
+async def test_neither_the_secret_nor_tokens_reach_the_logs(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emulator.drop_next_fragment()
+    await provider.upload(make_job(tmp_path, "dev1/requests/quiet.bin", os.urandom(2 * FRAGMENT_SIZE)), StateLog())
+    assert emulator.client_secret not in caplog.text
+    assert emulator.tokens and not any(token in caplog.text for token in emulator.tokens)
+
+
+async def test_the_registry_builds_a_sharepoint_provider(emulator: GraphEmulator) -> None:
+    built = build_provider(target_for(emulator), concurrency=3)
+    try:
+        assert isinstance(built, SharePointProvider) and isinstance(built, Provider)
+        assert built.name == "sharepoint" and built.case_insensitive
+        assert await built.stat("dev1/requests/nothing.txt") is None
+    finally:
+        await built.close()
 
 
 async def test_401_after_a_token_refresh_is_permanent(
