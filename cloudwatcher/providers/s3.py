@@ -342,6 +342,10 @@ class S3Provider:
         self.part_size = part_size
         session = session or boto3.Session()
         verify = str(config.ca_bundle.expanduser()) if config.ca_bundle else None
+        if verify is not None and not os.path.isfile(verify):
+            raise ValueError(f"target {self.name!r}: ca_bundle {verify} is not a file")
+        # An AWS profile's own ca_bundle (or AWS_CA_BUNDLE) wins over our default trust, as in
+        # every other AWS tool; only the botocore session knows about the profile's setting.
         if verify is None and session._session.get_config_variable("ca_bundle") is None:
             verify = _default_trust()
         botocore_config = Config(

@@ -427,6 +427,12 @@ async def test_target_ca_bundle_is_trusted_for_https_endpoints(
         await provider.close()
 
 
+def test_missing_ca_bundle_file_is_a_configuration_error(tmp_path: Path) -> None:
+    config = S3Target(name="s3", provider="s3", bucket="bkt", region=REGION, ca_bundle=tmp_path / "absent.pem")
+    with pytest.raises(ValueError, match="ca_bundle"):
+        S3Provider(config, session=dummy_session())
+
+
 @pytest.mark.usefixtures("no_trust_overrides")
 async def test_unknown_certificate_is_refused_as_permanent(
     harness: ProviderHarness, tmp_path: Path, tls_endpoint: tuple[str, Path]
