@@ -23,8 +23,10 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import functools
@@ -225,6 +227,28 @@ class _PathLocks:
                     self._locks[path] = (lock, users - 1)
 
 
+class _LiveSessions:
+    """The latest session state saved per (remote path, sha256, size) in this process, bounded."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self._states: collections.OrderedDict[tuple[str, str, int], dict[str, Any]] = collections.OrderedDict()
+        self._guard = threading.Lock()
+
+    def get(self, key: tuple[str, str, int], default: dict[str, Any] | None) -> dict[str, Any] | None:
+        with self._guard:
+            return self._states.get(key, default)
+
+    def put(self, key: tuple[str, str, int], state: dict[str, Any] | None) -> None:
+        with self._guard:
+            self._states.pop(key, None)
+            if state is not None:
+                self._states[key] = state
+                while len(self._states) > self.LIMIT:
+                    self._states.popitem(last=False)
+
+
 class _FolderCache:
     """Folder ids by path; the root folder is ``root_id``."""
 
@@ -371,6 +395,7 @@ class GoogleDriveProvider:
         self._folders = _FolderCache(config.folder_id)
         # Lookup-then-create must not interleave for one name, or Drive keeps both copies.
         self._locks = _PathLocks()
+        self._live_sessions = _LiveSessions()
 
     # --- the async surface ----------------------------------------------------------------------
 
@@ -379,11 +404,16 @@ class GoogleDriveProvider:
 
     async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
         loop = asyncio.get_running_loop()
+        # A retry in this process (the daemon's quick retries reuse the job, and with it the
+        # resume_state read when the row was claimed) continues the session saved since.
+        key = (job.remote_path, job.sha256, job.size)
+        job = dataclasses.replace(job, resume_state=self._live_sessions.get(key, job.resume_state))
 
         async def persist(state: dict[str, Any] | None) -> None:
             await save_state(state)
 
         def save(state: dict[str, Any] | None) -> None:
+            self._live_sessions.put(key, state)
             # Called from the worker thread: the ledger write runs on the daemon's loop.
             try:
                 asyncio.run_coroutine_threadsafe(persist(state), loop).result(timeout=SAVE_STATE_TIMEOUT)

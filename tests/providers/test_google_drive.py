@@ -296,6 +296,25 @@ async def test_restarted_daemon_resumes_the_saved_session(
     assert await restarted.read("dev1/requests/restart.bin") == data
 
 
+async def test_quick_retry_with_the_same_job_continues_the_session(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    # The daemon's in-attempt retries pass the job again, resume_state still as claimed (None).
+    provider = make_provider()
+    data = os.urandom(3 * CHUNK + 17)
+    job = make_job(tmp_path, "dev1/requests/quick.bin", data)
+    emulator.fail_next(
+        503, "backendError", when=lambda record: (record.content_range or "").startswith(f"bytes {2 * CHUNK}-")
+    )
+    with pytest.raises(TransientError):
+        await provider.upload(job, StateLog())
+    await provider.upload(job, StateLog())
+    assert len(initiations(emulator)) == 1
+    starts = [record.content_range.split("-")[0] for record in chunk_puts(emulator) if record.content_range]
+    assert starts.count("bytes 0") == 1
+    assert await provider.read("dev1/requests/quick.bin") == data
+
+
 async def test_expired_saved_session_starts_over_without_a_duplicate(
     emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
 ) -> None:
