@@ -65,7 +65,7 @@ from cloudwatcher.providers.base import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, PutObjectOutputTypeDef
 
 __all__ = ["S3Provider"]
 
@@ -232,16 +232,17 @@ class TokenBucket:
 
 
 class _FileSlice(io.RawIOBase):
-    """A read-only, seekable window ``[start, start + length)`` of an open file.
+    """A read-only, seekable window ``[start, start + length)`` of a local file.
 
-    It reads with ``os.pread`` so it neither moves nor depends on the descriptor's position,
-    and it is what botocore streams as a request body: nothing larger than one socket buffer
-    is held in memory.
+    It is what botocore streams as a request body: nothing larger than one socket buffer is
+    held in memory. It opens its own descriptor and is closed by the worker-thread call that
+    made it, so a cancelled upload whose request still runs in the pool never reads from a
+    descriptor that was closed (and perhaps reused) under it.
     """
 
-    def __init__(self, fd: int, start: int, length: int) -> None:
+    def __init__(self, path: Path, start: int, length: int) -> None:
         super().__init__()
-        self._fd = fd
+        self._fd = os.open(path, os.O_RDONLY)
         self._start = start
         self._length = length
         self._position = 0
@@ -255,6 +256,11 @@ class _FileSlice(io.RawIOBase):
     def as_body(self) -> IO[Any]:
         """This slice, typed as the file object botocore's stubs expect for a request body."""
         return cast("IO[Any]", self)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
     def readable(self) -> bool:
         return True
@@ -283,21 +289,23 @@ class _FileSlice(io.RawIOBase):
         return len(data)
 
 
-def _hash_range(fd: int, start: int, length: int, whole: Any = None) -> bytes:
+def _hash_range(path: Path, start: int, length: int, whole: Any = None) -> bytes:
     """SHA-256 of ``length`` bytes at ``start``; also feeds ``whole`` (the file's running hash).
 
     A short read means the file shrank since it was recorded.
     """
     digest = hashlib.sha256()
     offset, end = start, start + length
-    while offset < end:
-        block = os.pread(fd, min(_READ_BLOCK, end - offset), offset)
-        if not block:
-            raise FileChangedError(f"file changed during upload: shorter than the recorded {end} bytes")
-        digest.update(block)
-        if whole is not None:
-            whole.update(block)
-        offset += len(block)
+    with path.open("rb", buffering=0) as reader:
+        reader.seek(start)
+        while offset < end:
+            block = reader.read(min(_READ_BLOCK, end - offset))
+            if not block:
+                raise FileChangedError(f"file changed during upload: shorter than the recorded {end} bytes")
+            digest.update(block)
+            if whole is not None:
+                whole.update(block)
+            offset += len(block)
     return digest.digest()
 
 
@@ -429,15 +437,11 @@ class S3Provider:
             if job.resume_state:
                 await self._abandon_quietly(job.resume_state, save_state)
             raise FileChangedError(f"file changed since it was recorded: {before.size} bytes, not {job.size}")
-        fd = await self._call(where, lambda: os.open(job.local_file, os.O_RDONLY))
-        try:
-            if job.size < self.multipart_threshold:
-                if job.resume_state:
-                    await self._abandon_quietly(job.resume_state, save_state)
-                return await self._put_single(job, key, fd, before)
-            return await self._put_multipart(job, key, fd, before, save_state)
-        finally:
-            os.close(fd)
+        if job.size < self.multipart_threshold:
+            if job.resume_state:
+                await self._abandon_quietly(job.resume_state, save_state)
+            return await self._put_single(job, key, before)
+        return await self._put_multipart(job, key, before, save_state)
 
     async def _ensure_unchanged(self, job: UploadJob, before: _Fingerprint) -> None:
         """Raise FileChangedError when the file was rewritten or replaced since ``before``."""
@@ -448,24 +452,26 @@ class S3Provider:
         if after != before:
             raise FileChangedError("file changed during upload (size, mtime or inode differs)")
 
-    async def _put_single(self, job: UploadJob, key: str, fd: int, before: _Fingerprint) -> UploadResult:
+    async def _put_single(self, job: UploadJob, key: str, before: _Fingerprint) -> UploadResult:
         where = f"PutObject {self._cloud_path(key)}"
-        digest = await self._call(where, lambda: _hash_range(fd, 0, job.size))
+        digest = await self._call(where, lambda: _hash_range(job.local_file, 0, job.size))
         if digest.hex() != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
         checksum = _b64(digest)
-        try:
-            written = await self._call(
-                where,
-                lambda: self.client.put_object(
+
+        def put() -> PutObjectOutputTypeDef:
+            with _FileSlice(job.local_file, 0, job.size) as body:
+                return self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
-                    Body=_FileSlice(fd, 0, job.size).as_body(),
+                    Body=body.as_body(),
                     ContentLength=job.size,
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=checksum,
-                ),
-            )
+                )
+
+        try:
+            written = await self._call(where, put)
         except ProviderError:
             # A file that changed mid-read fails the request; say so rather than blame S3.
             await self._ensure_unchanged(job, before)
@@ -474,7 +480,7 @@ class S3Provider:
         return await self._verify(key, job.size, full=checksum, composite=None, written=dict(written))
 
     async def _put_multipart(
-        self, job: UploadJob, key: str, fd: int, before: _Fingerprint, save_state: SaveState
+        self, job: UploadJob, key: str, before: _Fingerprint, save_state: SaveState
     ) -> UploadResult:
         session = await self._resume_session(job, key, save_state)
         if session is None:
@@ -495,7 +501,7 @@ class S3Provider:
         }
         try:
             await save_state(dict(state))
-            parts, digests, whole = await self._send_parts(job, fd, session, state, save_state)
+            parts, digests, whole = await self._send_parts(job, session, state, save_state)
             if whole != job.sha256:
                 raise FileChangedError("file changed since it was recorded (sha256 differs)")
             await self._ensure_unchanged(job, before)
@@ -532,7 +538,6 @@ class S3Provider:
     async def _send_parts(
         self,
         job: UploadJob,
-        fd: int,
         session: _Session,
         state: dict[str, Any],
         save_state: SaveState,
@@ -546,12 +551,12 @@ class S3Provider:
             start = (number - 1) * session.part_size
             length = min(session.part_size, job.size - start)
             digest = await self._call(
-                f"read {job.local_file}", functools.partial(_hash_range, fd, start, length, whole)
+                f"read {job.local_file}", functools.partial(_hash_range, job.local_file, start, length, whole)
             )
             checksum = _b64(digest)
             etag = session.existing.get((number, checksum, length))
             if etag is None:
-                etag = await self._upload_part(fd, session, number, start, length, checksum)
+                etag = await self._upload_part(job.local_file, session, number, start, length, checksum)
             parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
             digests.append(digest)
             state["parts"] = [dict(part) for part in parts]
@@ -559,22 +564,22 @@ class S3Provider:
         return parts, digests, whole.hexdigest()
 
     async def _upload_part(
-        self, fd: int, session: _Session, number: int, start: int, length: int, checksum: str
+        self, path: Path, session: _Session, number: int, start: int, length: int, checksum: str
     ) -> str:
-        answer = await self._call(
-            f"UploadPart {number} of {self._cloud_path(session.key)}",
-            lambda: self.client.upload_part(
-                Bucket=self.bucket,
-                Key=session.key,
-                UploadId=session.upload_id,
-                PartNumber=number,
-                Body=_FileSlice(fd, start, length).as_body(),
-                ContentLength=length,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
-            ),
-        )
-        return answer["ETag"]
+        def send() -> str:
+            with _FileSlice(path, start, length) as body:
+                return self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=session.key,
+                    UploadId=session.upload_id,
+                    PartNumber=number,
+                    Body=body.as_body(),
+                    ContentLength=length,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )["ETag"]
+
+        return await self._call(f"UploadPart {number} of {self._cloud_path(session.key)}", send)
 
     async def _resume_session(self, job: UploadJob, key: str, save_state: SaveState) -> _Session | None:
         """The saved session if it is still usable, with the parts S3 confirms it holds.
