@@ -40,6 +40,7 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 import re
 import ssl
 import time
@@ -267,11 +268,18 @@ class _RequestPacing(BaseMiddleware):
         return await super().send(request, transport)
 
 
-def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
-    """The target's ca_bundle, else the system store (which honours SSL_CERT_FILE)."""
+def _trust_file(ca_bundle: Path | None) -> str | None:
+    """The PEM bundle to trust: the target's ``ca_bundle``, else ``SSL_CERT_FILE``, else None
+    (the system store). Resolved here, not left to each library, because aiohttp (under
+    azure-identity) builds its default TLS context once at import time."""
     if ca_bundle is not None:
-        return ssl.create_default_context(cafile=str(ca_bundle))
-    return ssl.create_default_context()
+        return str(ca_bundle)
+    return os.environ.get("SSL_CERT_FILE") or None
+
+
+def _ssl_context(trust_file: str | None) -> ssl.SSLContext:
+    """A verifying TLS context: the given bundle, or the system store. Never unverified."""
+    return ssl.create_default_context(cafile=trust_file) if trust_file else ssl.create_default_context()
 
 
 def _parse_ranges(ranges: list[str] | None) -> int | None:
@@ -297,7 +305,8 @@ class SharePointProvider:
         self._graph_url = config.graph_url.rstrip("/")
         graph_host = urlsplit(self._graph_url).hostname or ""
         self._root = [sanitize_segment(part) for part in config.root.split("/") if part]
-        verify = _ssl_context(config.ca_bundle)
+        trust_file = _trust_file(config.ca_bundle)
+        verify = _ssl_context(trust_file)
         self._credential = _RenewableCredential(
             lambda: ClientSecretCredential(
                 config.tenant_id,
@@ -305,7 +314,9 @@ class SharePointProvider:
                 config.secret(),
                 authority=config.authority_url.rstrip("/"),
                 disable_instance_discovery=True,
-                connection_verify=str(config.ca_bundle) if config.ca_bundle else True,
+                connection_verify=trust_file or True,
+                # Two quick retries smooth a blip; longer outages are the daemon's to retry.
+                retry_total=2,
             )
         )
         scope = f"https://{graph_host}/.default" if graph_host else "https://graph.microsoft.com/.default"

@@ -18,11 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from cloudwatcher.providers import (
     FileChangedError,
     PermanentError,
     Provider,
+    ProviderError,
     QuotaExceededError,
     TransientError,
     UploadJob,
@@ -533,6 +535,30 @@ async def test_a_wrong_client_secret_is_permanent(emulator: GraphEmulator, tmp_p
         assert "not-the-secret" not in str(raised.value)
     finally:
         await provider.close()
+
+
+async def test_ssl_cert_file_is_trusted_when_the_target_names_no_ca_bundle(
+    emulator: GraphEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(emulator.ca_pem))
+    provider = SharePointProvider(target_for(emulator).model_copy(update={"ca_bundle": None}))
+    try:
+        await provider.upload(make_job(tmp_path, "dev1/requests/tls.txt", b"tls"), StateLog())
+    finally:
+        await provider.close()
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/tls.txt") == b"tls"
+
+
+async def test_an_untrusted_certificate_is_refused(emulator: GraphEmulator, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    provider = SharePointProvider(target_for(emulator).model_copy(update={"ca_bundle": other_ca}))
+    try:
+        with pytest.raises(ProviderError):
+            await provider.stat("dev1/requests/x.txt")
+    finally:
+        await provider.close()
+    assert emulator.token_requests == 0
 
 
 async def test_site_id_resolves_the_default_drive_once(emulator: GraphEmulator, tmp_path: Path) -> None:
