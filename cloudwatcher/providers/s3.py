@@ -210,12 +210,13 @@ class TokenBucket:
     the debt off outside the lock, so waiting callers queue up fairly in arrival order.
     """
 
-    def __init__(self, rate: float | None, burst: float) -> None:
+    def __init__(self, rate: float | None, burst: float, *, stop: threading.Event | None = None) -> None:
         self._rate = rate
         self._burst = burst
         self._tokens = burst
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
+        self._stop = stop or threading.Event()
 
     def acquire(self, amount: float = 1.0) -> None:
         """Block the calling (worker) thread until ``amount`` tokens are paid for."""
@@ -228,7 +229,7 @@ class TokenBucket:
             self._tokens -= amount
             wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
         if wait > 0:
-            time.sleep(wait)
+            self._stop.wait(wait)  # a closing provider wakes its throttled threads at once
 
 
 class _FileSlice(io.RawIOBase):
@@ -240,8 +241,9 @@ class _FileSlice(io.RawIOBase):
     descriptor that was closed (and perhaps reused) under it.
     """
 
-    def __init__(self, path: Path, start: int, length: int) -> None:
+    def __init__(self, path: Path, start: int, length: int, *, stop: threading.Event | None = None) -> None:
         super().__init__()
+        self._stop = stop
         self._fd = os.open(path, os.O_RDONLY)
         self._start = start
         self._length = length
@@ -277,6 +279,10 @@ class _FileSlice(io.RawIOBase):
         return self._position
 
     def readinto(self, buffer: Any) -> int:
+        if self._stop is not None and self._stop.is_set():
+            # The provider is closing: end the request now rather than keep the daemon's
+            # shutdown waiting for the rest of a part (the session is resumed on the next start).
+            raise OSError("upload interrupted: the provider is closing")
         view = memoryview(buffer).cast("B")
         wanted = min(len(view), self._length - self._position)
         if wanted <= 0:
@@ -374,10 +380,11 @@ class S3Provider:
             verify=verify,
             config=botocore_config,
         )
+        self._closing = threading.Event()
         rate = config.requests_per_second
-        self._requests = TokenBucket(rate, burst=max(1.0, rate or 1.0))
+        self._requests = TokenBucket(rate, burst=max(1.0, rate or 1.0), stop=self._closing)
         bandwidth = config.bandwidth_limit
-        self._bandwidth = TokenBucket(bandwidth, burst=float(bandwidth or 1))
+        self._bandwidth = TokenBucket(bandwidth, burst=float(bandwidth or 1), stop=self._closing)
         if rate is not None or bandwidth is not None:
             self.client.meta.events.register("before-send.s3", self._before_send)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"s3-{self.name}")
@@ -460,7 +467,7 @@ class S3Provider:
         checksum = _b64(digest)
 
         def put() -> PutObjectOutputTypeDef:
-            with _FileSlice(job.local_file, 0, job.size) as body:
+            with _FileSlice(job.local_file, 0, job.size, stop=self._closing) as body:
                 return self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
@@ -567,7 +574,7 @@ class S3Provider:
         self, path: Path, session: _Session, number: int, start: int, length: int, checksum: str
     ) -> str:
         def send() -> str:
-            with _FileSlice(path, start, length) as body:
+            with _FileSlice(path, start, length, stop=self._closing) as body:
                 return self.client.upload_part(
                     Bucket=self.bucket,
                     Key=session.key,
@@ -780,6 +787,13 @@ class S3Provider:
             await self._abort_upload(str(resume_state.get("bucket") or self.bucket), str(key), str(upload_id))
 
     async def close(self) -> None:
+        """Stop queued work, interrupt request bodies still streaming, wait for the pool, close.
+
+        The daemon cancels its uploads before closing; their threads may still be sending a
+        part. Interrupting the body keeps shutdown short, and a multipart session left this way
+        is resumed (or abandoned) from its saved state.
+        """
+        self._closing.set()
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         self.client.close()
 

@@ -361,6 +361,24 @@ async def test_bandwidth_limit_paces_the_bytes_sent(tmp_path: Path) -> None:
     assert elapsed >= 1.9
 
 
+async def test_close_interrupts_a_body_still_streaming(tmp_path: Path) -> None:
+    data = os.urandom(4 * 1024 * 1024)
+    with make_harness(tmp_path, target_options={"bandwidth_limit": "1M"}) as harness:
+        upload = asyncio.create_task(
+            harness.provider.upload(make_job(tmp_path, "dev1/requests/slow.bin", data), StateLog())
+        )
+        await asyncio.sleep(0.5)
+        upload.cancel()  # what the daemon does to unfinished uploads on shutdown
+        started = time.monotonic()
+        await harness.provider.close()
+        closing = time.monotonic() - started
+        listed = admin_client().list_objects_v2(Bucket=bucket_of(harness)).get("Contents", [])
+    assert listed == []  # the interrupted body never became an object
+    # Without the interruption close() would wait for the remaining ~2.5 MiB at 1 MiB/s.
+    assert closing < 1.0
+    assert upload.cancelled()
+
+
 async def test_requests_per_second_limits_every_http_request(tmp_path: Path) -> None:
     with make_harness(tmp_path, target_options={"requests_per_second": 4}) as harness:
         started = time.monotonic()
