@@ -58,9 +58,7 @@ class BackupError(Exception):
 def _major_version(tool: Path) -> int:
     """The major version a PostgreSQL client tool reports (``pg_dump (PostgreSQL) 16.2`` → 16)."""
     try:
-        result = subprocess.run(
-            [str(tool), "--version"], capture_output=True, text=True, check=True, timeout=30
-        )
+        result = subprocess.run([str(tool), "--version"], capture_output=True, text=True, check=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return -1
     match = re.search(r"\)\s*(\d+)", result.stdout)
@@ -228,9 +226,7 @@ def restore_database(database_url: str, file: Path, *, bin_dir: Path | None = No
     except OSError as exc:
         raise BackupError(f"cannot read {file}: {exc.strerror}") from exc
     if magic != _ARCHIVE_MAGIC:
-        raise BackupError(
-            f"{file} is not a pg_dump custom-format archive (as written by cloudwatcher backup)"
-        )
+        raise BackupError(f"{file} is not a pg_dump custom-format archive (as written by cloudwatcher backup)")
     pg_restore = find_client_tool("pg_restore", bin_dir)
     psql = find_client_tool("psql", bin_dir or pg_restore.parent)
     url, secret_env = _split_password(database_url)
@@ -276,9 +272,7 @@ def latest_backup(backup_dir: Path) -> Path | None:
     return backups[-1] if backups else None
 
 
-def seconds_until_next_backup(
-    backup_dir: Path, interval_hours: float, *, now: float | None = None
-) -> float | None:
+def seconds_until_next_backup(backup_dir: Path, interval_hours: float, *, now: float | None = None) -> float | None:
     """When the next scheduled backup is due, so a restart neither repeats nor skips one.
 
     None when scheduled backups are off (``interval_hours == 0``); 0 when one is due now.

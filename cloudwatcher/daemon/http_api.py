@@ -72,9 +72,7 @@ class BindError(ValueError):
 
 def parse_bind(bind: str) -> tuple[str | None, int]:
     """``"127.0.0.1:8765"``, ``"[::1]:0"``, ``":8765"`` (all interfaces) → (host, port)."""
-    match = re.fullmatch(
-        r"(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})", bind.strip()
-    )
+    match = re.fullmatch(r"(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})", bind.strip())
     if not match or int(match["port"]) > 65535:
         raise BindError(f"http_bind must be HOST:PORT (IPv6 as [::1]:PORT), got {bind!r}")
     host = match["v6"] or match["host"] or None
@@ -184,9 +182,7 @@ def build_http_app(
     UUID strings). It returns how many rows it re-queued. ``/`` is left free for the dashboard.
     """
     app = web.Application(middlewares=[_guard], client_max_size=1024 * 1024)
-    app[_AUTH_KEY] = _Auth(
-        token=token.encode() if token else None, require_token_for_reads=require_token_for_reads
-    )
+    app[_AUTH_KEY] = _Auth(token=token.encode() if token else None, require_token_for_reads=require_token_for_reads)
 
     async def get_status(request: web.Request) -> web.Response:
         return _json(await status())

@@ -29,8 +29,7 @@ REDACTED = "[REDACTED]"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRIBUTES = frozenset(
-    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
 )
 
 _SECRET_KEYS = (
@@ -206,9 +205,7 @@ def _text_handler(out: TextIO) -> logging.Handler:
         from rich.console import Console
         from rich.logging import RichHandler
 
-        rich_handler = RichHandler(
-            console=Console(file=out), show_path=False, markup=False, rich_tracebacks=False
-        )
+        rich_handler = RichHandler(console=Console(file=out), show_path=False, markup=False, rich_tracebacks=False)
         rich_handler.setFormatter(TextFormatter("%(message)s"))
         return rich_handler
     handler = logging.StreamHandler(out)

@@ -175,7 +175,10 @@ async def watchdog_loop(
     while True:
         reason = ""
         try:
-            ok = bool(await asyncio.wait_for(healthy(), timeout=period / 2))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with the check finishing, and this task would then never stop.
+            async with asyncio.timeout(period / 2):
+                ok = bool(await healthy())
         except TimeoutError:
             ok, reason = False, f"health check took longer than {period / 2:.1f}s"
         except asyncio.CancelledError:

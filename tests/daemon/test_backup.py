@@ -95,9 +95,7 @@ async def row_counts(url: str) -> dict[str, int]:
             """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY 1"""
         )
-        return {
-            t["relname"]: await connection.fetchval(f'SELECT count(*) FROM "{t["relname"]}"') for t in tables
-        }
+        return {t["relname"]: await connection.fetchval(f'SELECT count(*) FROM "{t["relname"]}"') for t in tables}
     finally:
         await connection.close()
 
@@ -168,9 +166,7 @@ async def test_backup_is_consistent_while_writers_commit(
         try:
             while not stop.is_set():
                 async with connection.transaction():
-                    await connection.execute(
-                        "INSERT INTO users (email, name) VALUES ($1, 'w')", f"w{done}@example.com"
-                    )
+                    await connection.execute("INSERT INTO users (email, name) VALUES ($1, 'w')", f"w{done}@example.com")
                     await asyncio.sleep(0.002)  # widen the window between the two inserts
                     await connection.execute(
                         "INSERT INTO instances (host, pid, version, watch_root) VALUES ('w', $1, 'v', '/')",
@@ -194,9 +190,7 @@ async def test_backup_is_consistent_while_writers_commit(
     assert 0 < counts["users"] <= written
 
 
-def test_scheduled_backups_keep_the_newest_and_leave_no_partial_files(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_scheduled_backups_keep_the_newest_and_leave_no_partial_files(database_url: str, tmp_path: Path) -> None:
     backup_dir = tmp_path / "backups"
     assert seconds_until_next_backup(backup_dir, 24) == 0.0
     made = [run_scheduled_backup(database_url, backup_dir, keep=2) for _ in range(3)]
@@ -234,9 +228,7 @@ def test_a_failed_backup_leaves_nothing_behind(pg_server: PgServer, tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_the_chosen_pg_dump_is_not_older_than_the_server(
-    db: asyncpg.Connection, database_url: str
-) -> None:
+async def test_the_chosen_pg_dump_is_not_older_than_the_server(db: asyncpg.Connection, database_url: str) -> None:
     server_major = int(await db.fetchval("SHOW server_version_num")) // 10000
     assert _major_version(find_client_tool("pg_dump")) >= server_major
     if os.environ.get("CLOUDWATCHER_TEST_DATABASE_URL") is None:

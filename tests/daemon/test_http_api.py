@@ -54,9 +54,7 @@ async def serve() -> AsyncIterator[Serve]:
     """Start the app on 127.0.0.1:0; returns its base URL."""
     runners = []
 
-    async def start(
-        daemon: FakeDaemon, *, token: str | None, reads: bool = False, bind: str = "127.0.0.1:0"
-    ) -> str:
+    async def start(daemon: FakeDaemon, *, token: str | None, reads: bool = False, bind: str = "127.0.0.1:0") -> str:
         app = build_http_app(
             status=daemon.status,
             health=daemon.health,
@@ -109,9 +107,7 @@ async def test_healthz_is_200_when_healthy_and_503_with_reason_otherwise(
         assert await response.json() == {"ok": False, "reason": "database unreachable for 12 s"}
 
 
-async def test_metrics_are_prometheus_text_that_the_parser_reads(
-    serve: Serve, client: aiohttp.ClientSession
-) -> None:
+async def test_metrics_are_prometheus_text_that_the_parser_reads(serve: Serve, client: aiohttp.ClientSession) -> None:
     target = f"t-{uuid.uuid4().hex[:8]}"
     metrics.record_upload(target, "local", "synced", 100, 0.01)
     metrics.set_backlog(target, {"pending": 4}, 12.0, 0)
@@ -140,16 +136,12 @@ async def test_retry_without_a_token_is_401_and_with_a_wrong_one_too(
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     async with client.post(f"{base}/api/retry", json={"all": True}, headers=bearer(TOKEN + "x")) as response:
         assert response.status == 401
-    async with client.post(
-        f"{base}/api/retry", json={"all": True}, headers={"Authorization": TOKEN}
-    ) as response:
+    async with client.post(f"{base}/api/retry", json={"all": True}, headers={"Authorization": TOKEN}) as response:
         assert response.status == 401
     assert daemon.retried == []
 
 
-async def test_retry_with_the_token_requeues_all_or_the_given_rows(
-    serve: Serve, client: aiohttp.ClientSession
-) -> None:
+async def test_retry_with_the_token_requeues_all_or_the_given_rows(serve: Serve, client: aiohttp.ClientSession) -> None:
     daemon = FakeDaemon()
     base = await serve(daemon, token=TOKEN)
     async with client.post(f"{base}/api/retry", json={"all": True}, headers=bearer(TOKEN)) as response:
@@ -188,9 +180,7 @@ async def test_retry_is_refused_with_403_when_no_token_is_configured(
         {"ref_id": [str(uuid.uuid4())]},
     ],
 )
-async def test_retry_with_a_bad_body_is_400(
-    serve: Serve, client: aiohttp.ClientSession, body: object
-) -> None:
+async def test_retry_with_a_bad_body_is_400(serve: Serve, client: aiohttp.ClientSession, body: object) -> None:
     daemon = FakeDaemon()
     base = await serve(daemon, token=TOKEN)
     async with client.post(f"{base}/api/retry", json=body, headers=bearer(TOKEN)) as response:
@@ -219,9 +209,7 @@ async def test_retry_as_a_form_post_is_refused_so_web_pages_cannot_forge_it(
     assert daemon.retried == []
 
 
-async def test_reads_need_the_token_when_required_except_healthz(
-    serve: Serve, client: aiohttp.ClientSession
-) -> None:
+async def test_reads_need_the_token_when_required_except_healthz(serve: Serve, client: aiohttp.ClientSession) -> None:
     base = await serve(FakeDaemon(), token=TOKEN, reads=True)
     for path in ("/status", "/metrics"):
         async with client.get(f"{base}{path}") as response:
@@ -243,9 +231,7 @@ async def test_reads_are_refused_when_required_but_no_token_is_configured(
         assert "http_token" in (await response.json())["error"]
 
 
-async def test_root_is_left_free_and_unknown_paths_are_json_404(
-    serve: Serve, client: aiohttp.ClientSession
-) -> None:
+async def test_root_is_left_free_and_unknown_paths_are_json_404(serve: Serve, client: aiohttp.ClientSession) -> None:
     base = await serve(FakeDaemon(), token=None)
     for path in ("/", "/nope"):
         async with client.get(f"{base}{path}") as response:

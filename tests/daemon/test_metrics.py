@@ -11,11 +11,7 @@ from cloudwatcher.daemon import metrics
 
 
 def samples() -> list[Sample]:
-    return [
-        sample
-        for family in text_string_to_metric_families(metrics.render().decode())
-        for sample in family.samples
-    ]
+    return [sample for family in text_string_to_metric_families(metrics.render().decode()) for sample in family.samples]
 
 
 def value(name: str, **labels: str) -> float | None:
@@ -50,10 +46,7 @@ def test_a_synced_upload_counts_bytes_and_latencies() -> None:
     assert value("cloudwatcher_drop_to_synced_seconds_sum", target=target) == 4.0
     assert value("cloudwatcher_drop_to_synced_seconds_bucket", target=target, le="5.0") == 1
     assert value("cloudwatcher_drop_to_synced_seconds_bucket", target=target, le="2.5") == 0
-    assert (
-        value("cloudwatcher_upload_failures_total", target=target, provider="s3", reason_class="other")
-        is None
-    )
+    assert value("cloudwatcher_upload_failures_total", target=target, provider="s3", reason_class="other") is None
 
 
 def test_a_failed_upload_counts_a_failure_by_reason_class_and_no_bytes() -> None:
@@ -92,10 +85,7 @@ def test_request_labels_from_devices_cannot_create_unbounded_series() -> None:
 
     assert value("cloudwatcher_requests_total", type="other", outcome="pending", code="none") == before + 1
     assert (
-        value(
-            "cloudwatcher_requests_total", type="consume_parts", outcome="failed", code="insufficient_stock"
-        )
-        or 0
+        value("cloudwatcher_requests_total", type="consume_parts", outcome="failed", code="insufficient_stock") or 0
     ) >= 1
     assert (value("cloudwatcher_requests_total", type="get_parts", outcome="failed", code="other") or 0) >= 1
     assert not any("made-up" in str(sample.labels) for sample in samples())

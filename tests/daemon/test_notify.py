@@ -62,9 +62,7 @@ def abstract_systemd() -> Iterator[FakeSystemd]:
     fake.close()
 
 
-def test_ready_status_and_stopping_reach_a_path_socket(
-    systemd: FakeSystemd, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ready_status_and_stopping_reach_a_path_socket(systemd: FakeSystemd, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", systemd.env_value)
     notifier = SystemdNotifier()
     assert notifier.enabled
@@ -173,7 +171,7 @@ async def test_watchdog_loop_pings_at_half_the_timeout_while_healthy(
         await task
     pings = systemd.drain()
     assert all(message == {"WATCHDOG": "1"} for message in pings)
-    assert 4 <= len(pings) <= 7, pings
+    assert 3 <= len(pings) <= 7, pings  # 6 expected; a busy CI machine may delay some
     assert checks == len(pings)
 
 
