@@ -445,19 +445,18 @@ class SharePointProvider:
     async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
         segments = self._segments(job.remote_path)
         drive_id = await self._drive()
-        parent_id = await self._folder(drive_id, segments[:-1])
         try:
-            if job.size <= SIMPLE_UPLOAD_LIMIT:
-                if (job.resume_state or {}).get("upload_url"):
-                    # A session is only started for larger files: this one changed; drop the session.
-                    await self._forget(job.resume_state or {}, save_state)
-                item, quickxor, sha256 = await self._simple_upload(drive_id, parent_id, segments[-1], job)
-            else:
-                item, quickxor, sha256 = await self._session_upload(drive_id, parent_id, segments, job, save_state)
-        except TransientError as exc:
-            if _status(exc.__cause__ or exc) == 404:
-                self._folder_ids.clear()  # a cached folder vanished remotely
-            raise
+            for attempt in (1, 2):
+                parent_id = await self._folder(drive_id, segments[:-1])
+                try:
+                    item, quickxor, sha256 = await self._transfer(drive_id, parent_id, segments, job, save_state)
+                    break
+                except TransientError as exc:
+                    if attempt == 2 or _status(exc.__cause__) != 404:
+                        raise
+                    # A cached folder id went stale (the folder was deleted or moved remotely).
+                    log.info("%s: parent folder of %s vanished; re-resolving", self.name, segments[-1])
+                    self._folder_ids.clear()
         except FileNotFoundError as exc:
             raise PermanentError(f"local file vanished: {job.local_file}") from exc
         except OSError as exc:
@@ -465,6 +464,17 @@ class SharePointProvider:
         if sha256 != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
         return self._verified("/".join(segments), item, quickxor, job.size)
+
+    async def _transfer(
+        self, drive_id: str, parent_id: str, segments: list[str], job: UploadJob, save_state: SaveState
+    ) -> tuple[DriveItem, QuickXorHash, str]:
+        """Simple PUT up to 4 MiB, an upload session above."""
+        if job.size > SIMPLE_UPLOAD_LIMIT:
+            return await self._session_upload(drive_id, parent_id, segments, job, save_state)
+        if (job.resume_state or {}).get("upload_url"):
+            # Sessions are only started for larger files: this one changed; drop its session.
+            await self._forget(job.resume_state or {}, save_state)
+        return await self._simple_upload(drive_id, parent_id, segments[-1], job)
 
     def _verified(self, cloud_path: str, item: DriveItem, quickxor: QuickXorHash, size: int) -> UploadResult:
         """Compare SharePoint's quickXorHash with the one taken of the bytes as they were sent."""

@@ -7,6 +7,7 @@ renaming rule. Everything runs through the real SDK against :mod:`tests.emulator
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -582,6 +583,26 @@ async def test_an_existing_folder_is_found_after_409(
     folder_posts = [entry for entry in emulator.requests("POST") if entry.path.endswith("/children")]
     assert [entry.status for entry in folder_posts] == [409, 409, 201]
     assert emulator.file_bytes("CloudWatcher/DEV1/requests/c.txt") == b"c"
+
+
+async def test_a_folder_deleted_remotely_is_created_again(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    await provider.upload(make_job(tmp_path, "dev1/requests/before.txt", b"1"), StateLog())
+    emulator.drive.delete(emulator.drive.walk(emulator.drive.root, ["CloudWatcher", "dev1"]))
+    await provider.upload(make_job(tmp_path, "dev1/requests/after.txt", b"2"), StateLog())
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/after.txt") == b"2"
+
+
+async def test_concurrent_uploads_into_one_new_folder_all_land(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    jobs = [make_job(tmp_path, f"dev2/requests/batch/{number}.txt", str(number).encode()) for number in range(6)]
+    results = await asyncio.gather(*(provider.upload(job, StateLog()) for job in jobs))
+    assert all(result.verification == "hash" for result in results)
+    for number in range(6):
+        assert emulator.file_bytes(f"CloudWatcher/dev2/requests/batch/{number}.txt") == str(number).encode()
+    assert len(emulator.drive.children(emulator.drive.walk(emulator.drive.root, ["CloudWatcher"]))) == 1
 
 
 async def test_stat_reports_size_and_quickxorhash(provider: SharePointProvider, tmp_path: Path) -> None:
