@@ -13,6 +13,7 @@ error codes) are folded into a fixed set, so a device cannot create unbounded se
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -31,6 +32,7 @@ __all__ = [
     "forget_target",
     "observe_drop_to_synced",
     "observe_ingest_latency",
+    "publish_status",
     "record_request",
     "record_upload",
     "record_watcher_event",
@@ -231,6 +233,23 @@ def set_backlog(
         BACKLOG.labels(target, status).set(counts.get(status, 0))
     OLDEST_PENDING_AGE.labels(target).set(oldest_pending_age or 0.0)
     RETRY_QUEUE.labels(target).set(retry_queue)
+
+
+def publish_status(snapshot: Mapping[str, Any]) -> None:
+    """Publish the backlog gauges from a status snapshot (CONTRACT.md section 8 shape).
+
+    ``failed`` counts every failed row, ``gave_up`` included (as in ``cloudwatcher status``);
+    the retry queue is the failed rows that still have a next attempt.
+    """
+    for target in snapshot.get("targets", []):
+        counts = {status: int(target.get(status) or 0) for status in LEDGER_STATUSES}
+        age = target.get("oldest_pending_age_seconds")
+        set_backlog(
+            str(target["name"]),
+            counts,
+            float(age) if age is not None else None,
+            max(0, counts["failed"] - counts["gave_up"]),
+        )
 
 
 def record_watcher_event(kind: str) -> None:

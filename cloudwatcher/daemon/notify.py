@@ -20,11 +20,12 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SystemdNotifier", "watchdog_interval", "watchdog_loop"]
+__all__ = ["SystemdNotifier", "backlog_status", "watchdog_interval", "watchdog_loop"]
 
 
 def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
@@ -60,6 +61,22 @@ def _socket_address(value: str) -> str | bytes:
     if value.startswith("@"):
         return b"\0" + value[1:].encode()
     return value
+
+
+def backlog_status(targets: Iterable[Mapping[str, Any]]) -> str:
+    """A one-line ``STATUS=`` text from the status snapshot's ``targets`` list.
+
+    ``"local: 3 pending, 1 uploading, 2 failed (1 gave up) | sp: in sync"``: what an admin
+    wants from ``systemctl status`` at a glance.
+    """
+    parts = []
+    for target in targets:
+        counts = [f"{int(target.get(key) or 0)} {key}" for key in ("pending", "uploading", "failed") if target.get(key)]
+        gave_up = int(target.get("gave_up") or 0)
+        if gave_up and target.get("failed"):
+            counts[-1] += f" ({gave_up} gave up)"
+        parts.append(f"{target.get('name')}: {', '.join(counts) if counts else 'in sync'}")
+    return " | ".join(parts) if parts else "no targets"
 
 
 class SystemdNotifier:

@@ -118,3 +118,27 @@ def test_forget_target_removes_only_that_targets_series() -> None:
 
 def test_the_daemons_own_process_metrics_are_exported() -> None:
     assert (value("cloudwatcher_process_resident_memory_bytes") or 0) > 0
+
+
+def test_publish_status_takes_the_status_snapshot_shape() -> None:
+    target = unique_target()
+    snapshot = {
+        "targets": [
+            {
+                "name": target,
+                "provider": "s3",
+                "pending": 5,
+                "uploading": 1,
+                "synced": 40,
+                "failed": 3,
+                "gave_up": 1,
+                "oldest_pending_age_seconds": 12.5,
+                "last_synced_at": None,
+            }
+        ]
+    }
+    metrics.publish_status(snapshot)
+    assert value("cloudwatcher_backlog", target=target, status="pending") == 5
+    assert value("cloudwatcher_backlog", target=target, status="gave_up") == 1
+    assert value("cloudwatcher_retry_queue", target=target) == 2
+    assert value("cloudwatcher_oldest_pending_age_seconds", target=target) == 12.5

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudwatcher.daemon.notify import SystemdNotifier, watchdog_interval, watchdog_loop
+from cloudwatcher.daemon.notify import SystemdNotifier, backlog_status, watchdog_interval, watchdog_loop
 
 
 class FakeSystemd:
@@ -229,3 +229,12 @@ async def test_watchdog_loop_returns_when_systemd_set_no_watchdog(
 
     await asyncio.wait_for(watchdog_loop(SystemdNotifier(), healthy), timeout=1)
     assert systemd.drain() == []
+
+
+def test_backlog_status_is_one_readable_line() -> None:
+    targets = [
+        {"name": "local", "pending": 3, "uploading": 1, "failed": 2, "gave_up": 1},
+        {"name": "sp", "pending": 0, "uploading": 0, "failed": 0, "gave_up": 0},
+    ]
+    assert backlog_status(targets) == "local: 3 pending, 1 uploading, 2 failed (1 gave up) | sp: in sync"
+    assert backlog_status([]) == "no targets"
