@@ -99,6 +99,10 @@ def _load(file: DroppedFile, ctx: IngestContext) -> tuple[Any, str | None]:
 
 async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> None:
     """Link the daemon's own responses; ingest external processors' answers; warn about the rest."""
+    steps = file.local_path.split("/")
+    if len(steps) < 3 or steps[0] != file.device_id or steps[1] != "responses":
+        log.warning("%s is not in a device's responses/ folder; not processed", file.local_path)
+        return
     document, problem = await asyncio.to_thread(_load, file, ctx)
     async with pool.acquire() as proxy:
         connection = cast(asyncpg.Connection, proxy)

@@ -50,6 +50,7 @@ from cloudwatcher.domain.routing import route_request
 log = logging.getLogger(__name__)
 
 INVALID_TYPE = "invalid"
+RETRIES = 5
 
 DEVICE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cloudwatcher.device:' || $1, 0))"
 
@@ -135,6 +136,9 @@ def _read_and_parse(file: DroppedFile, ctx: IngestContext) -> _Attempt | None:
 
 async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> None:
     """Apply (once) and answer the request envelope ``file``; safe to call again for the same file."""
+    if not is_request_envelope(file):
+        log.warning("%s is not a request envelope (<device>/requests/...json); not processed", file.local_path)
+        return
     attempt = await asyncio.to_thread(_read_and_parse, file, ctx)
     async with pool.acquire() as proxy:
         connection = cast(asyncpg.Connection, proxy)
@@ -161,16 +165,27 @@ async def _apply_once(
 ) -> Answer:
     envelope = attempt.envelope
     request_id = envelope.request_id if envelope else attempt.hints.request_id
-    for _ in range(3):  # a racing insert of the same request_id by another device: look again
-        async with connection.transaction():
-            await connection.execute(DEVICE_LOCK, file.device_id)
-            earlier = await _earlier_request(connection, file, request_id)
-            if earlier is not None:
-                return await _answer_duplicate(connection, file, earlier)
-            answer = await _apply_new(connection, file, ctx, attempt, request_id or uuid4())
-            if answer is not None:
-                return answer
-    raise RuntimeError(f"could not record request {request_id} for {file.local_path}")
+    new_id = request_id or uuid4()
+    for attempt_number in range(1, RETRIES + 1):
+        try:
+            async with connection.transaction():
+                await connection.execute(DEVICE_LOCK, file.device_id)
+                earlier = await _earlier_request(connection, file, request_id)
+                if earlier is not None:
+                    return await _answer_duplicate(connection, file, earlier)
+                answer = await _apply_new(connection, file, ctx, attempt, new_id)
+                if answer is not None:
+                    return answer
+                # else another device inserted the same request_id meanwhile: look again
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
+            # Row locks taken in different orders by unrelated requests; the loser simply retries.
+            log.info("retrying %s after %s (attempt %d)", file.local_path, type(error).__name__, attempt_number)
+    raise RuntimeError(f"could not record request {new_id} for {file.local_path} after {RETRIES} attempts")
+
+
+def is_request_envelope(file: DroppedFile) -> bool:
+    steps = file.local_path.split("/")
+    return len(steps) >= 3 and steps[0] == file.device_id and steps[1] == "requests" and steps[-1].endswith(".json")
 
 
 async def _earlier_request(

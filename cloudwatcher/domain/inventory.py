@@ -20,17 +20,16 @@ from cloudwatcher.domain.references import reject_repeated_lines, resolve_parts
 
 ZERO_UUID = UUID(int=0)
 
+# The filters a request uses are added to the WHERE clause (still as parameters) rather than
+# written as "($n IS NULL OR ...)": PostgreSQL's generic plans cannot see through those, and a
+# location has thousands of inventory rows.
 GET_PARTS = """
 SELECT p.part_code, p.name, p.category, v.variant_code, i.quantity_on_hand, i.quantity_reserved,
        i.quantity_available, i.reorder_point
 FROM inventory i
 JOIN parts p ON p.id = i.part_id
 LEFT JOIN part_variants v ON v.id = i.variant_id
-WHERE i.location_id = $1
-  AND ($2::text[] IS NULL OR p.part_code = ANY($2::text[]))
-  AND ($3::text IS NULL OR p.category = $3)
-  AND ($4::text IS NULL OR p.name ILIKE $4 OR p.part_code ILIKE $4)
-  AND (NOT $5 OR i.quantity_available <= i.reorder_point)
+WHERE i.location_id = $1{filters}
 ORDER BY p.part_code, v.variant_code NULLS FIRST
 """
 
@@ -83,14 +82,23 @@ def _like_pattern(text: str) -> str:
 async def get_parts(ctx: HandlerContext, payload: GetPartsPayload) -> dict[str, Any]:
     """The location's inventory rows, filtered as asked, sorted by part and variant code."""
     location = await location_in_scope(ctx.connection, ctx.actor, payload.location)
-    rows = await ctx.connection.fetch(
-        GET_PARTS,
-        location.id,
-        payload.part_codes,
-        payload.category,
-        _like_pattern(payload.query) if payload.query else None,
-        payload.below_reorder_point,
-    )
+    filters: list[str] = []
+    arguments: list[Any] = [location.id]
+
+    def add(condition: str, value: Any) -> None:
+        arguments.append(value)
+        filters.append(condition.replace("$?", f"${len(arguments)}"))
+
+    if payload.part_codes is not None:
+        add("p.part_code = ANY($?::text[])", payload.part_codes)
+    if payload.category is not None:
+        add("p.category = $?", payload.category)
+    if payload.query:
+        add("(p.name ILIKE $? OR p.part_code ILIKE $?)", _like_pattern(payload.query))
+    if payload.below_reorder_point:
+        filters.append("i.quantity_available <= i.reorder_point")
+    sql = GET_PARTS.format(filters="".join(f"\n  AND {condition}" for condition in filters))
+    rows = await ctx.connection.fetch(sql, *arguments)
     return {"location": location.name, "items": [dict(row) for row in rows]}
 
 
