@@ -26,7 +26,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "build_http_app",
     "is_authorized",
     "is_loopback_bind",
+    "mark_public",
     "parse_bind",
     "start_http_server",
 ]
@@ -56,14 +57,18 @@ HealthCallback = Callable[[], Awaitable[tuple[bool, str]]]
 RetryCallback = Callable[[list[str] | None], Awaitable[int]]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Auth:
     token: bytes | None
     require_token_for_reads: bool
+    # Exact paths, or prefixes written "/static/*", served without a token even when reads need one.
+    public: set[str] = field(default_factory=lambda: {"/healthz"})
+
+    def is_public(self, path: str) -> bool:
+        return path in self.public or any(p.endswith("*") and path.startswith(p[:-1]) for p in self.public)
 
 
 _AUTH_KEY = web.AppKey("cloudwatcher_auth", _Auth)
-_OPEN_PATHS = frozenset({"/healthz"})
 
 
 class BindError(ValueError):
@@ -150,7 +155,7 @@ async def _guard(
 ) -> web.StreamResponse:
     """Token for reads when required; JSON errors instead of aiohttp's HTML pages."""
     auth = request.app[_AUTH_KEY]
-    if auth.require_token_for_reads and request.path not in _OPEN_PATHS:
+    if auth.require_token_for_reads and not auth.is_public(request.path):
         if auth.token is None:
             return _error(403, _NO_TOKEN_MESSAGE)
         if not is_authorized(request):
@@ -166,6 +171,16 @@ async def _guard(
         return _error(500, "internal error; see the daemon's log")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+def mark_public(app: web.Application, *paths: str) -> None:
+    """Serve ``paths`` without a token even when reads need one (before the server starts).
+
+    For the dashboard's page shell and static assets (``"/"``, ``"/static/*"``: a trailing
+    ``*`` marks a prefix): a browser cannot send a bearer header when it navigates, so the
+    page itself must load; the data it fetches (``/status``) and actions still need the token.
+    """
+    app[_AUTH_KEY].public.update(paths)
 
 
 def build_http_app(

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from cloudwatcher.daemon import metrics
@@ -18,6 +19,7 @@ from cloudwatcher.daemon.http_api import (
     bound_port,
     build_http_app,
     is_loopback_bind,
+    mark_public,
     parse_bind,
     start_http_server,
 )
@@ -279,3 +281,29 @@ def test_parse_bind_and_loopback(bind: str, expected: tuple[str | None, int], lo
 def test_parse_bind_rejects_malformed_values(bind: str) -> None:
     with pytest.raises(BindError):
         parse_bind(bind)
+
+
+async def test_paths_marked_public_load_without_a_token_but_data_still_needs_it(
+    client: aiohttp.ClientSession,
+) -> None:
+    daemon = FakeDaemon()
+    app = build_http_app(
+        status=daemon.status, health=daemon.health, retry=daemon.retry, token=TOKEN, require_token_for_reads=True
+    )
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>dashboard</html>", content_type="text/html")
+
+    app.router.add_get("/", page)
+    app.router.add_get("/static/app.js", page)
+    mark_public(app, "/", "/static/*")
+    runner = await start_http_server("127.0.0.1:0", app)
+    try:
+        base = f"http://127.0.0.1:{bound_port(runner)}"
+        for path in ("/", "/static/app.js"):
+            async with client.get(f"{base}{path}") as response:
+                assert response.status == 200, path
+        async with client.get(f"{base}/status") as response:
+            assert response.status == 401
+    finally:
+        await runner.cleanup()
