@@ -13,8 +13,10 @@ and so is every literal secret value registered with :func:`register_secret`.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -209,5 +211,23 @@ def _text_handler(out: TextIO) -> logging.Handler:
         rich_handler.setFormatter(TextFormatter("%(message)s"))
         return rich_handler
     handler = logging.StreamHandler(out)
-    handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # journald stamps every line itself; a second timestamp only widens `journalctl` output.
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if _writes_to_journal(out)
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    handler.setFormatter(TextFormatter(fmt))
     return handler
+
+
+def _writes_to_journal(out: TextIO) -> bool:
+    """True when ``out`` is the journald stream systemd connected (``$JOURNAL_STREAM`` = dev:inode)."""
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    if not expected:
+        return False
+    try:
+        info = os.fstat(out.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return expected == f"{info.st_dev}:{info.st_ino}"

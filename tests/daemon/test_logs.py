@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +175,22 @@ def test_on_a_terminal_text_goes_through_rich_with_fields_and_redaction() -> Non
     output = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())
     assert "rejected" in output and "target=sp" in output
     assert "abcdef123" not in output
+
+
+def test_under_journald_text_lines_carry_no_second_timestamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    log_file = tmp_path / "journal"
+    with log_file.open("w") as stream:
+        info = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
+        try:
+            configure_logging("text", stream=stream)
+            logging.getLogger("cloudwatcher.x").info("started")
+        finally:
+            for handler in logs._installed:
+                root.removeHandler(handler)
+            logs._installed.clear()
+            root.handlers[:] = handlers
+            root.setLevel(level)
+    assert log_file.read_text() == "INFO cloudwatcher.x: started\n"
