@@ -206,8 +206,9 @@ def build_http_app(
         try:
             ok, reason = await health()
         except Exception as exc:
+            # The reason is served without a token: name the failure, keep its details in the log.
             log.warning("health check raised: %r", exc)
-            ok, reason = False, f"health check failed: {exc}"
+            ok, reason = False, f"health check failed ({type(exc).__name__}); see the daemon's log"
         if ok:
             return _json({"ok": True})
         return _json({"ok": False, "reason": reason or "unhealthy"}, status=503)

@@ -307,3 +307,16 @@ async def test_paths_marked_public_load_without_a_token_but_data_still_needs_it(
             assert response.status == 401
     finally:
         await runner.cleanup()
+
+
+async def test_a_raising_health_check_is_503_without_its_details(serve: Serve, client: aiohttp.ClientSession) -> None:
+    class Broken(FakeDaemon):
+        async def health(self) -> tuple[bool, str]:
+            raise OSError("connect to postgresql://app:pw@db-internal failed")
+
+    base = await serve(Broken(), token=None)
+    async with client.get(f"{base}/healthz") as response:
+        assert response.status == 503
+        body = await response.json()
+    assert body["ok"] is False and "OSError" in body["reason"]
+    assert "db-internal" not in body["reason"]
