@@ -152,7 +152,9 @@ class SystemdNotifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._socket.setblocking(False)
+                # systemd drains its queue quickly; wait a moment rather than drop READY=1
+                # when it is momentarily full, but never hang the event loop.
+                self._socket.settimeout(1.0)
             self._socket.sendto(payload, self._address)
         except OSError as exc:
             if not self._warned:
