@@ -132,3 +132,27 @@ async def test_response_files_are_written_atomically_without_leftovers(devices: 
     names = sorted(p.name for p in (devices.root / "truck-n101" / "responses").iterdir())
     assert names == ["clean.json"]
     assert json.loads((devices.root / "truck-n101" / "responses" / "clean.json").read_text())["status"] == "completed"
+
+
+async def test_unprocessed_files_lists_only_this_watch_roots_devices_oldest_first(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    first = await devices.drop("truck-n101", "1.json", envelope("get_parts", "tom.hughes", {"location": "Truck N-101"}))
+    answer = await devices.record("truck-n101", "responses", "x.json", b"{}", "response")
+    await devices.drop("truck-n101", "photo.jpg", b"jpeg")  # attachments are never listed
+    await db.execute(
+        "INSERT INTO cloud_file_refs (target, cloud_provider, device_id, local_path, file_type, content_sha256, "
+        "file_size_bytes, file_mtime_ns) VALUES ('local', 'local', 'elsewhere', 'elsewhere/requests/a.json', "
+        "'request', repeat('a', 64), 2, 0)"
+    )  # a device of another daemon's watch root
+    listed = await unprocessed_files(db, devices.root)
+    assert [(f.local_path, f.kind) for f in listed] == [(first.local_path, "request"), (answer.local_path, "response")]
+    assert listed[0] == first
+
+
+async def test_files_outside_a_requests_folder_are_not_treated_as_envelopes(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    file = await devices.drop("truck-n101", "notes.txt", b"not an envelope")
+    await process_request_file(devices.pool, file, devices.ctx)
+    assert await db.fetchval("SELECT count(*) FROM requests") == 0
