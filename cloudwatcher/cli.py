@@ -187,9 +187,7 @@ def render_status(snapshot: dict[str, Any]) -> None:
         for column in ("device", "online", "last seen", "files"):
             devices.add_column(column)
         for d in snapshot["devices"]:
-            devices.add_row(
-                d["device_id"], "yes" if d["online"] else "no", d["last_seen_at"] or "", str(d["files"])
-            )
+            devices.add_row(d["device_id"], "yes" if d["online"] else "no", d["last_seen_at"] or "", str(d["files"]))
         console.print(devices)
     if snapshot["recent_failures"]:
         failures = Table(title="Recent failures")
@@ -210,9 +208,7 @@ def render_status(snapshot: dict[str, Any]) -> None:
 @app.command()
 def files(
     config: ConfigOption = None,
-    status_filter: Annotated[
-        str | None, typer.Option("--status", help="pending, uploading, synced or failed")
-    ] = None,
+    status_filter: Annotated[str | None, typer.Option("--status", help="pending, uploading, synced or failed")] = None,
     device: Annotated[str | None, typer.Option("--device")] = None,
     target: Annotated[str | None, typer.Option("--target")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
@@ -227,10 +223,7 @@ def files(
 
     async def fetch(connection: asyncpg.Connection) -> list[dict[str, Any]]:
         rows = await connection.fetch(queries.LIST_FILES, status_filter, device, target, limit)
-        return [
-            {key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()}
-            for row in rows
-        ]
+        return [{key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()} for row in rows]
 
     rows = with_database(settings, fetch)
     if as_json:
@@ -276,6 +269,28 @@ def retry(
         print_json({"requeued": count})
     else:
         console.print(f"re-queued {count} failed upload(s)")
+
+
+@app.command()
+def load(
+    file: Annotated[Path, typer.Argument(help="JSON (or YAML) reference data: roles, departments, users, ...")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load reference data (idempotent upsert on natural keys); a data error loads nothing."""
+    from cloudwatcher.domain import CatalogError, load_catalog_file
+
+    settings = settings_from(config)
+    if not file.is_file():
+        fail(f"{file}: no such file", 1)
+    try:
+        counts = with_database(settings, lambda connection: load_catalog_file(connection, file))
+    except CatalogError as exc:
+        fail(f"{file}: {exc}", 1)
+    if as_json:
+        print_json(counts)
+    else:
+        console.print("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items()))
 
 
 @app.callback(invoke_without_command=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import asyncpg
 
@@ -31,6 +32,7 @@ class DatabaseHealth:
         self.max_outage_seconds = max_outage_seconds
         self._down_since: float | None = None
         self.last_error = ""
+        self.on_recovered: list[Callable[[], None]] = []
 
     @property
     def healthy(self) -> bool:
@@ -45,8 +47,10 @@ class DatabaseHealth:
     def succeeded(self) -> None:
         if self._down_since is not None:
             log.info("database reachable again after %.0f s", time.monotonic() - self._down_since)
-        self._down_since = None
-        self.last_error = ""
+            self._down_since = None
+            self.last_error = ""
+            for callback in self.on_recovered:
+                callback()
 
     @property
     def outage_seconds(self) -> float:

@@ -12,8 +12,8 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cloudwatcher.daemon.filters import target_takes
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth

@@ -13,17 +13,19 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from cloudwatcher import __version__
+from cloudwatcher import __version__, domain
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
-from cloudwatcher.daemon.ledger import FileVersion, Ledger
+from cloudwatcher.daemon.ingestion import Ingestor
+from cloudwatcher.daemon.ledger import FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.recorder import Recorder, TargetSpec
 from cloudwatcher.daemon.uploader import TargetUploader
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
@@ -114,8 +116,18 @@ class Daemon:
         ledger = Ledger(self.pool)
         self.ledger = ledger
 
+        self.ingestor = Ingestor(
+            self.pool,
+            domain.IngestContext(settings.watch_path, self.instance_id, settings.max_request_bytes),
+            self.health,
+        )
+        self.on_recorded_hooks.append(self.ingestor.submit_versions)
+
+        def device_activity(seen: dict[str, datetime]) -> InTransaction:
+            return lambda connection: domain.note_device_activity(connection, seen, settings.device_idle_seconds)
+
         specs = [TargetSpec(t.name, t.provider, tuple(t.include), tuple(t.exclude)) for t in settings.target_list]
-        self.recorder = Recorder(ledger, specs, self.health, self._on_recorded)
+        self.recorder = Recorder(ledger, specs, self.health, self._on_recorded, device_activity)
         self.watcher = FolderWatcher(
             watch_root=settings.watch_path,
             settle_seconds=settings.settle_seconds,
@@ -143,8 +155,11 @@ class Daemon:
         for uploader in self.uploaders.values():
             self._spawn(uploader.run(self.stopping), f"uploader:{uploader.name}")
         self._spawn(self._supervise(), "supervisor")
+        await self._startup_housekeeping()
         self._schedule_jobs()
         self._spawn(self.watcher.full_scan(), "startup-scan")
+        self._spawn(self.ingestor.catch_up(), "catch-up")
+        self.health.on_recovered.append(self._after_outage)
 
     def _spawn(self, coroutine: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -160,6 +175,36 @@ class Daemon:
             log.error("component %s failed: %r; stopping", task.get_name(), error, exc_info=error)
             self.exit_code = 1
             self.request_stop(f"{task.get_name()} failed")
+
+    async def _startup_housekeeping(self) -> None:
+        """Close sessions left open by a previous run and make sure audit partitions exist."""
+        assert self.pool is not None
+        async with self.pool.acquire() as connection:
+            await domain.close_idle_device_sessions(
+                cast(asyncpg.Connection, connection), self.settings.device_idle_seconds
+            )
+        await run_exclusively(self.pool, "audit-partitions", domain.ensure_audit_partitions)
+
+    def _after_outage(self) -> None:
+        """Once the database is back: catch up on unprocessed requests and rescan the tree."""
+        if not self.stopping.is_set():
+            self._spawn(self.ingestor.catch_up(), "catch-up")
+            self._spawn(self.watcher.full_scan(), "rescan-after-outage")
+
+    def _cluster_job(self, name: str, job: Callable[[Any], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        """A scheduled job that runs on one instance at a time and rides out database outages."""
+
+        async def run() -> None:
+            assert self.pool is not None
+            try:
+                await run_exclusively(self.pool, name, job)
+                self.health.succeeded()
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+            except Exception:
+                log.exception("scheduled job %s failed", name)
+
+        return run
 
     def _schedule_jobs(self) -> None:
         settings = self.settings
@@ -179,6 +224,23 @@ class Daemon:
             id="reconcile-scan",
             **every,
         )
+        idle = settings.device_idle_seconds
+        jobs: list[tuple[str, float, Callable[[Any], Awaitable[Any]]]] = [
+            ("response-delivery", 2.0, domain.mark_delivered_responses),
+            (
+                "device-sessions",
+                max(1.0, min(60.0, idle / 4)),
+                lambda connection: domain.close_idle_device_sessions(connection, idle),
+            ),
+            (
+                "retention",
+                3600.0,
+                lambda connection: domain.archive_old_requests(connection, settings.request_retention_days),
+            ),
+            ("audit-partitions", 86400.0, domain.ensure_audit_partitions),
+        ]
+        for name, seconds, job in jobs:
+            self.scheduler.add_job(self._cluster_job(name, job), "interval", seconds=seconds, id=name, **every)
         self.scheduler.start()
 
     async def _supervise(self) -> None:
@@ -202,6 +264,8 @@ class Daemon:
         uploader_tasks = [t for t in self._tasks if t.get_name().startswith("uploader:")]
         if uploader_tasks:
             await asyncio.wait(uploader_tasks, timeout=9.0)
+        if hasattr(self, "ingestor"):
+            await self.ingestor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

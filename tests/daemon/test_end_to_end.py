@@ -189,21 +189,27 @@ async def _some_synced(d: DaemonProcess) -> bool:
 async def test_kill_9_mid_burst_then_restart_syncs_every_file_exactly_once(daemon: Daemon) -> None:
     d = daemon().start()
     await d.wait_for(lambda: _instance_registered(d), 30, "daemon start")
+    # Invalid envelopes on purpose: each must get exactly one request row and one response.
     files = {f"truck-{i % 20:02d}/requests/burst/{i}.json": os.urandom(1500) for i in range(2000)}
     for name, data in files.items():
         d.drop(name, data)
     await d.wait_for(lambda: _some_synced(d), 60, "first synced rows")
     d.kill()
     d.start()
-    await d.wait_synced(len(files), timeout=120)
+    await d.wait_synced(2 * len(files), timeout=180)  # every request file and its response
     rows = await d.query(
-        "SELECT local_path, count(*) AS n, min(content_sha256) AS sha FROM cloud_file_refs GROUP BY local_path"
+        "SELECT local_path, count(*) AS n, min(content_sha256) AS sha FROM cloud_file_refs "
+        "WHERE local_path LIKE '%/requests/%' GROUP BY local_path"
     )
     assert len(rows) == len(files)
     assert all(row["n"] == 1 for row in rows)
     for row in rows:
         assert row["sha"] == hashlib.sha256(files[row["local_path"]]).hexdigest()
         assert (d.mirror / row["local_path"]).read_bytes() == files[row["local_path"]]
+    requests = await d.query("SELECT local_path, count(*) AS n FROM requests GROUP BY local_path")
+    assert len(requests) == len(files) and all(row["n"] == 1 for row in requests)
+    responses = await d.query("SELECT count(*) AS n FROM cloud_file_refs WHERE file_type = 'response'")
+    assert responses[0]["n"] == len(files)
     leftovers = [p for p in d.mirror.rglob("*") if p.name.endswith(".tmp")]
     assert d.stop() == 0
     assert len(leftovers) <= 4  # a kill -9 can strand at most the temp files being written then
