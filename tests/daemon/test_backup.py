@@ -193,7 +193,9 @@ async def test_backup_is_consistent_while_writers_commit(
 def test_scheduled_backups_keep_the_newest_and_leave_no_partial_files(database_url: str, tmp_path: Path) -> None:
     backup_dir = tmp_path / "backups"
     assert seconds_until_next_backup(backup_dir, 24) == 0.0
-    made = [run_scheduled_backup(database_url, backup_dir, keep=2) for _ in range(3)]
+    # The embedded server's own client tools, as the daemon passes them for the embedded default.
+    tools = find_postgres_bin() if os.environ.get("CLOUDWATCHER_TEST_DATABASE_URL") is None else None
+    made = [run_scheduled_backup(database_url, backup_dir, keep=2, bin_dir=tools) for _ in range(3)]
 
     remaining = sorted(backup_dir.iterdir())
     assert remaining == made[1:]
