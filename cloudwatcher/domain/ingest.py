@@ -206,7 +206,12 @@ async def _answer_duplicate(connection: asyncpg.Connection, file: DroppedFile, e
     if earlier["content"] is None:  # pending for an external processor: nothing to write yet
         await mark_processed(connection, file)
         return Answer(None, None)
-    owns_row = earlier["response_status"] == "processing" and not earlier["archived"]
+    # Only the file the response row belongs to may mark it 'ready' once that file is written.
+    owns_row = (
+        earlier["response_status"] == "processing"
+        and not earlier["archived"]
+        and earlier["response_path"] == sibling_path(file.local_path, "responses")
+    )
     return Answer(json.loads(earlier["content"]), earlier["response_id"] if owns_row else None)
 
 
