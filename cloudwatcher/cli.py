@@ -104,7 +104,7 @@ def run(config: ConfigOption = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         code = run_daemon(settings, settings.database_url or None)
-    except EmbeddedPostgresError as exc:
+    except (EmbeddedPostgresError, ConfigError) as exc:
         fail(str(exc), 2)
     raise typer.Exit(code)
 

@@ -21,7 +21,7 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from cloudwatcher import __version__, domain
-from cloudwatcher.config import Settings
+from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
@@ -135,8 +135,11 @@ class Daemon:
             poll_interval_seconds=settings.poll_interval_seconds,
             sink=self.recorder.offer,
         )
-        for target in settings.target_list:
-            provider = build_provider(target, concurrency=settings.upload_concurrency)
+        for index, target in enumerate(settings.target_list):
+            try:
+                provider = build_provider(target, concurrency=settings.upload_concurrency)
+            except (ValueError, OSError) as exc:  # e.g. a ca_bundle or key file that does not exist
+                raise ConfigError(f"configuration error: targets[{index}] ({target.name}): {exc}") from exc
             self.providers[target.name] = provider
             self.uploaders[target.name] = TargetUploader(
                 name=target.name,

@@ -78,6 +78,7 @@ class TargetUploader:
         self._synced: list[SyncedRow] = []
         self._failed: list[FailedRow] = []
         self._room = asyncio.Event()
+        self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
 
     @property
     def busy(self) -> bool:
@@ -190,6 +191,8 @@ class TargetUploader:
             raise
         except Exception as exc:  # every failure lands in the ledger with its reason
             failure = self._failure(row, exc)
+            if failure.next_attempt_at is None:
+                await self._abandon_session(row)
             self._failed.append(failure)
             self.on_result(row, None, failure.error)
             level = logging.WARNING if failure.next_attempt_at is None else logging.INFO
@@ -202,6 +205,7 @@ class TargetUploader:
                 extra={"path": row.local_path, "target": self.name, "ref_id": str(row.id)},
             )
         finally:
+            self._sessions.pop(row.id, None)
             self._in_flight.pop(row.id, None)
             self._room.set()
 
@@ -228,6 +232,7 @@ class TargetUploader:
         )
 
         async def save_state(state: dict[str, Any] | None) -> None:
+            self._sessions[row.id] = state
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self.ledger.save_upload_session(row.id, state)
 
@@ -246,6 +251,18 @@ class TargetUploader:
             self.on_changed_file(row.local_path)
             raise FileChangedError("file changed during upload; its new content gets its own row")
         return result
+
+    async def _abandon_session(self, row: ClaimedRow) -> None:
+        """A row that gave up must not leave a resumable session (or S3 parts) behind."""
+        state = self._sessions.pop(row.id, row.upload_session)
+        if not state:
+            return
+        try:
+            await self.provider.abandon(state)
+        except Exception as exc:  # best effort: the provider's own expiry cleans up the rest
+            log.info("could not cancel the upload session of %s: %s", row.local_path, exc)
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.ledger.save_upload_session(row.id, None)
 
     def _failure(self, row: ClaimedRow, error: Exception) -> FailedRow:
         now = datetime.now(UTC)

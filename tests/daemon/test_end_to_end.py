@@ -281,3 +281,10 @@ async def test_content_changed_back_is_uploaded_again_and_a_touch_is_harmless(da
     await asyncio.sleep(1.0)
     assert await d.status_counts() == {"synced": 2}
     assert d.stop() == 0
+
+
+def test_a_target_that_cannot_be_built_exits_2_naming_it(daemon: Daemon, tmp_path: Path) -> None:
+    d = daemon(targets=[{"name": "cold", "provider": "s3", "bucket": "b", "ca_bundle": str(tmp_path / "missing.pem")}])
+    result = d.command("run", check=False)
+    assert result.returncode == 2
+    assert "targets[0] (cold)" in result.stderr
