@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -62,6 +61,16 @@ def settings_from(config: Path | None) -> Settings:
         raise  # unreachable; fail() raised
 
 
+def secrets_of(settings: Settings) -> list[str | None]:
+    """Every configured secret, so that no log line ever shows one."""
+    found: list[str | None] = [settings.api_token()]
+    for target in settings.target_list:
+        secret = getattr(target, "client_secret", None)
+        if secret is not None:
+            found.append(secret.get_secret_value())
+    return found
+
+
 def database_url_for(settings: Settings) -> str:
     try:
         url, _ = resolve_database_url(settings)
@@ -98,10 +107,11 @@ def print_json(value: Any) -> None:
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon in the foreground (what systemd starts). Applies migrations first."""
+    from cloudwatcher.daemon.logs import configure_logging
     from cloudwatcher.daemon.service import run_daemon
 
     settings = settings_from(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, secrets=secrets_of(settings))
     try:
         code = run_daemon(settings, settings.database_url or None)
     except (EmbeddedPostgresError, ConfigError) as exc:
@@ -291,6 +301,51 @@ def load(
         print_json(counts)
     else:
         console.print("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items()))
+
+
+def embedded_bin_dir(settings: Settings) -> Path | None:
+    """The embedded server's own client tools (pg_dump/pg_restore that match it), if in use."""
+    if settings.database_url:
+        return None
+    from cloudwatcher.database.resolve import embedded_server
+
+    return embedded_server(settings).bin_dir
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="where to write the pg_dump (custom format)")],
+    config: ConfigOption = None,
+) -> None:
+    """A consistent pg_dump of the database in use, safe while the daemon runs."""
+    from cloudwatcher.daemon.backup import BackupError, backup_database
+
+    settings = settings_from(config)
+    url = database_url_for(settings)
+    try:
+        backup_database(url, file, bin_dir=embedded_bin_dir(settings))
+    except BackupError as exc:
+        fail(str(exc), 1)
+    console.print(f"backup written to {file}")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="a backup written by `cloudwatcher backup`")],
+    config: ConfigOption = None,
+) -> None:
+    """Restore a backup into an empty database; refuses a database that already has tables."""
+    from cloudwatcher.daemon.backup import BackupError, restore_database
+
+    settings = settings_from(config)
+    if not file.is_file():
+        fail(f"{file}: no such file", 1)
+    url = database_url_for(settings)  # no migrations first: the database must stay empty
+    try:
+        restore_database(url, file, bin_dir=embedded_bin_dir(settings))
+    except BackupError as exc:
+        fail(str(exc), 1)
+    console.print(f"restored {file}")
 
 
 @app.callback(invoke_without_command=True)

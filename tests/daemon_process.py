@@ -159,7 +159,10 @@ class DaemonProcess:
         await self.wait_for(watching, timeout, "the daemon to start watching")
 
     async def status_counts(self) -> dict[str, int]:
-        rows = await self.query("SELECT sync_status, count(*) AS n FROM cloud_file_refs GROUP BY 1")
+        try:
+            rows = await self.query("SELECT sync_status, count(*) AS n FROM cloud_file_refs GROUP BY 1")
+        except (OSError, asyncpg.PostgresError):  # not reachable or not migrated yet
+            return {}
         return {row["sync_status"]: row["n"] for row in rows}
 
     async def wait_synced(self, expected_rows: int, timeout: float = 90) -> None:

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
@@ -22,15 +23,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
+from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
-from cloudwatcher.daemon.ledger import FileVersion, InTransaction, Ledger
+from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
+from cloudwatcher.daemon.monitoring import Monitoring
 from cloudwatcher.daemon.recorder import Recorder, TargetSpec
 from cloudwatcher.daemon.uploader import TargetUploader
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
+from cloudwatcher.database.embedded import EmbeddedPostgres
 from cloudwatcher.database.resolve import embedded_server
-from cloudwatcher.providers import Provider, build_provider
+from cloudwatcher.providers import Provider, UploadResult, build_provider
 from cloudwatcher.schema import apply_migrations, queries
 
 log = logging.getLogger(__name__)
@@ -61,9 +65,11 @@ async def connect_pool(url: str, *, wait_seconds: float, max_size: int) -> async
 
 
 class Daemon:
-    def __init__(self, settings: Settings, database_url: str) -> None:
+    def __init__(self, settings: Settings, database_url: str, embedded: EmbeddedPostgres | None = None) -> None:
         self.settings = settings
         self.database_url = database_url
+        self.embedded = embedded
+        self.monitoring: Monitoring | None = None
         self.health = DatabaseHealth()
         self.stopping = asyncio.Event()
         self.exit_code = 0
@@ -151,6 +157,7 @@ class Daemon:
                 concurrency=settings.upload_concurrency,
                 instance_id=self.instance_id,
                 on_changed_file=self.watcher.recheck,
+                on_result=self._upload_finished(target.name, target.provider),
             )
         self._spawn(self.recorder.run(), "recorder")
         self._spawn(self.watcher.settle_loop(), "settler")
@@ -160,8 +167,18 @@ class Daemon:
         self._spawn(self._supervise(), "supervisor")
         await self._startup_housekeeping()
         self._schedule_jobs()
+        self.monitoring = Monitoring(
+            settings=settings,
+            pool=self.pool,
+            database_url=self.database_url,
+            backup_bin_dir=self.embedded.bin_dir if self.embedded is not None else None,
+            watcher_running=lambda: self.watcher.running,
+            after_retry=lambda: self._wake(set(self.uploaders)),
+        )
+        await self.monitoring.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")
         self._spawn(self.ingestor.catch_up(), "catch-up")
+        self.monitoring.ready()
         self.health.on_recovered.append(self._after_outage)
 
     def _spawn(self, coroutine: Awaitable[Any], name: str) -> None:
@@ -262,6 +279,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         self.stopping.set()
+        if self.monitoring is not None:
+            await self.monitoring.stop()
         with contextlib.suppress(Exception):
             self.scheduler.shutdown(wait=False)
         uploader_tasks = [t for t in self._tasks if t.get_name().startswith("uploader:")]
@@ -290,6 +309,19 @@ class Daemon:
             uploader.wake.set()
         for hook in self.on_recorded_hooks:
             hook(versions)
+
+    @staticmethod
+    def _upload_finished(target: str, provider: str) -> Callable[[ClaimedRow, UploadResult | None, str | None], None]:
+        """Count each finished attempt in the metrics (drop-to-synced measured from the file's mtime)."""
+
+        def record(row: ClaimedRow, result: UploadResult | None, error: str | None) -> None:
+            if result is not None:
+                latency = max(0.0, time.time() - row.mtime_ns / 1e9)
+                metrics.record_upload(target, provider, "synced", row.size, drop_to_synced_seconds=latency)
+            else:
+                metrics.record_upload(target, provider, "failed", row.size, reason_class="upload_error")
+
+        return record
 
     def _wake(self, targets: set[str]) -> None:
         for name in targets:
@@ -329,7 +361,7 @@ def run_daemon(settings: Settings, database_url: str | None) -> int:
         server = embedded_server(settings)
         database_url = server.ensure_running()
     try:
-        return asyncio.run(Daemon(settings, database_url).run())
+        return asyncio.run(Daemon(settings, database_url, server).run())
     finally:
         if server is not None and server.started_here:
             server.stop()

@@ -1,0 +1,148 @@
+"""What an admin and systemd see of a running daemon: sd_notify, watchdog, HTTP, metrics, backups.
+
+The daemon's service module creates one :class:`Monitoring` and hands it the few callables
+it needs, so the pieces in ``notify``, ``http_api``, ``metrics`` and ``backup`` stay
+independent of the daemon's internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiohttp import web
+
+from cloudwatcher.config import Settings
+from cloudwatcher.daemon import backup, metrics
+from cloudwatcher.daemon.http_api import build_http_app, is_loopback_bind, start_http_server
+from cloudwatcher.daemon.ledger import retry_failed
+from cloudwatcher.daemon.notify import SystemdNotifier, backlog_status, watchdog_loop
+from cloudwatcher.daemon.status import collect_status
+
+log = logging.getLogger(__name__)
+
+STATUS_PUBLISH_SECONDS = 5.0
+
+
+class Monitoring:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        database_url: str,
+        backup_bin_dir: Path | None,
+        watcher_running: Callable[[], bool],
+        after_retry: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.database_url = database_url
+        self.backup_bin_dir = backup_bin_dir
+        self.watcher_running = watcher_running
+        self.after_retry = after_retry
+        self.notifier = SystemdNotifier(unset_environment=True)
+        self.runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Only the embedded database is backed up by the daemon (an external one has its own).
+        self.backups_enabled = backup_bin_dir is not None and settings.backup.interval_hours > 0
+
+    # ------------------------------------------------------------------ callables for HTTP
+    async def status(self) -> dict[str, Any]:
+        return await collect_status(self.pool, self.settings)
+
+    async def health(self) -> tuple[bool, str]:
+        if not self.watcher_running():
+            return False, "the watcher is not running"
+        try:
+            async with asyncio.timeout(2.0):
+                await self.pool.fetchval("SELECT 1")
+        except Exception as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, ""
+
+    async def healthy(self) -> bool:
+        ok, _ = await self.health()
+        return ok
+
+    async def retry(self, ref_ids: list[str] | None) -> int:
+        count = await retry_failed(self.pool, None if ref_ids is None else [UUID(value) for value in ref_ids])
+        self.after_retry()
+        return count
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        bind = self.settings.http_bind
+        if bind:
+            app = build_http_app(
+                status=self.status,
+                health=self.health,
+                retry=self.retry,
+                token=self.settings.api_token(),
+                require_token_for_reads=not is_loopback_bind(bind),
+            )
+            self.extend_app(app)
+            self.runner = await start_http_server(bind, app)
+            log.info("status endpoint on http://%s/ (status, healthz, metrics)", bind)
+        self._tasks.append(asyncio.create_task(watchdog_loop(self.notifier, self.healthy), name="watchdog"))
+        self._tasks.append(asyncio.create_task(self._publish_loop(), name="status-publisher"))
+        if self.backups_enabled:
+            self._tasks.append(asyncio.create_task(self._backup_loop(), name="backups"))
+
+    def extend_app(self, app: web.Application) -> None:
+        """Hook for more routes (the web dashboard)."""
+        with contextlib.suppress(ImportError):
+            from cloudwatcher.daemon.dashboard import add_dashboard_routes
+
+            add_dashboard_routes(app, self)
+
+    def ready(self) -> None:
+        self.notifier.ready("watching; first reconcile scan started")
+
+    async def stop(self) -> None:
+        self.notifier.stopping("finishing in-flight work")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    # ------------------------------------------------------------------ loops
+    async def _publish_loop(self) -> None:
+        """Backlog gauges and systemd's STATUS= line from one status snapshot every few seconds."""
+        while True:
+            try:
+                snapshot = await self.status()
+                metrics.publish_status(snapshot)
+                self.notifier.status(backlog_status(snapshot["targets"]))
+                metrics.set_pool(self.pool.get_size() - self.pool.get_idle_size(), self.pool.get_idle_size())
+            except Exception as exc:  # the database may be down; the next round tries again
+                log.debug("status publish skipped: %s", exc)
+            await asyncio.sleep(STATUS_PUBLISH_SECONDS)
+
+    async def _backup_loop(self) -> None:
+        """Scheduled backups of the embedded database (the only one nobody else backs up)."""
+        directory = self.settings.backup_dir
+        while True:
+            wait = backup.seconds_until_next_backup(directory, self.settings.backup.interval_hours)
+            if wait is None:
+                return
+            await asyncio.sleep(max(0.0, wait))
+            try:
+                path = await asyncio.to_thread(
+                    backup.run_scheduled_backup,
+                    self.database_url,
+                    directory,
+                    self.settings.backup.keep,
+                    bin_dir=self.backup_bin_dir,
+                )
+                log.info("backup written to %s", path)
+            except backup.BackupError as exc:
+                log.error("scheduled backup failed: %s", exc)
+                await asyncio.sleep(600)
