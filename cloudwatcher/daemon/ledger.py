@@ -73,6 +73,7 @@ class FailedRow:
     error: str
     next_attempt_at: datetime | None
     spent_attempt: bool = True  # False for a quota park, which must not spend attempts
+    announce: bool = True  # a give-up (no next attempt) is announced as a file.gave_up event
 
 
 class Ledger:
@@ -167,6 +168,7 @@ class Ledger:
             [row.error for row in rows],
             [row.next_attempt_at for row in rows],
             [1 if row.spent_attempt else 0 for row in rows],
+            [row.announce for row in rows],
         )
 
     async def release(self, ids: Sequence[UUID]) -> None:
@@ -190,9 +192,17 @@ class Ledger:
 
 
 async def retry_failed(connection: asyncpg.Connection | asyncpg.Pool, ref_ids: Sequence[UUID] | None) -> int:
-    """Re-queue failed rows now (all of them when ``ref_ids`` is None), including gave-up ones."""
+    """Re-queue failed rows now (all of them when ``ref_ids`` is None), including gave-up ones.
+
+    A target marked full (storage quota) is resumed too: all of them with ``--all``, else the
+    targets of the given rows. If space is still missing, the next upload marks it full again.
+    """
     if ref_ids is None:
         rows = await connection.fetch(queries.RETRY_ALL)
+        await connection.execute(queries.RESUME_FULL_TARGETS, None)
     else:
         rows = await connection.fetch(queries.RETRY_IDS, list(ref_ids))
+        targets = sorted({row["target"] for row in rows})
+        if targets:
+            await connection.execute(queries.RESUME_FULL_TARGETS, targets)
     return len(rows)

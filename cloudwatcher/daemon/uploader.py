@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,17 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import ClaimedRow, FailedRow, Ledger, SyncedRow
+from cloudwatcher.daemon.naming import RemoteNames
 from cloudwatcher.daemon.recorder import sha256_of_path
 from cloudwatcher.daemon.retry import next_attempt_at
+from cloudwatcher.daemon.target_state import TargetStateTracker
 from cloudwatcher.providers import (
     DailyCapError,
     FileChangedError,
     PermanentError,
     Provider,
+    ProviderError,
+    QuotaExceededError,
     TransientError,
     UploadJob,
     UploadResult,
@@ -79,6 +83,8 @@ class TargetUploader:
         self._failed: list[FailedRow] = []
         self._room = asyncio.Event()
         self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
+        self.names = RemoteNames(ledger.pool, name, provider)
+        self.state = TargetStateTracker(ledger.pool, name)
 
     @property
     def busy(self) -> bool:
@@ -187,6 +193,7 @@ class TargetUploader:
             )
             self.on_result(row, result, None)
             log.debug("synced %s to %s in %.3f s", row.local_path, self.name, time.monotonic() - started)
+            await self._note_target_state(self.state.succeeded())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure lands in the ledger with its reason
@@ -195,6 +202,7 @@ class TargetUploader:
                 await self._abandon_session(row)
             self._failed.append(failure)
             self.on_result(row, None, failure.error)
+            await self._note_failure_for_target(exc, failure)
             level = logging.WARNING if failure.next_attempt_at is None else logging.INFO
             log.log(
                 level,
@@ -224,7 +232,7 @@ class TargetUploader:
             mtime_ns = info.st_mtime_ns
         job = UploadJob(
             local_file=local_file,
-            remote_path=row.local_path,
+            remote_path=await self.names.remote_path(row.local_path),
             size=row.size,
             sha256=row.sha256,
             mtime_ns=mtime_ns,
@@ -264,6 +272,25 @@ class TargetUploader:
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self.ledger.save_upload_session(row.id, None)
 
+    async def _note_failure_for_target(self, error: Exception, failure: FailedRow) -> None:
+        """A daily cap parks the target, a full quota marks it full, other trouble may make it failing."""
+        if isinstance(error, DailyCapError) and failure.next_attempt_at is not None:
+            log.warning("target %s parked until %s: %s", self.name, failure.next_attempt_at.isoformat(), error)
+            await self._note_target_state(self.state.park(failure.next_attempt_at, failure.error))
+        elif isinstance(error, QuotaExceededError):
+            await self._note_target_state(self.state.full(failure.error))
+        elif not isinstance(error, ProviderError) or isinstance(error, TransientError):
+            await self._note_target_state(self.state.failed(failure.error))
+
+    async def _note_target_state(self, change: Awaitable[None]) -> None:
+        """Target-state bookkeeping never fails an upload; a lost write is redone on the next change."""
+        try:
+            await change
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("target %s: could not record its state: %s", self.name, exc)
+
     def _failure(self, row: ClaimedRow, error: Exception) -> FailedRow:
         now = datetime.now(UTC)
         message = str(error) or type(error).__name__
@@ -271,7 +298,8 @@ class TargetUploader:
             parked = now.timestamp() + (error.retry_after or 3600.0)
             return FailedRow(row.id, message, datetime.fromtimestamp(parked, UTC), spent_attempt=False)
         if isinstance(error, PermanentError):
-            return FailedRow(row.id, message, None)
+            # A file that changed is not a give-up worth announcing: its new content has a row.
+            return FailedRow(row.id, message, None, announce=not isinstance(error, FileChangedError))
         retry_after = error.retry_after if isinstance(error, TransientError) else None
         if not isinstance(error, TransientError):
             message = f"{type(error).__name__}: {message}"

@@ -40,6 +40,8 @@ CLAIM_PENDING = """
 WITH claimable AS (
     SELECT id FROM cloud_file_refs
     WHERE target = $1 AND sync_status = 'pending'
+      -- A target parked by a daily upload cap hands out nothing until the cap can have reset.
+      AND NOT EXISTS (SELECT 1 FROM target_states s WHERE s.target = $1 AND s.state = 'parked' AND s.until > now())
     ORDER BY created_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -84,16 +86,25 @@ WHERE r.id = v.id AND r.sync_status = 'uploading'
 """
 
 MARK_FAILED = """
-UPDATE cloud_file_refs AS r
-SET sync_status = 'failed',
-    attempts = r.attempts + v.spent,
-    last_error = v.error,
-    next_attempt_at = v.next_attempt_at,
-    lease_expires_at = NULL,
-    claimed_by = NULL,
-    updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[]) AS v(id, error, next_attempt_at, spent)
-WHERE r.id = v.id AND r.sync_status = 'uploading'
+WITH failed AS (
+    UPDATE cloud_file_refs AS r
+    SET sync_status = 'failed',
+        attempts = r.attempts + v.spent,
+        last_error = v.error,
+        next_attempt_at = v.next_attempt_at,
+        lease_expires_at = NULL,
+        claimed_by = NULL,
+        updated_at = now()
+    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::bool[])
+         AS v(id, error, next_attempt_at, spent, announce)
+    WHERE r.id = v.id AND r.sync_status = 'uploading'
+    RETURNING r.id, r.target, r.local_path, r.last_error, r.next_attempt_at, v.announce
+)
+-- A row that gave up is announced (notify.webhook_url) in the same transaction: never lost,
+-- never sent for a failure that did not happen.
+INSERT INTO notification_events (event, target, local_path, ref_id, reason)
+SELECT 'file.gave_up', target, local_path, id, last_error FROM failed
+WHERE next_attempt_at IS NULL AND announce
 """
 
 RELEASE_CLAIMS = """
@@ -130,14 +141,14 @@ RETRY_ALL = """
 UPDATE cloud_file_refs
 SET sync_status = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = now()
 WHERE sync_status = 'failed'
-RETURNING id
+RETURNING id, target
 """
 
 RETRY_IDS = """
 UPDATE cloud_file_refs
 SET sync_status = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = now()
 WHERE sync_status = 'failed' AND id = ANY($1::uuid[])
-RETURNING id
+RETURNING id, target
 """
 
 PENDING_TARGETS = """
@@ -163,4 +174,142 @@ WHERE ($1::text IS NULL OR sync_status = $1)
   AND ($3::text IS NULL OR target = $3)
 ORDER BY created_at DESC, local_path, target
 LIMIT $4
+"""
+
+# ---------------------------------------------------------------- remote names (daemon/naming.py)
+
+REMOTE_NAME_OF = "SELECT remote_path FROM remote_names WHERE target = $1 AND local_path = $2"
+
+# Local paths of the target that differ from $2 only by case, oldest first (named first).
+CASE_VARIANTS = """
+SELECT local_path FROM cloud_file_refs
+WHERE target = $1 AND lower(local_path) = lower($2)
+GROUP BY local_path
+ORDER BY min(created_at), local_path
+"""
+
+CLAIM_REMOTE_NAME = """
+INSERT INTO remote_names (target, local_path, remote_path, collision_key)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING
+RETURNING remote_path
+"""
+
+# ---------------------------------------------------------------- target states (daemon/target_state.py)
+
+TARGET_STATES = """
+SELECT target,
+       CASE WHEN state = 'parked' AND until <= now() THEN 'ok' ELSE state END AS state,
+       reason, until, since
+FROM target_states
+"""
+
+TARGET_STATE_FOR_UPDATE = "SELECT state, reason, until FROM target_states WHERE target = $1 FOR UPDATE"
+
+SET_TARGET_STATE = """
+INSERT INTO target_states (target, state, reason, until)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (target) DO UPDATE
+    SET state = EXCLUDED.state,
+        reason = EXCLUDED.reason,
+        until = EXCLUDED.until,
+        since = CASE WHEN target_states.state = EXCLUDED.state THEN target_states.since ELSE now() END,
+        updated_at = now()
+"""
+
+# `cloudwatcher retry` resumes a full target: 'ok' with a reason means "resumed, not yet
+# confirmed"; its next successful upload clears the reason and announces the recovery.
+RESUME_FULL_TARGETS = """
+UPDATE target_states
+SET state = 'ok', reason = 'resumed by retry after: ' || coalesce(reason, 'storage quota exceeded'),
+    until = NULL, since = now(), updated_at = now()
+WHERE state = 'full' AND ($1::text[] IS NULL OR target = ANY($1::text[]))
+"""
+
+NOTIFY_EVENT = """
+INSERT INTO notification_events (event, target, local_path, ref_id, reason) VALUES ($1, $2, $3, $4, $5)
+"""
+
+# ---------------------------------------------------------------- notifications (daemon/notifications.py)
+
+EXPIRE_NOTIFICATIONS = """
+UPDATE notification_events SET status = 'expired'
+WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
+"""
+
+DUE_NOTIFICATIONS = """
+SELECT id, event, target, local_path, ref_id, reason, created_at, attempts
+FROM notification_events
+WHERE status = 'pending' AND next_attempt_at <= now()
+ORDER BY created_at
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+
+NOTIFICATION_DELIVERED = """
+UPDATE notification_events
+SET status = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
+WHERE id = ANY($1::uuid[])
+"""
+
+NOTIFICATION_FAILED = """
+UPDATE notification_events AS e
+SET attempts = e.attempts + 1, last_error = v.error,
+    next_attempt_at = now() + make_interval(secs => v.delay)
+FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS v(id, error, delay)
+WHERE e.id = v.id
+"""
+
+PRUNE_NOTIFICATIONS = """
+DELETE FROM notification_events
+WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1)
+"""
+
+# ---------------------------------------------------------------- after-sync policy (daemon/after_sync.py)
+
+# Files whose newest version is synced on every target that has a row for it, whose last upload
+# is older than the minimum age, and whose request (if any) is answered. The caller still
+# checks the configured targets, the file on disk, and locks the rows before touching it.
+AFTER_SYNC_CANDIDATES = """
+WITH newest AS (
+    SELECT DISTINCT ON (local_path) local_path, content_sha256, device_id, file_type,
+           file_size_bytes, file_mtime_ns
+    FROM cloud_file_refs
+    WHERE local_state = 'present' AND device_id = ANY($2::text[])
+    ORDER BY local_path, created_at DESC
+)
+SELECT n.local_path, n.content_sha256, n.device_id, n.file_type, n.file_size_bytes, n.file_mtime_ns,
+       array_agg(c.target) AS targets
+FROM newest n
+JOIN cloud_file_refs c ON c.local_path = n.local_path AND c.content_sha256 = n.content_sha256
+GROUP BY n.local_path, n.content_sha256, n.device_id, n.file_type, n.file_size_bytes, n.file_mtime_ns
+HAVING bool_and(c.sync_status = 'synced' AND c.verification IS NOT NULL)
+   AND max(c.uploaded_at) < now() - make_interval(secs => $1)
+   AND bool_and(
+       CASE
+           WHEN c.file_type = 'request' THEN c.processed_at IS NOT NULL AND c.request_id IS NOT NULL
+               AND EXISTS (SELECT 1 FROM requests q WHERE q.id = c.request_id
+                           AND (q.status IN ('completed', 'failed')
+                                OR EXISTS (SELECT 1 FROM responses s WHERE s.request_id = q.id)))
+           WHEN c.file_type = 'response' THEN c.processed_at IS NOT NULL
+           ELSE c.request_id IS NULL
+               OR EXISTS (SELECT 1 FROM requests q WHERE q.id = c.request_id
+                          AND (q.status IN ('completed', 'failed')
+                               OR EXISTS (SELECT 1 FROM responses s WHERE s.request_id = q.id)))
+       END)
+LIMIT $3
+"""
+
+LOCK_FILE_ROWS = """
+SELECT id, content_sha256, sync_status, local_state FROM cloud_file_refs
+WHERE local_path = $1 AND local_state = 'present'
+FOR UPDATE SKIP LOCKED
+"""
+
+NOTE_FILE_MOVED = """
+UPDATE cloud_file_refs
+SET local_state = CASE WHEN content_sha256 = $2 THEN $3 ELSE 'missing' END,
+    archived_path = CASE WHEN content_sha256 = $2 THEN $4 ELSE archived_path END,
+    updated_at = now()
+WHERE local_path = $1 AND local_state = 'present'
 """
