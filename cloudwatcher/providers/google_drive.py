@@ -38,7 +38,6 @@ import mimetypes
 import os
 import ssl
 import threading
-import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,6 +66,7 @@ from cloudwatcher.providers.base import (
     UploadJob,
     UploadResult,
 )
+from cloudwatcher.providers.pacing import TargetPacing, TokenBucket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,35 +95,11 @@ _SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca
 _NETWORK_ERRORS = (TimeoutError, ConnectionError, http.client.HTTPException, httplib2.HttpLib2Error)
 
 
-class RateLimiter:
-    """A token bucket shared by a target's worker threads (``requests_per_second``,
-    ``bandwidth_limit``); a caller reserves its amount and sleeps off any debt outside the lock."""
-
-    def __init__(self, rate: float | None, burst: float) -> None:
-        self._rate = rate
-        self._burst = burst
-        self._tokens = burst
-        self._stamp = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self, amount: float = 1.0) -> None:
-        if self._rate is None:
-            return
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            self._tokens -= amount
-            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            time.sleep(wait)
-
-
 class _ThrottledHttp(AuthorizedHttp):
     """Takes one request token per API or upload request. Token refreshes use the bare transport
     (``self._request``), so the token endpoint is not counted, as CONTRACT section 3 asks."""
 
-    def __init__(self, credentials: Any, http: httplib2.Http, limiter: RateLimiter) -> None:
+    def __init__(self, credentials: Any, http: httplib2.Http, limiter: TokenBucket) -> None:
         super().__init__(credentials, http=http)
         self._limiter = limiter
 
@@ -136,7 +112,7 @@ class _HashingMedia(MediaUpload):
     """Hands the library the local file chunk by chunk (memory stays flat) and hashes exactly the
     bytes sent, so the md5 Drive reports is compared with what went over the wire."""
 
-    def __init__(self, job: UploadJob, chunk_size: int, resumable: bool, bandwidth: RateLimiter) -> None:
+    def __init__(self, job: UploadJob, chunk_size: int, resumable: bool, bandwidth: TokenBucket) -> None:
         super().__init__()
         try:
             self._file = job.local_file.open("rb")
@@ -388,10 +364,7 @@ class GoogleDriveProvider:
         self._setup_lock = threading.Lock()
         self._credentials: service_account.Credentials | None = None
         self._discovery = _discovery_document(config.api_endpoint)
-        rate = config.requests_per_second
-        self._requests = RateLimiter(rate, burst=max(1.0, rate or 1.0))
-        bandwidth = config.bandwidth_limit
-        self._bandwidth = RateLimiter(bandwidth, burst=float(bandwidth or 1))
+        self._pacing = TargetPacing.for_target(config)
         self._folders = _FolderCache(config.folder_id)
         # Lookup-then-create must not interleave for one name, or Drive keeps both copies.
         self._locks = _PathLocks()
@@ -439,6 +412,7 @@ class GoogleDriveProvider:
         await self._run(self._abandon_sync, resume_state)
 
     async def close(self) -> None:
+        self._pacing.close()  # throttled threads wake at once
         await asyncio.to_thread(self._pool.shutdown, True)
         for transport in self._transports:
             transport.close()
@@ -476,7 +450,7 @@ class GoogleDriveProvider:
             raw = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, ca_certs=_ca_certs(self._config.ca_bundle))
             # Drive answers 308 "Resume Incomplete" to chunks; it is not a redirect.
             raw.redirect_codes = raw.redirect_codes - {308}
-            transport = _ThrottledHttp(self._get_credentials(), raw, self._requests)
+            transport = _ThrottledHttp(self._get_credentials(), raw, self._pacing.requests)
             self._local.http = transport
             with self._setup_lock:
                 self._transports.append(transport)
@@ -585,7 +559,7 @@ class GoogleDriveProvider:
         existing = self._children(parent, parts[-1], folder=False)
         file_id: str | None = existing[0]["id"] if existing else None
         resumable = job.size > self._multipart_limit or bool(job.resume_state)
-        media = _HashingMedia(job, self._chunk_size, resumable, self._bandwidth)
+        media = _HashingMedia(job, self._chunk_size, resumable, self._pacing.bandwidth)
         try:
             if resumable:
                 resource = self._send_resumable(job, media, parent, parts[-1], file_id, save, cancelled)

@@ -62,6 +62,7 @@ from cloudwatcher.providers.base import (
     UploadResult,
     Verification,
 )
+from cloudwatcher.providers.pacing import TargetPacing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -202,34 +203,6 @@ def _default_trust() -> str | None:
         if candidate and os.path.isfile(candidate):
             return candidate
     return None
-
-
-class TokenBucket:
-    """A token bucket shared by a target's worker threads (``requests_per_second``,
-    ``bandwidth_limit``). A caller takes its amount at once, possibly going into debt, and sleeps
-    the debt off outside the lock, so waiting callers queue up fairly in arrival order.
-    """
-
-    def __init__(self, rate: float | None, burst: float, *, stop: threading.Event | None = None) -> None:
-        self._rate = rate
-        self._burst = burst
-        self._tokens = burst
-        self._stamp = time.monotonic()
-        self._lock = threading.Lock()
-        self._stop = stop or threading.Event()
-
-    def acquire(self, amount: float = 1.0) -> None:
-        """Block the calling (worker) thread until ``amount`` tokens are paid for."""
-        if self._rate is None:
-            return
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            self._tokens -= amount
-            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._stop.wait(wait)  # a closing provider wakes its throttled threads at once
 
 
 class _FileSlice(io.RawIOBase):
@@ -381,11 +354,8 @@ class S3Provider:
             config=botocore_config,
         )
         self._closing = threading.Event()
-        rate = config.requests_per_second
-        self._requests = TokenBucket(rate, burst=max(1.0, rate or 1.0), stop=self._closing)
-        bandwidth = config.bandwidth_limit
-        self._bandwidth = TokenBucket(bandwidth, burst=float(bandwidth or 1), stop=self._closing)
-        if rate is not None or bandwidth is not None:
+        self._pacing = TargetPacing.for_target(config)
+        if self._pacing.requests.limited or self._pacing.bandwidth.limited:
             self.client.meta.events.register("before-send.s3", self._before_send)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"s3-{self.name}")
 
@@ -395,10 +365,10 @@ class S3Provider:
         botocore emits this in the worker thread right before each request goes on the wire
         (every page of a paginated call included), so blocking here throttles exactly that.
         """
-        self._requests.acquire()
+        self._pacing.requests.acquire()
         body = getattr(request, "body", None)
         if isinstance(body, _FileSlice):
-            body.meter = self._bandwidth.acquire
+            body.meter = self._pacing.bandwidth.acquire
 
     # -- naming ---------------------------------------------------------------------------
 
@@ -794,6 +764,7 @@ class S3Provider:
         is resumed (or abandoned) from its saved state.
         """
         self._closing.set()
+        self._pacing.close()  # throttled threads wake at once
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         self.client.close()
 

@@ -95,6 +95,7 @@ from cloudwatcher.providers.base import (
     UploadJob,
     UploadResult,
 )
+from cloudwatcher.providers.pacing import TargetPacing, TokenBucket
 from cloudwatcher.providers.quickxorhash import QuickXorHash
 
 __all__ = ["QuickXorMismatchError", "SharePointProvider", "sanitize_segment"]
@@ -234,37 +235,16 @@ class _RenewableCredential:
 # ----------------------------------------------------------------------------------- pacing
 
 
-class _TokenBucket:
-    """An asyncio token bucket shared by a target's workers (``requests_per_second``, ``bandwidth_limit``).
-
-    A caller takes its amount at once, possibly going into debt, and sleeps the debt off; the
-    next caller sees the debt and waits behind it, so the average rate holds with no lock.
-    """
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._stamp = time.monotonic()
-
-    async def take(self, amount: float = 1.0) -> None:
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate) - amount
-        self._stamp = now
-        if self._tokens < 0:
-            await asyncio.sleep(-self._tokens / self.rate)
-
-
 class _RequestPacing(BaseMiddleware):
     """One token per HTTP request to Graph, upload and download URLs (token requests use
     azure-identity's own transport, so they are not counted, as CONTRACT.md section 3 asks)."""
 
-    def __init__(self, bucket: _TokenBucket) -> None:
+    def __init__(self, bucket: TokenBucket) -> None:
         super().__init__()
         self.bucket = bucket
 
     async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
-        await self.bucket.take()
+        await self.bucket.acquire_async()
         return await super().send(request, transport)
 
 
@@ -325,13 +305,10 @@ class SharePointProvider:
             scopes=[scope],
             allowed_hosts=[graph_host],
         )
+        self._pacing = TargetPacing.for_target(config)
         middleware: list[BaseMiddleware] = [RedirectHandler(), ParametersNameDecodingHandler(), UserAgentHandler()]
-        if config.requests_per_second:
-            rate = config.requests_per_second
-            middleware.append(_RequestPacing(_TokenBucket(rate, max(1.0, rate))))
-        self._bandwidth = (
-            _TokenBucket(config.bandwidth_limit, config.bandwidth_limit) if config.bandwidth_limit else None
-        )
+        if self._pacing.requests.limited:
+            middleware.append(_RequestPacing(self._pacing.requests))
         self._http = GraphClientFactory.create_with_custom_middleware(
             middleware=middleware,
             client=httpx.AsyncClient(
@@ -537,8 +514,7 @@ class SharePointProvider:
         return item, quickxor, sha256.hexdigest()
 
     async def _pace_bytes(self, count: int) -> None:
-        if self._bandwidth is not None:
-            await self._bandwidth.take(count)
+        await self._pacing.bandwidth.acquire_async(count)
 
     async def _create_session(self, drive_id: str, parent_id: str, name: str, save_state: SaveState) -> str:
         url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/createUploadSession")
@@ -712,5 +688,6 @@ class SharePointProvider:
         return content or b""
 
     async def close(self) -> None:
+        self._pacing.close()
         await self._http.aclose()
         await self._credential.close()

@@ -28,7 +28,6 @@ from cloudwatcher.providers.google_drive import (
     CHUNK_GRANULARITY,
     DRIVE_SCOPE,
     GoogleDriveProvider,
-    RateLimiter,
 )
 from tests.emulators.drive import DriveEmulator, DriveFile, RequestRecord
 from tests.providers.harness_gdrive import drive_target
@@ -440,12 +439,18 @@ async def test_tls_endpoint_is_trusted_through_ca_bundle_for_token_api_and_uploa
             await untrusting.close()
 
 
-def test_rate_limiter_paces_requests_after_the_burst() -> None:
-    limiter = RateLimiter(20.0, burst=1.0)
+async def test_requests_per_second_paces_every_api_request_but_not_the_token_endpoint(
+    emulator: DriveEmulator, make_provider: ProviderFactory
+) -> None:
+    provider = make_provider(requests_per_second=5.0)
     started = time.monotonic()
-    for _ in range(5):
-        limiter.acquire()
-    assert time.monotonic() - started >= 4 / 20 - 0.01
+    for number in range(11):
+        assert await provider.stat(f"dev{number}/requests/missing.txt") is None
+    elapsed = time.monotonic() - started
+    api_calls = [record for record in emulator.requests if record.path != "/token"]
+    assert len(api_calls) == 11  # one folder lookup per stat
+    assert emulator.log("POST", "/token")
+    assert elapsed >= (11 - 5) / 5.0 * 0.9  # a burst of 5, then 5 per second
 
 
 async def test_cancelled_upload_stops_at_the_next_chunk_and_resumes_later(
