@@ -46,7 +46,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import parsedate_to_datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -98,7 +98,7 @@ from cloudwatcher.providers.base import (
 from cloudwatcher.providers.pacing import TargetPacing, TokenBucket
 from cloudwatcher.providers.quickxorhash import QuickXorHash
 
-__all__ = ["QuickXorMismatchError", "SharePointProvider", "sanitize_segment"]
+__all__ = ["QuickXorMismatchError", "SharePointProvider", "rewritten_by_server", "sanitize_segment"]
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,30 @@ def sanitize_segment(name: str) -> str:
     elif name.lower() in (".lock", "desktop.ini"):
         name += "_"
     return name
+
+
+# ----------------------------------------------------------------------------------- server rewrites
+
+#: What SharePoint document libraries rewrite on upload: Office documents (property promotion,
+#: co-authoring metadata), PDF and HTML, and images whose metadata it touches. The stored copy's
+#: size and quickXorHash then differ from the bytes sent, and differ again on every upload.
+SERVER_REWRITTEN_TYPES = frozenset(
+    {".doc", ".docx", ".docm", ".dotx", ".xls", ".xlsx", ".xlsm", ".xltx", ".ppt", ".pptx", ".pptm", ".potx"}
+    | {".vsdx", ".one", ".pdf", ".htm", ".html", ".aspx", ".mht", ".mhtml"}
+    | {".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".heic", ".heif", ".webp"}
+)
+
+
+def rewritten_by_server(name: str, stored_size: int | None, sent_size: int) -> bool:
+    """Whether a hash mismatch after an acknowledged upload is SharePoint's own rewrite.
+
+    A changed size cannot come from the transfer (the session acknowledged every byte of the
+    declared total), so it is the library's doing; a type SharePoint is known to rewrite may
+    also keep its size. A same-size mismatch on any other file is corruption: an error.
+    """
+    if stored_size is not None and stored_size != sent_size:
+        return True
+    return PurePosixPath(name).suffix.lower() in SERVER_REWRITTEN_TYPES
 
 
 # ----------------------------------------------------------------------------------- errors
@@ -426,7 +450,9 @@ class SharePointProvider:
             for attempt in (1, 2):
                 parent_id = await self._folder(drive_id, segments[:-1])
                 try:
-                    item, quickxor, sha256 = await self._transfer(drive_id, parent_id, segments, job, save_state)
+                    item, quickxor, sha256, acknowledged = await self._transfer(
+                        drive_id, parent_id, segments, job, save_state
+                    )
                     break
                 except TransientError as exc:
                     if attempt == 2 or _status(exc.__cause__) != 404:
@@ -440,12 +466,12 @@ class SharePointProvider:
             raise TransientError(f"cannot read {job.local_file}: {exc.strerror or exc}") from exc
         if sha256 != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
-        return self._verified("/".join(segments), item, quickxor, job.size)
+        return self._verified("/".join(segments), item, quickxor, job.size, acknowledged=acknowledged)
 
     async def _transfer(
         self, drive_id: str, parent_id: str, segments: list[str], job: UploadJob, save_state: SaveState
-    ) -> tuple[DriveItem, QuickXorHash, str]:
-        """Simple PUT up to 4 MiB, an upload session above."""
+    ) -> tuple[DriveItem, QuickXorHash, str, bool]:
+        """Simple PUT up to 4 MiB, an upload session above; True when the upload's own answer carried the item."""
         if job.size > SIMPLE_UPLOAD_LIMIT:
             return await self._session_upload(drive_id, parent_id, segments, job, save_state)
         if (job.resume_state or {}).get("upload_url"):
@@ -453,8 +479,15 @@ class SharePointProvider:
             await self._forget(job.resume_state or {}, save_state)
         return await self._simple_upload(drive_id, parent_id, segments[-1], job)
 
-    def _verified(self, cloud_path: str, item: DriveItem, quickxor: QuickXorHash, size: int) -> UploadResult:
-        """Compare SharePoint's quickXorHash with the one taken of the bytes as they were sent."""
+    def _verified(
+        self, cloud_path: str, item: DriveItem, quickxor: QuickXorHash, size: int, *, acknowledged: bool
+    ) -> UploadResult:
+        """Compare SharePoint's quickXorHash with the one taken of the bytes as they were sent.
+
+        A complete upload that SharePoint acknowledged with the stored item, whose hash differs
+        because the library rewrote the file (see :func:`rewritten_by_server`), is
+        ``server-modified``: synced, never retried in a loop. Any other mismatch is an error.
+        """
         reported = item.file.hashes.quick_xor_hash if item.file and item.file.hashes else None
         local = quickxor.b64digest()
         if reported is None:
@@ -464,11 +497,22 @@ class SharePointProvider:
                 matches = base64.b64decode(reported) == quickxor.digest()
             except (binascii.Error, ValueError):
                 matches = False
-            if not matches:
+            if matches:
+                verification = "hash"
+            elif acknowledged and rewritten_by_server(cloud_path, item.size, size):
+                verification = "server-modified"
+                log.info(
+                    "%s: SharePoint rewrote %s on upload (%s bytes sent, %s stored)",
+                    self.name,
+                    cloud_path,
+                    size,
+                    item.size,
+                )
+            else:
                 raise QuickXorMismatchError(
                     f"SharePoint reports quickXorHash {reported} for {cloud_path}; the bytes sent hash to {local}"
                 )
-            verification, remote_hash = "hash", f"quickxor:{reported}"
+            remote_hash = f"quickxor:{reported}"
         return UploadResult(
             cloud_path=cloud_path,
             remote_id=item.id,
@@ -479,7 +523,7 @@ class SharePointProvider:
 
     async def _simple_upload(
         self, drive_id: str, parent_id: str, name: str, job: UploadJob
-    ) -> tuple[DriveItem, QuickXorHash, str]:
+    ) -> tuple[DriveItem, QuickXorHash, str, bool]:
         """One PUT .../content, streamed from disk, hashing the bytes as they go out."""
         url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/content")
         hashes: list[tuple[QuickXorHash, Any]] = []
@@ -511,7 +555,7 @@ class SharePointProvider:
         if item is None or not hashes:
             raise TransientError("SharePoint answered the upload without a driveItem")
         quickxor, sha256 = hashes[-1]
-        return item, quickxor, sha256.hexdigest()
+        return item, quickxor, sha256.hexdigest(), True
 
     async def _pace_bytes(self, count: int) -> None:
         await self._pacing.bandwidth.acquire_async(count)
@@ -554,7 +598,7 @@ class SharePointProvider:
 
     async def _session_upload(
         self, drive_id: str, parent_id: str, segments: list[str], job: UploadJob, save_state: SaveState
-    ) -> tuple[DriveItem, QuickXorHash, str]:
+    ) -> tuple[DriveItem, QuickXorHash, str, bool]:
         """createUploadSession (or the saved one), then fragments of 10 x 320 KiB, in order."""
         upload_url: str | None = (job.resume_state or {}).get("upload_url")
         offset: int | None = 0
@@ -576,10 +620,11 @@ class SharePointProvider:
         except FileChangedError:
             await self._forget({"upload_url": upload_url}, save_state)
             raise
+        acknowledged = item is not None
         if item is None:  # the last answer was lost and the session closed: look the file up
             item = await self._item(self._url(drive_id, segments))
         await save_state(None)
-        return item, quickxor, sha256.hexdigest()
+        return item, quickxor, sha256.hexdigest(), acknowledged
 
     @staticmethod
     def _hash_prefix(reader: IO[bytes], count: int, quickxor: QuickXorHash, sha256: Any) -> None:

@@ -12,7 +12,8 @@ a target's ``ca_bundle`` points at. Graph answers on ``127.0.0.1`` and upload UR
 API host, so an SDK that limits bearer tokens to Graph hosts sends none there.
 
 Faults are injected through small methods (:meth:`fail_next`, :meth:`drop_next_fragment`,
-:meth:`expire_sessions`, :meth:`report_wrong_hash`, :meth:`revoke_tokens`); every request is
+:meth:`expire_sessions`, :meth:`report_wrong_hash`, :meth:`revoke_tokens`,
+:meth:`rewrite_on_upload`); every request is
 appended to :attr:`log`.
 """
 
@@ -86,6 +87,10 @@ class GraphEmulator:
         self._faults: list[_Fault] = []
         self._drop_fragments: list[bool] = []  # one entry per planned drop: commit first?
         self._wrong_hashes = 0
+        #: File extensions (lower case, with the dot) the library rewrites on upload, as
+        #: SharePoint does with Office documents, PDF and HTML: see :meth:`rewrite_on_upload`.
+        self.rewrite_suffixes: set[str] = set()
+        self.rewrites = 0
         self._lock = threading.Lock()
         self._ca = trustme.CA()
         self.ca_pem = workdir / "graph-emulator-ca.pem"
@@ -198,6 +203,12 @@ class GraphEmulator:
         with self._lock:
             self._wrong_hashes += count
 
+    def rewrite_on_upload(self, *suffixes: str) -> None:
+        """Uploads of these file types are stored rewritten: different bytes (so a different size
+        and quickXorHash) than were sent, and different again on every upload."""
+        with self._lock:
+            self.rewrite_suffixes.update(suffix.lower() for suffix in suffixes)
+
     def revoke_tokens(self) -> None:
         """Every issued access token stops working (401 InvalidAuthenticationToken)."""
         with self._lock:
@@ -263,6 +274,15 @@ class GraphEmulator:
                 self._wrong_hashes -= 1
                 return True
         return False
+
+    def stored_content(self, name: str, content: bytes) -> bytes:
+        """What the library keeps of an upload named ``name`` (rewritten when its type is chosen)."""
+        suffix = name[name.rfind(".") :].lower() if "." in name else ""
+        with self._lock:
+            if suffix not in self.rewrite_suffixes:
+                return content
+            self.rewrites += 1
+        return content + f"\n<!-- rewritten by the library: {uuid.uuid4()} -->\n".encode()
 
     def new_session(self, parent_id: str, name: str) -> UploadSession:
         session = UploadSession(

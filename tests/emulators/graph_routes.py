@@ -215,7 +215,7 @@ class GraphRoutes:
         content = await request.read()
         if len(content) != request.content_length:
             raise GraphError(400, "invalidRequest", "The body is shorter than Content-Length.")
-        item, created = self.drive.put_file(parent, name, content)
+        item, created = self.drive.put_file(parent, name, self.emulator.stored_content(name, content))
         return _json(201 if created else 200, self._uploaded_json(item))
 
     async def _create_session(self, request: web.Request, anchor: Item, segments: list[str]) -> web.Response:
@@ -300,7 +300,8 @@ class GraphRoutes:
             return _json(202, {"expirationDateTime": iso(session.expires), "nextExpectedRanges": self._ranges(session)})
         self.emulator.sessions.pop(session.id, None)
         parent = self.drive.item(session.parent_id)
-        item, created = self.drive.put_file(parent, session.name, bytes(session.received))
+        content = self.emulator.stored_content(session.name, bytes(session.received))
+        item, created = self.drive.put_file(parent, session.name, content)
         return _json(201 if created else 200, self._uploaded_json(item))
 
     def _uploaded_json(self, item: Item) -> dict[str, Any]:
