@@ -1,0 +1,99 @@
+"""Several daemons on one database (CONTRACT.md section 10): nothing happens twice."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.daemon_process import DaemonProcess
+
+pytestmark = pytest.mark.slow
+Daemon = Callable[..., DaemonProcess]
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
+
+
+def shared_root(first: DaemonProcess, second: DaemonProcess) -> None:
+    """Point ``second`` at ``first``'s watch root and mirror."""
+    second.watch_root = first.watch_root
+    second.mirror = first.mirror
+    second.settings["watch_root"] = str(first.watch_root)
+    second.settings["targets"] = first.settings["targets"]
+    from tests.daemon_process import write_config
+
+    write_config(second.config, second.settings)
+
+
+async def test_two_daemons_on_one_shared_root_record_upload_and_apply_everything_once(daemon: Daemon) -> None:
+    a, b = daemon(), daemon()
+    shared_root(a, b)
+    a.command("load", str(CATALOG))
+    a.start()
+    b.start()
+    await a.wait_started()
+    await b.wait_started()
+    files = {f"truck-{i % 10:02d}/requests/photos/{i}.bin": os.urandom(1200) for i in range(2000)}
+    for index in range(200):
+        envelope = {
+            "type": "get_parts",
+            "user": "rita.kowalski@northwind-fleet.example",
+            "payload": {"location": "North Depot"},
+            "metadata": {"sequence": index},
+        }
+        files[f"truck-{index % 10:02d}/requests/env/{index}.json"] = json.dumps(envelope).encode()
+    for name, data in files.items():
+        a.drop(name, data)
+    await a.wait_synced(len(files) + 200, timeout=180)  # every file, plus one response per envelope
+    duplicates = await a.query(
+        "SELECT local_path, count(*) AS n FROM cloud_file_refs GROUP BY local_path HAVING count(*) > 1"
+    )
+    assert duplicates == []
+    requests = await a.query("SELECT local_path, count(*) AS n FROM requests GROUP BY local_path")
+    assert len(requests) == 200 and all(row["n"] == 1 for row in requests)
+    uploaders = await a.query("SELECT uploaded_by, count(*) AS n FROM cloud_file_refs GROUP BY uploaded_by")
+    assert len(uploaders) == 2, "both instances did part of the uploads"
+    instances = json.loads(a.command("status", "--json").stdout)["instances"]
+    assert len(instances) == 2 and not any(instance["stale"] for instance in instances)
+    assert a.stop() == 0 and b.stop() == 0
+
+
+async def test_two_daemons_with_separate_roots_each_take_their_own_devices(daemon: Daemon) -> None:
+    a, b = daemon(), daemon()
+    a.start()
+    b.start()
+    await a.wait_started()
+    await b.wait_started()
+    for index in range(50):
+        a.drop(f"truck-a/requests/{index}.txt", f"a{index}".encode())
+        b.drop(f"truck-b/requests/{index}.txt", f"b{index}".encode())
+    await a.wait_synced(100, timeout=90)
+    assert sorted(p.name for p in (a.mirror / "truck-a/requests").iterdir()) == sorted(f"{i}.txt" for i in range(50))
+    assert sorted(p.name for p in (b.mirror / "truck-b/requests").iterdir()) == sorted(f"{i}.txt" for i in range(50))
+    assert not (a.mirror / "truck-b").exists() and not (b.mirror / "truck-a").exists()
+    assert a.stop() == 0 and b.stop() == 0
+
+
+async def test_a_killed_instances_claims_are_finished_by_the_other(daemon: Daemon) -> None:
+    a, b = daemon(), daemon()
+    shared_root(a, b)
+    a.start()
+    await a.wait_started()
+    files = {f"truck-{i % 5}/requests/{i}.bin": os.urandom(50_000) for i in range(1500)}
+    for name, data in files.items():
+        a.drop(name, data)
+
+    async def a_is_uploading() -> bool:
+        return (await a.status_counts()).get("uploading", 0) > 0
+
+    await a.wait_for(a_is_uploading, 60, "uploads in flight")
+    a.kill()
+    b.start()
+    await b.wait_synced(len(files), timeout=120)
+    rows = await b.query("SELECT local_path FROM cloud_file_refs")
+    assert len(rows) == len(files)
+    for name, data in list(files.items())[:50]:
+        assert (b.mirror / name).read_bytes() == data
+    assert b.stop() == 0
