@@ -15,7 +15,8 @@ from uuid import UUID
 
 import asyncpg
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from cloudwatcher import __version__
@@ -147,8 +148,12 @@ def db_url(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Sync status per target, request counts, devices, recent failures."""
+def status(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    watch: Annotated[float | None, typer.Option("--watch", help="Refresh every SECONDS until Ctrl-C.", min=0.5)] = None,
+) -> None:
+    """Sync status per target, request counts, devices, recent failures, instances."""
     from cloudwatcher.daemon.status import collect_status
 
     settings = settings_from(config)
@@ -156,10 +161,26 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(snapshot)
         return
-    render_status(snapshot)
+    if watch is None:
+        console.print(status_view(snapshot))
+        return
+    import time
+
+    from rich.live import Live
+
+    with Live(status_view(snapshot), console=console, screen=False, auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(watch)
+                snapshot = with_database(settings, lambda connection: collect_status(connection, settings))
+                live.update(status_view(snapshot), refresh=True)
+        except KeyboardInterrupt:
+            pass
 
 
-def render_status(snapshot: dict[str, Any]) -> None:
+def status_view(snapshot: dict[str, Any]) -> Group:
+    """The status snapshot as Rich tables: targets, requests, devices, failures, instances."""
+    parts: list[Any] = []
     table = Table(title="Targets")
     for column in (
         "target",
@@ -175,30 +196,36 @@ def render_status(snapshot: dict[str, Any]) -> None:
         table.add_column(column)
     for t in snapshot["targets"]:
         age = t["oldest_pending_age_seconds"]
+        failed = f"[red]{t['failed']}[/red]" if t["failed"] else "0"
         table.add_row(
             t["name"],
             t["provider"] or "",
             str(t["pending"]),
             str(t["uploading"]),
             str(t["synced"]),
-            str(t["failed"]),
+            failed,
             str(t["gave_up"]),
             "" if age is None else f"{age:.0f} s",
             t["last_synced_at"] or "",
         )
-    console.print(table)
+    parts.append(table)
     r = snapshot["requests"]
-    console.print(
-        f"Requests: {r['pending']} pending, {r['processing']} processing, "
-        f"{r['completed']} completed, {r['failed']} failed"
+    parts.append(
+        f"Requests: {r['pending']} pending, {r['processing']} processing, {r['completed']} completed, "
+        f"{r['failed']} failed"
     )
     if snapshot["devices"]:
         devices = Table(title="Devices")
         for column in ("device", "online", "last seen", "files"):
             devices.add_column(column)
         for d in snapshot["devices"]:
-            devices.add_row(d["device_id"], "yes" if d["online"] else "no", d["last_seen_at"] or "", str(d["files"]))
-        console.print(devices)
+            devices.add_row(
+                escape(d["device_id"]),
+                "[green]online[/green]" if d["online"] else "offline",
+                d["last_seen_at"] or "",
+                str(d["files"]),
+            )
+        parts.append(devices)
     if snapshot["recent_failures"]:
         failures = Table(title="Recent failures")
         for column in ("ref id", "target", "path", "attempts", "error", "next attempt"):
@@ -207,12 +234,28 @@ def render_status(snapshot: dict[str, Any]) -> None:
             failures.add_row(
                 f["ref_id"],
                 f["target"],
-                f["local_path"],
+                escape(f["local_path"]),
                 str(f["attempts"]),
-                f["last_error"] or "",
+                escape(f["last_error"] or ""),
                 f["next_attempt_at"] or "gave up",
             )
-        console.print(failures)
+        parts.append(failures)
+    if snapshot.get("instances"):
+        instances = Table(title="Instances")
+        for column in ("id", "host", "pid", "version", "started", "last heartbeat", "stale"):
+            instances.add_column(column)
+        for i in snapshot["instances"]:
+            instances.add_row(
+                i["id"],
+                i["host"],
+                str(i["pid"]),
+                i["version"],
+                i["started_at"] or "",
+                i["last_heartbeat"] or "",
+                "[yellow]stale[/yellow]" if i["stale"] else "",
+            )
+        parts.append(instances)
+    return Group(*parts)
 
 
 @app.command()
