@@ -192,7 +192,9 @@ class EmbeddedPostgres:
         socket_dir = self._socket_dir()
         if socket_dir != self.data_dir:
             self._prepare_dir(socket_dir)
-        options = ["-c listen_addresses=''", f"-c unix_socket_directories='{socket_dir}'"]
+        # jit=off: the JIT needs writable+executable memory, which the hardened unit forbids
+        # (MemoryDenyWriteExecute=), and it buys nothing for the ledger's short queries.
+        options = ["-c listen_addresses=''", f"-c unix_socket_directories='{socket_dir}'", "-c jit=off"]
         options += [f"-c {key}={value}" for key, value in self.extra_settings.items()]
         log_file = self.data_dir / "server.log"
         try:
