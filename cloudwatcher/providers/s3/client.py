@@ -1,0 +1,275 @@
+"""The boto3 client of one target in its bounded thread pool: trust, pacing, naming, calls, verification.
+
+The daemon owns the retry policy, so botocore makes exactly one attempt per call and every
+failure is mapped to TransientError or PermanentError (see errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cloudwatcher.config import S3Target
+from cloudwatcher.providers.base import (
+    FileChangedError,
+    PermanentError,
+    ProviderError,
+    TransientError,
+    UploadJob,
+    UploadResult,
+    Verification,
+)
+from cloudwatcher.providers.pacing import TargetPacing
+from cloudwatcher.providers.s3.body import FileSlice, Fingerprint
+from cloudwatcher.providers.s3.errors import NOT_FOUND_CODES, error_code, translate_error
+from cloudwatcher.providers.s3.limits import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    MAX_KEY_BYTES,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    composite_sha256,
+    normalise_prefix,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _default_trust() -> str | None:
+    """The CA bundle to use when the target names none (CONTRACT.md section 3, TLS).
+
+    boto's own default is certifi's bundle; the contract asks for ``SSL_CERT_FILE`` or the
+    system store instead. ``AWS_CA_BUNDLE`` and ``REQUESTS_CA_BUNDLE`` keep their boto meaning,
+    so ``None`` (let botocore decide) is returned when either is set.
+    """
+    if os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE"):
+        return None
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    if cert_file:
+        return cert_file
+    system = ssl.get_default_verify_paths()
+    for candidate in (system.cafile, system.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+class S3Base:
+    """A bucket (and key prefix) and the client that reaches it; the layers above add the uploads."""
+
+    case_insensitive = False
+
+    def __init__(
+        self,
+        config: S3Target,
+        *,
+        concurrency: int = 4,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        session: boto3.Session | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+    ) -> None:
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
+        if not 1 <= multipart_threshold <= MAX_PART_SIZE:
+            raise ValueError(f"multipart_threshold must be between 1 and {MAX_PART_SIZE} bytes")
+        self.name = config.name
+        self.bucket = config.bucket
+        self.prefix = normalise_prefix(config.prefix)
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        session = session or boto3.Session()
+        verify = str(config.ca_bundle.expanduser()) if config.ca_bundle else None
+        if verify is not None and not os.path.isfile(verify):
+            raise ValueError(f"target {self.name!r}: ca_bundle {verify} is not a file")
+        # An AWS profile's own ca_bundle (or AWS_CA_BUNDLE) wins over our default trust, as in
+        # every other AWS tool; only the botocore session knows about the profile's setting.
+        if verify is None and session._session.get_config_variable("ca_bundle") is None:
+            verify = _default_trust()
+        botocore_config = Config(
+            # One attempt per call: the daemon owns the retry policy. In client config botocore's
+            # "max_attempts" counts *retries* (1 would mean two requests); "total_max_attempts"
+            # counts requests.
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max(10, concurrency),
+            tcp_keepalive=True,
+        )
+        # One client for all workers: botocore clients are thread-safe, sessions are not.
+        self.client: S3Client = session.client(
+            "s3",
+            region_name=config.region,
+            endpoint_url=config.endpoint_url,
+            verify=verify,
+            config=botocore_config,
+        )
+        self._closing = threading.Event()
+        self._pacing = TargetPacing.for_target(config)
+        if self._pacing.requests.limited or self._pacing.bandwidth.limited:
+            self.client.meta.events.register("before-send.s3", self._before_send)
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"s3-{self.name}")
+
+    def _before_send(self, request: Any, **_: Any) -> None:
+        """Take one request token per HTTP request and pace upload bodies to the bandwidth limit.
+
+        botocore emits this in the worker thread right before each request goes on the wire
+        (every page of a paginated call included), so blocking here throttles exactly that.
+        """
+        self._pacing.requests.acquire()
+        body = getattr(request, "body", None)
+        if isinstance(body, FileSlice):
+            body.meter = self._pacing.bandwidth.acquire
+
+    # -- naming ---------------------------------------------------------------------------
+
+    def remote_name(self, remote_path: str) -> str:
+        return remote_path
+
+    def key_for(self, remote_path: str) -> str:
+        """The object key: the normalised prefix joined with the remote path."""
+        key = self.prefix + remote_path.lstrip("/")
+        try:
+            encoded = key.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PermanentError(f"S3 keys must be UTF-8; {remote_path!r} is not") from exc
+        if len(encoded) > MAX_KEY_BYTES:
+            raise PermanentError(f"S3 key is {len(encoded)} bytes, over S3's limit of {MAX_KEY_BYTES}: {key[:80]}...")
+        return key
+
+    def _cloud_path(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _call(self, where: str, function: Callable[[], T]) -> T:
+        """Run a blocking call in the target's bounded pool, translating its failures."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise translate_error(exc, where) from exc
+
+    async def _ensure_unchanged(self, job: UploadJob, before: Fingerprint) -> None:
+        """Raise FileChangedError when the file was rewritten or replaced since ``before``."""
+        try:
+            after = await self._call("stat", lambda: Fingerprint.of(job.local_file))
+        except PermanentError as exc:
+            raise FileChangedError(f"file changed during upload: {exc}") from exc
+        if after != before:
+            raise FileChangedError("file changed during upload (size, mtime or inode differs)")
+
+    async def _abort(self, key: str, upload_id: str, bucket: str | None = None) -> None:
+        """Best-effort abort after a failure: the original error is what the caller reports."""
+        try:
+            await self._abort_upload(bucket or self.bucket, key, upload_id)
+        except ProviderError as exc:
+            log.warning("could not abort multipart upload %s of %s: %s", upload_id, key, exc)
+
+    async def _abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                self._executor,
+                lambda: self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return  # already completed, aborted or expired: nothing is left behind
+            raise translate_error(exc, f"AbortMultipartUpload s3://{bucket}/{key}") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise translate_error(exc, f"AbortMultipartUpload s3://{bucket}/{key}") from exc
+
+    # -- verification ---------------------------------------------------------------------
+
+    async def _verify(
+        self,
+        key: str,
+        size: int,
+        *,
+        full: str,
+        composite: tuple[list[bytes], int] | None,
+        written: Mapping[str, Any],
+    ) -> UploadResult:
+        """Compare what S3 stored with what we sent: size, and its SHA-256 (full or composite).
+
+        ``written`` is S3's answer to the PutObject/CompleteMultipartUpload. Write-only
+        credentials (s3:PutObject without s3:GetObject, common for backup targets) are refused
+        HeadObject; then that answer, which carries the checksum S3 validated on receipt, is
+        what we verify instead of failing every upload.
+        """
+        head = await self._head(key, on_denied={**written, "ContentLength": size})
+        if head is None:
+            raise TransientError(f"{self._cloud_path(key)} is missing right after its upload")
+        remote_size = int(head["ContentLength"])
+        if remote_size != size:
+            raise TransientError(f"{self._cloud_path(key)} holds {remote_size} bytes, not {size}")
+        reported = head.get("ChecksumSHA256")
+        if reported is None:
+            # An S3-compatible store that keeps no checksums: every byte was acknowledged.
+            return self._result(key, head, remote_hash=None, verification="transport")
+        value, _, suffix = str(reported).partition("-")
+        matches = value == full and not suffix
+        if composite is not None and not matches:
+            digests, count = composite
+            # S3 reports "<b64>-<parts>"; some compatible stores omit the part count.
+            matches = value == composite_sha256(digests) and suffix in ("", str(count))
+        if not matches:
+            raise TransientError(f"{self._cloud_path(key)}: S3 reports sha256 {reported}, the local bytes give {full}")
+        return self._result(key, head, remote_hash=f"sha256:{reported}", verification="hash")
+
+    def _result(
+        self, key: str, head: Mapping[str, Any], *, remote_hash: str | None, verification: Verification
+    ) -> UploadResult:
+        return UploadResult(
+            cloud_path=self._cloud_path(key),
+            remote_id=remote_id_of(head),
+            remote_size=int(head["ContentLength"]),
+            remote_hash=remote_hash,
+            verification=verification,
+        )
+
+    async def _head(self, key: str, on_denied: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """HeadObject with checksums, or None when there is no such object (``on_denied`` on 403)."""
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(
+                self._executor,
+                lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"),
+            )
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES:
+                return None
+            if on_denied is not None and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                log.debug("HeadObject %s denied; verifying S3's answer to the upload", self._cloud_path(key))
+                return on_denied
+            raise translate_error(exc, f"HeadObject {self._cloud_path(key)}") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise translate_error(exc, f"HeadObject {self._cloud_path(key)}") from exc
+        return dict(answer)
+
+
+def remote_id_of(head: Mapping[str, Any]) -> str | None:
+    """The object's VersionId on a versioned bucket, else its ETag (without the quotes)."""
+    version = head.get("VersionId")
+    if version and version != "null":
+        return str(version)
+    etag = head.get("ETag")
+    return str(etag).strip('"') if etag else None

@@ -1,0 +1,214 @@
+"""Multipart uploads whose session is saved after every part, so that a restarted daemon resumes it.
+
+Checksums (composite for multipart SHA-256):
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cloudwatcher.providers.base import FileChangedError, ProviderError, SaveState, UploadJob, UploadResult
+from cloudwatcher.providers.s3.body import FileSlice, Fingerprint, b64, hash_range
+from cloudwatcher.providers.s3.client import S3Base
+from cloudwatcher.providers.s3.errors import error_code, translate_error
+from cloudwatcher.providers.s3.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, part_size_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MultipartSession:
+    """A multipart upload in progress; ``existing`` maps (part, sha256, size) to S3's ETag."""
+
+    upload_id: str
+    key: str
+    part_size: int
+    existing: dict[tuple[int, str, int], str]
+
+
+class MultipartUploads(S3Base):
+    """The multipart half of the S3 provider (from ``multipart_threshold`` on)."""
+
+    async def _put_multipart(
+        self, job: UploadJob, key: str, before: Fingerprint, save_state: SaveState
+    ) -> UploadResult:
+        session = await self._resume_session(job, key, save_state)
+        if session is None:
+            part_size = part_size_for(job.size, self.part_size)
+            created = await self._call(
+                f"CreateMultipartUpload {self._cloud_path(key)}",
+                lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"),
+            )
+            session = MultipartSession(created["UploadId"], key, part_size, existing={})
+        state: dict[str, Any] = {
+            "bucket": self.bucket,
+            "upload_id": session.upload_id,
+            "key": key,
+            "part_size": session.part_size,
+            "size": job.size,
+            "sha256": job.sha256,
+            "parts": [],
+        }
+        try:
+            await save_state(dict(state))
+            parts, digests, whole = await self._send_parts(job, session, state, save_state)
+            if whole != job.sha256:
+                raise FileChangedError("file changed since it was recorded (sha256 differs)")
+            await self._ensure_unchanged(job, before)
+            written = await self._call(
+                f"CompleteMultipartUpload {self._cloud_path(key)}",
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=session.upload_id,
+                    MultipartUpload={"Parts": parts},
+                ),
+            )
+        except asyncio.CancelledError:
+            # The daemon is stopping: keep the session so that the next start resumes it (or
+            # abandons it through abandon()); aborting here would throw the parts away.
+            raise
+        except Exception as exc:
+            # Anything else ends this attempt: abort so that no parts stay behind (and are billed).
+            await self._abort(key, session.upload_id)
+            try:
+                await save_state(None)
+            except Exception:
+                # A stale session in the ledger is harmless: resuming it meets NoSuchUpload.
+                log.warning("could not clear the saved session of %s", self._cloud_path(key), exc_info=True)
+            if not isinstance(exc, FileChangedError):
+                await self._ensure_unchanged(job, before)
+            if isinstance(exc, ProviderError):
+                raise
+            raise translate_error(exc, f"multipart upload to {self._cloud_path(key)}") from exc
+        await save_state(None)
+        whole_b64 = b64(bytes.fromhex(whole))
+        return await self._verify(key, job.size, full=whole_b64, composite=(digests, len(parts)), written=dict(written))
+
+    async def _send_parts(
+        self,
+        job: UploadJob,
+        session: MultipartSession,
+        state: dict[str, Any],
+        save_state: SaveState,
+    ) -> tuple[list[CompletedPartTypeDef], list[bytes], str]:
+        """Hash every part, upload those S3 does not already hold, and save progress after each."""
+        whole = hashlib.sha256()
+        parts: list[CompletedPartTypeDef] = []
+        digests: list[bytes] = []
+        count = max(1, math.ceil(job.size / session.part_size))
+        for number in range(1, count + 1):
+            start = (number - 1) * session.part_size
+            length = min(session.part_size, job.size - start)
+            digest = await self._call(
+                f"read {job.local_file}", functools.partial(hash_range, job.local_file, start, length, whole)
+            )
+            checksum = b64(digest)
+            etag = session.existing.get((number, checksum, length))
+            if etag is None:
+                etag = await self._upload_part(job.local_file, session, number, start, length, checksum)
+            parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
+            digests.append(digest)
+            state["parts"] = [dict(part) for part in parts]
+            await save_state(dict(state))
+        return parts, digests, whole.hexdigest()
+
+    async def _upload_part(
+        self, path: Path, session: MultipartSession, number: int, start: int, length: int, checksum: str
+    ) -> str:
+        def send() -> str:
+            with FileSlice(path, start, length, stop=self._closing) as body:
+                return self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=session.key,
+                    UploadId=session.upload_id,
+                    PartNumber=number,
+                    Body=body.as_body(),
+                    ContentLength=length,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )["ETag"]
+
+        return await self._call(f"UploadPart {number} of {self._cloud_path(session.key)}", send)
+
+    async def _resume_session(self, job: UploadJob, key: str, save_state: SaveState) -> MultipartSession | None:
+        """The saved session if it is still usable, with the parts S3 confirms it holds.
+
+        A part counts as held when ListParts shows it with the checksum we compute now (or,
+        for stores whose ListParts omits checksums, with the ETag and checksum we saved when S3
+        accepted it); anything else is uploaded again. A session that cannot be used is
+        aborted so that its parts are not left behind.
+        """
+        state = job.resume_state
+        if not state:
+            return None
+        usable = (
+            state.get("bucket", self.bucket) == self.bucket
+            and state.get("key") == key
+            and state.get("sha256", job.sha256) == job.sha256
+            and isinstance(state.get("part_size"), int)
+            and MIN_PART_SIZE <= state["part_size"] <= MAX_PART_SIZE
+            and state["part_size"] * MAX_PARTS >= job.size
+        )
+        if not usable:
+            await self._abandon_quietly(state, save_state)
+            return None
+        upload_id = str(state["upload_id"])
+        try:
+            listed = await self._list_parts(key, upload_id)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchUpload":
+                log.info("saved multipart upload of %s is gone; starting over", self._cloud_path(key))
+                await save_state(None)
+                return None
+            raise translate_error(exc, f"ListParts {self._cloud_path(key)}") from exc
+        saved = {
+            int(part["PartNumber"]): (str(part.get("ETag")), str(part.get("ChecksumSHA256")))
+            for part in state.get("parts") or []
+        }
+        existing: dict[tuple[int, str, int], str] = {}
+        for part in listed:
+            number, etag, size = int(part["PartNumber"]), str(part["ETag"]), int(part["Size"])
+            checksum = part.get("ChecksumSHA256")
+            if checksum is None and saved.get(number, ("", ""))[0] == etag:
+                checksum = saved[number][1]
+            if checksum:
+                existing[(number, str(checksum), size)] = etag
+        return MultipartSession(upload_id, key, int(state["part_size"]), existing)
+
+    async def _list_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
+        """Every part of the upload (ListParts pages at 1,000); raw ClientError for the caller."""
+        paginator = self.client.get_paginator("list_parts")
+
+        def collect() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+                found.extend(dict(part) for part in page.get("Parts", []))
+            return found
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, collect)
+        except ClientError:
+            raise
+        except (BotoCoreError, OSError) as exc:
+            raise translate_error(exc, f"ListParts {self._cloud_path(key)}") from exc
+
+    async def _abandon_quietly(self, state: dict[str, Any], save_state: SaveState) -> None:
+        """Drop a saved session we will not use, aborting it so that no parts stay behind."""
+        if state.get("upload_id") and state.get("key"):
+            await self._abort(str(state["key"]), str(state["upload_id"]), state.get("bucket"))
+        await save_state(None)
