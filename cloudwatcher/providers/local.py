@@ -39,9 +39,7 @@ def _copy_and_hash(source: Path, destination: Path, expected_size: int) -> str:
             os.fsync(writer.fileno())
             written = writer.tell()
         if written != expected_size:
-            raise FileChangedError(
-                f"file changed during upload: {written} bytes read, {expected_size} recorded"
-            )
+            raise FileChangedError(f"file changed during upload: {written} bytes read, {expected_size} recorded")
         os.replace(temp, destination)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -41,9 +41,7 @@ def sizes(harness: ProviderHarness) -> list[int]:
     return [0, 1, 1000, chunk, chunk + 1, 3 * chunk + 17]
 
 
-async def test_uploaded_files_read_back_identical_for_every_size(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_uploaded_files_read_back_identical_for_every_size(harness: ProviderHarness, tmp_path: Path) -> None:
     for size in sizes(harness):
         data = os.urandom(size)
         assert await upload_and_read(harness, tmp_path, f"dev1/requests/size-{size}.bin", data) == data
@@ -64,14 +62,10 @@ async def test_unicode_and_spaces_in_names_survive(harness: ProviderHarness, tmp
     assert await upload_and_read(harness, tmp_path, name, b"unicode") == b"unicode"
 
 
-async def test_reupload_replaces_the_file_without_a_second_copy(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_reupload_replaces_the_file_without_a_second_copy(harness: ProviderHarness, tmp_path: Path) -> None:
     path = "dev1/requests/replace.txt"
     await upload_and_read(harness, tmp_path, path, b"first version")
-    assert (
-        await upload_and_read(harness, tmp_path, path, b"second, longer version") == b"second, longer version"
-    )
+    assert await upload_and_read(harness, tmp_path, path, b"second, longer version") == b"second, longer version"
     again = await harness.provider.upload(make_job(tmp_path, path, b"second, longer version"), no_state)
     assert again.remote_size == len(b"second, longer version")
 
@@ -80,9 +74,7 @@ async def test_stat_of_a_missing_file_is_none(harness: ProviderHarness) -> None:
     assert await harness.provider.stat("dev1/requests/never-uploaded.txt") is None
 
 
-async def test_transient_fault_is_classified_transient_then_succeeds(
-    harness: ProviderHarness, tmp_path: Path
-) -> None:
+async def test_transient_fault_is_classified_transient_then_succeeds(harness: ProviderHarness, tmp_path: Path) -> None:
     job = make_job(tmp_path, "dev1/requests/transient.txt", b"try again")
     with harness.fault("transient"), pytest.raises(TransientError):
         await harness.provider.upload(job, no_state)
