@@ -1,0 +1,35 @@
+"""Google Drive (API v3) through google-api-python-client, as a mirror target.
+
+Why it is built the way it is:
+
+- The client is synchronous and httplib2 is not thread-safe, so every call runs in a bounded
+  thread pool (size = the target's upload concurrency) with one service object, and so one
+  connection pool, per thread.
+- The discovery document is the package's static copy with its ``rootUrl`` set to
+  ``api_endpoint``. ``client_options.api_endpoint`` alone only swaps the *host* of ``/upload/``
+  URLs (googleapiclient.discovery._fix_up_media_path_base_url keeps ``https`` and drops any path
+  prefix), so an ``http://`` emulator or a proxied root would get metadata and media calls on
+  different roots.
+- Drive allows several files of one name in a folder
+  (https://developers.google.com/drive/api/guides/about-files): every upload looks the name up
+  first and updates the file it finds; folders are looked up or created once per path under a
+  per-path lock and cached.
+- The library's own retries are off (``num_retries=0``): the daemon owns the retry policy. The
+  one exception is re-synchronising a resumable session after a dropped chunk, which is part of
+  the upload protocol (https://developers.google.com/drive/api/guides/manage-uploads#resumable),
+  not a retry of a failed request.
+"""
+
+from cloudwatcher.providers.google_drive.api import CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DRIVE_SCOPE, MULTIPART_LIMIT
+from cloudwatcher.providers.google_drive.errors import translate_error, translate_http_error
+from cloudwatcher.providers.google_drive.provider import GoogleDriveProvider
+
+__all__ = [
+    "CHUNK_GRANULARITY",
+    "DEFAULT_CHUNK_SIZE",
+    "DRIVE_SCOPE",
+    "MULTIPART_LIMIT",
+    "GoogleDriveProvider",
+    "translate_error",
+    "translate_http_error",
+]

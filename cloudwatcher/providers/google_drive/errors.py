@@ -1,0 +1,88 @@
+"""Drive's answers (status and ``errors[0].reason``) mapped onto the daemon's retry classes.
+
+https://developers.google.com/drive/api/guides/handle-errors
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import http.client
+import json
+import ssl
+import zoneinfo
+
+import google.auth.exceptions
+import httplib2
+from googleapiclient.errors import HttpError
+
+from cloudwatcher.providers.base import DailyCapError, PermanentError, ProviderError, QuotaExceededError, TransientError
+
+_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+#: A full drive: storage quota, or a shared drive's item-count limit.
+_FULL_REASONS = {"storageQuotaExceeded", "teamDriveFileLimitExceeded"}
+#: The daily caps. Plain "userRateLimitExceeded" is the per-minute quota, not the 750 GB cap.
+_DAILY_CAP_REASONS = {"dailyLimitExceeded", "uploadLimitExceeded", "dailyLimitExceededUnreg"}
+NETWORK_ERRORS = (TimeoutError, ConnectionError, http.client.HTTPException, httplib2.HttpLib2Error)
+
+
+def _seconds_until_daily_reset() -> float:
+    """Drive's per-day quotas reset at midnight Pacific time; the earliest the cap can be gone."""
+    now = dt.datetime.now(zoneinfo.ZoneInfo("America/Los_Angeles"))
+    midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight - now).total_seconds() + 60
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def translate_http_error(exc: HttpError) -> ProviderError:
+    """Map Drive's status and ``errors[0].reason`` to the daemon's retry classes (API-NOTES.md)."""
+    status = exc.resp.status
+    reason, message = "", ""
+    try:
+        error = json.loads(exc.content)["error"]
+        message = str(error.get("message", ""))
+        reason = str((error.get("errors") or [{}])[0].get("reason", ""))
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        message = str(exc.content[:200] if isinstance(exc.content, bytes) else exc.content)
+    text = f"Google Drive answered {status} {reason or 'error'}: {message}".rstrip(": ")
+    retry_after = _retry_after(exc.resp.get("retry-after"))
+    lowered = message.lower()
+    if reason in _FULL_REASONS:
+        return QuotaExceededError(text)
+    if status == 403 and (reason in _DAILY_CAP_REASONS or "upload limit" in lowered or "daily limit" in lowered):
+        return DailyCapError(text, retry_after=retry_after or _seconds_until_daily_reset())
+    if status == 429 or (status == 403 and reason in _RATE_REASONS) or status == 408 or status >= 500:
+        return TransientError(text, retry_after=retry_after)
+    if status == 401:
+        return PermanentError(f"{text} (the service account's token was refused)")
+    return PermanentError(text)
+
+
+def translate_error(exc: BaseException, token_uri: str = "the token endpoint") -> ProviderError:
+    """Any exception from the SDK, the transport or the token refresh → a ProviderError."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, HttpError):
+        return translate_http_error(exc)
+    if isinstance(exc, google.auth.exceptions.RefreshError):
+        text = f"service-account token request to {token_uri} failed: {exc}"
+        return TransientError(text) if getattr(exc, "retryable", False) else PermanentError(text)
+    if isinstance(exc, google.auth.exceptions.TransportError):
+        return TransientError(f"cannot reach {token_uri}: {exc}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return PermanentError(f"TLS certificate not trusted (set ca_bundle?): {exc}")
+    if isinstance(exc, (*NETWORK_ERRORS, OSError)):
+        return TransientError(f"network error talking to Google Drive: {exc!r}")
+    return TransientError(f"unexpected {type(exc).__name__} from the Drive client: {exc}")
