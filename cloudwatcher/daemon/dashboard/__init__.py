@@ -1,0 +1,195 @@
+"""The web dashboard at ``/`` (CONTRACT.md section 8): a static page shell plus JSON endpoints.
+
+The shell (``/`` and ``/static/*``) holds no data and no token, so it is public even when
+reads need the token; the page's script asks for the token in a field labelled Token, keeps it
+in ``sessionStorage`` at most, and sends it as a bearer header to the JSON endpoints below
+and to ``POST /api/retry``. Those endpoints sit behind http_api's guard, which requires the
+token for every read whenever ``http_bind`` is not loopback. Every value is rendered by the
+script with ``textContent`` and the shell is served with a strict Content-Security-Policy, so
+a file name a device chose (``<script>...``) is only ever text.
+
+Endpoints (all ``GET``, JSON):
+
+- ``/api/dashboard/overview``: targets with counts and a red/amber/green light, instances
+- ``/api/dashboard/throughput``: uploads per minute and target over the last hour
+- ``/api/dashboard/devices``
+- ``/api/dashboard/files?device=&path=&status=&target=&limit=``, ``/api/dashboard/files/{ref_id}``
+- ``/api/dashboard/failures``: failed rows grouped by target and error, with their ids
+- ``/api/dashboard/requests?type=&status=&device=``, ``/api/dashboard/requests/{request_id}``
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from cloudwatcher.daemon.dashboard import details, queries
+from cloudwatcher.daemon.dashboard.values import plain
+from cloudwatcher.daemon.http_api import mark_public
+
+if TYPE_CHECKING:
+    from cloudwatcher.daemon.monitoring import Monitoring
+
+__all__ = ["add_dashboard_routes"]
+
+_CONTENT_TYPES = {
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+# The shell loads only its own script and style; no inline script could run even if some
+# text ever reached the page as markup.
+_SHELL_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _load_assets() -> dict[str, tuple[bytes, str]]:
+    """Every file of the package's ``web`` folder, read once: name → (bytes, content type)."""
+    folder = resources.files("cloudwatcher.daemon").joinpath("web")
+    assets: dict[str, tuple[bytes, str]] = {}
+    for entry in folder.iterdir():
+        suffix = "." + entry.name.rpartition(".")[2]
+        if entry.is_file() and suffix in _CONTENT_TYPES:
+            assets[entry.name] = (entry.read_bytes(), _CONTENT_TYPES[suffix])
+    return assets
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, default=plain),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name, "").strip()
+    return value[:500] or None
+
+
+def _limit(request: web.Request, default: int, maximum: int) -> int:
+    try:
+        return max(1, min(maximum, int(request.query.get("limit", default))))
+    except ValueError:
+        return default
+
+
+def _id(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise web.HTTPNotFound(reason=f"{name} is not a UUID") from None
+
+
+def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
+    """Add the dashboard's shell, assets and JSON endpoints to the daemon's HTTP app."""
+    assets = _load_assets()
+    settings = monitoring.settings
+
+    async def shell(request: web.Request) -> web.Response:
+        body, content_type = assets["index.html"]
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=_SHELL_HEADERS)
+
+    async def asset(request: web.Request) -> web.Response:
+        found = assets.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound(reason="no such asset")
+        body, content_type = found
+        charset = "utf-8" if content_type.startswith("text/") else None
+        return web.Response(body=body, content_type=content_type, charset=charset, headers=_SHELL_HEADERS)
+
+    async def overview(request: web.Request) -> web.Response:
+        status = await monitoring.status()
+        async with monitoring.pool.acquire() as conn:
+            return _json(await queries.overview(conn, status))
+
+    async def throughput(request: web.Request) -> web.Response:
+        async with monitoring.pool.acquire() as conn:
+            return _json(await queries.throughput(conn, settings))
+
+    async def devices(request: web.Request) -> web.Response:
+        async with monitoring.pool.acquire() as conn:
+            return _json(await queries.devices(conn))
+
+    async def files(request: web.Request) -> web.Response:
+        try:
+            async with monitoring.pool.acquire() as conn:
+                found = await queries.files(
+                    conn,
+                    device=_param(request, "device"),
+                    path=_param(request, "path"),
+                    status=_param(request, "status"),
+                    target=_param(request, "target"),
+                    limit=_limit(request, 200, 1000),
+                )
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        found["targets"] = [t.name for t in settings.target_list]
+        return _json(found)
+
+    async def file_detail(request: web.Request) -> web.Response:
+        async with monitoring.pool.acquire() as conn:
+            found = await details.file_detail(conn, _id(request, "ref_id"))
+        if found is None:
+            return _json({"error": "no ledger row has this id"}, status=404)
+        return _json(found)
+
+    async def failures(request: web.Request) -> web.Response:
+        async with monitoring.pool.acquire() as conn:
+            return _json(await queries.failures(conn))
+
+    async def requests(request: web.Request) -> web.Response:
+        try:
+            async with monitoring.pool.acquire() as conn:
+                found = await queries.requests(
+                    conn,
+                    request_type=_param(request, "type"),
+                    status=_param(request, "status"),
+                    device=_param(request, "device"),
+                    limit=_limit(request, 100, 1000),
+                )
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json(found)
+
+    async def request_detail(request: web.Request) -> web.Response:
+        async with monitoring.pool.acquire() as conn:
+            found = await details.request_detail(conn, settings, _id(request, "request_id"))
+        if found is None:
+            return _json({"error": "no request has this id"}, status=404)
+        return _json(found)
+
+    mark_public(app, "/", "/static/*")
+    app.router.add_get("/", shell)
+    app.router.add_get("/static/{name}", asset)
+    routes: dict[str, Handler] = {
+        "overview": overview,
+        "throughput": throughput,
+        "devices": devices,
+        "files": files,
+        "files/{ref_id}": file_detail,
+        "failures": failures,
+        "requests": requests,
+        "requests/{request_id}": request_detail,
+    }
+    for path, handler in routes.items():
+        app.router.add_get(f"/api/dashboard/{path}", handler)
