@@ -8,8 +8,10 @@ killed instance never holds it.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 import asyncpg
 
@@ -29,3 +31,39 @@ async def run_exclusively(
         if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(job_name)):
             return False, None
         return True, await job(connection)
+
+
+_SAME_HOST_INSTANCES = """
+SELECT id, pid FROM instances
+WHERE host = $1 AND id <> $2 AND stopped_at IS NULL
+"""
+
+_RELEASE_CLAIMS_OF = """
+UPDATE cloud_file_refs
+SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, updated_at = now()
+WHERE sync_status = 'uploading' AND claimed_by = ANY($1::uuid[])
+"""
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def release_claims_of_dead_local_instances(pool: asyncpg.Pool, host: str, instance_id: UUID) -> int:
+    """At start-up: claims of earlier daemons on this host whose process is gone go back to pending.
+
+    Their leases would expire on their own within ``LEASE_SECONDS``; a restarted daemon need not
+    wait for that. Instances on other hosts are left to the lease reaper.
+    """
+    rows = await pool.fetch(_SAME_HOST_INSTANCES, host, instance_id)
+    dead = [row["id"] for row in rows if not _process_exists(row["pid"])]
+    if not dead:
+        return 0
+    status = await pool.execute(_RELEASE_CLAIMS_OF, dead)
+    return int(status.split()[-1])

@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon import metrics
-from cloudwatcher.daemon.cluster import run_exclusively
+from cloudwatcher.daemon.cluster import release_claims_of_dead_local_instances, run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
@@ -119,6 +119,9 @@ class Daemon:
                 str(settings.watch_path),
             )
         log.info("cloudwatcher %s started as instance %s", __version__, self.instance_id)
+        released = await release_claims_of_dead_local_instances(self.pool, socket.gethostname(), self.instance_id)
+        if released:
+            log.info("took back %d upload claim(s) left by a daemon that died on this host", released)
         ledger = Ledger(self.pool)
         self.ledger = ledger
 
