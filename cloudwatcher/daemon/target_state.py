@@ -95,6 +95,7 @@ class TargetStateTracker:
     async def _transition(self, decide: Decide) -> None:
         """Lock the target's row, let ``decide(state, reason)`` pick (state, reason, until, event), write it."""
         async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(queries.ENSURE_TARGET_STATE, self.target)  # something to lock
             row = await connection.fetchrow(queries.TARGET_STATE_FOR_UPDATE, self.target)
             current, stored_reason = ("ok", None) if row is None else (row["state"], row["reason"])
             if current == "parked" and row is not None and row["until"] <= datetime.now(UTC):

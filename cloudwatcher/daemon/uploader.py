@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,9 @@ class TargetUploader:
         self._room = asyncio.Event()
         self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
         self.names = RemoteNames(ledger.pool, name, provider)
+        # Versions of one file go up one after another, oldest first: a superseded upload still
+        # in flight must never land after (and over) the newer content.
+        self._path_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock, tasks using it
         self.state = TargetStateTracker(ledger.pool, name)
 
     @property
@@ -179,7 +182,7 @@ class TargetUploader:
     async def _upload(self, row: ClaimedRow) -> None:
         started = time.monotonic()
         try:
-            async with self._slots:
+            async with self._one_version_at_a_time(row.local_path), self._slots:
                 result = await self._attempt(row)
             self._synced.append(
                 SyncedRow(
@@ -216,6 +219,19 @@ class TargetUploader:
             self._sessions.pop(row.id, None)
             self._in_flight.pop(row.id, None)
             self._room.set()
+
+    @contextlib.asynccontextmanager
+    async def _one_version_at_a_time(self, local_path: str) -> AsyncIterator[None]:
+        entry = self._path_locks.setdefault(local_path, (asyncio.Lock(), [0]))
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._path_locks[local_path]
 
     async def _attempt(self, row: ClaimedRow) -> UploadResult:
         local_file = self.watch_root / row.local_path

@@ -204,6 +204,8 @@ SELECT target,
 FROM target_states
 """
 
+ENSURE_TARGET_STATE = "INSERT INTO target_states (target, state) VALUES ($1, 'ok') ON CONFLICT DO NOTHING"
+
 TARGET_STATE_FOR_UPDATE = "SELECT state, reason, until FROM target_states WHERE target = $1 FOR UPDATE"
 
 SET_TARGET_STATE = """
