@@ -1,0 +1,71 @@
+"""Graph and token-endpoint answers mapped onto the daemon's retry classes (CONTRACT.md section 5)."""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from azure.core.exceptions import ClientAuthenticationError
+from kiota_abstractions.api_error import APIError
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+from cloudwatcher.providers.base import PermanentError, ProviderError, QuotaExceededError, TransientError
+
+#: The SDK's error mapping: every status parses as an OData error body.
+ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}
+
+
+class QuickXorMismatchError(TransientError):
+    """SharePoint reported a quickXorHash that differs from the bytes sent."""
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def classify(status: int, code: str, message: str, headers: Any = None) -> ProviderError:
+    """Map a Graph answer onto the daemon's retry classes (CONTRACT.md section 5)."""
+    text = f"SharePoint {status} {code}: {message}".strip()
+    if status == 507 or code in ("insufficientStorage", "quotaLimitReached"):
+        return QuotaExceededError(text)
+    if status == 429 or status >= 500 or status in (404, 409, 416, 408):
+        return TransientError(text, retry_after=_retry_after(headers))
+    if status == 401:
+        return PermanentError(f"{text} (refused again after a token refresh)")
+    return PermanentError(text)
+
+
+def from_api_error(exc: APIError) -> ProviderError:
+    status = exc.response_status_code or 0
+    code, message = "", str(exc)
+    if isinstance(exc, ODataError) and exc.error is not None:
+        code, message = exc.error.code or "", exc.error.message or ""
+    return classify(status, code, message, exc.response_headers)
+
+
+def from_token_error(exc: ClientAuthenticationError) -> ProviderError:
+    """The token endpoint refused: bad credentials are permanent, its outages are not.
+
+    azure-identity's message carries the AADSTS code and description, never the secret.
+    """
+    response: Any = exc.response
+    status: int = (response.status_code or 0) if response is not None else 0
+    message = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
+    if status == 429 or status >= 500:
+        headers = response.headers if response is not None else None
+        return TransientError(f"token endpoint {status}: {message}", retry_after=_retry_after(headers))
+    return PermanentError(f"token request refused ({status or 'no answer'}): {message}")
+
+
+def status_of(exc: BaseException | None) -> int | None:
+    return exc.response_status_code if isinstance(exc, APIError) else None

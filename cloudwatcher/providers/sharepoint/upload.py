@@ -1,0 +1,329 @@
+"""Uploads: a simple PUT up to 4 MiB, an upload session of 320 KiB-multiple fragments above; quickXorHash checks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import IO, Any
+from urllib.parse import quote
+
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from kiota_serialization_json.json_parse_node import JsonParseNode
+from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (
+    CreateUploadSessionPostRequestBody,
+)
+from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_request_builder import (
+    CreateUploadSessionRequestBuilder,
+)
+from msgraph.generated.models.drive_item import DriveItem
+from msgraph.generated.models.drive_item_uploadable_properties import DriveItemUploadableProperties
+
+from cloudwatcher.providers.base import (
+    FileChangedError,
+    PermanentError,
+    SaveState,
+    TransientError,
+    UploadJob,
+    UploadResult,
+)
+from cloudwatcher.providers.quickxorhash import QuickXorHash
+from cloudwatcher.providers.sharepoint.client import GraphBase
+from cloudwatcher.providers.sharepoint.errors import ERROR_MAPPING, QuickXorMismatchError, status_of
+from cloudwatcher.providers.sharepoint.names import rewritten_by_server
+
+log = logging.getLogger(__name__)
+
+
+SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024  # older clouds cap simple PUTs at 4 MB
+FRAGMENT_UNIT = 320 * 1024  # every fragment but the last MUST be a multiple of this
+FRAGMENT_SIZE = 10 * FRAGMENT_UNIT
+_READ_CHUNK = 256 * 1024
+_RESYNCS_PER_ATTEMPT = 3  # dropped fragments recovered within one upload attempt
+
+
+def _parse_ranges(ranges: list[str] | None) -> int | None:
+    """The next byte the session expects, from ``["N-"]`` or SharePoint's ``["N-M"]``."""
+    if not ranges:
+        return None
+    starts = [int(item.split("-", 1)[0]) for item in ranges if item.split("-", 1)[0].isdigit()]
+    return min(starts) if starts else None
+
+
+def _read(reader: IO[bytes], count: int) -> bytes:
+    return reader.read(count)
+
+
+class GraphUploads(GraphBase):
+    """The upload half of the provider."""
+
+    # ------------------------------------------------------------------------------- upload
+
+    async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
+        segments = self._segments(job.remote_path)
+        drive_id = await self._drive()
+        try:
+            for attempt in (1, 2):
+                parent_id = await self._folder(drive_id, segments[:-1])
+                try:
+                    item, quickxor, sha256, acknowledged = await self._transfer(
+                        drive_id, parent_id, segments, job, save_state
+                    )
+                    break
+                except TransientError as exc:
+                    if attempt == 2 or status_of(exc.__cause__) != 404:
+                        raise
+                    # A cached folder id went stale (the folder was deleted or moved remotely).
+                    log.info("%s: parent folder of %s vanished; re-resolving", self.name, segments[-1])
+                    self._folder_ids.clear()
+        except FileNotFoundError as exc:
+            raise PermanentError(f"local file vanished: {job.local_file}") from exc
+        except OSError as exc:
+            raise TransientError(f"cannot read {job.local_file}: {exc.strerror or exc}") from exc
+        if sha256 != job.sha256:
+            raise FileChangedError("file changed since it was recorded (sha256 differs)")
+        return self._verified("/".join(segments), item, quickxor, job.size, acknowledged=acknowledged)
+
+    async def _transfer(
+        self, drive_id: str, parent_id: str, segments: list[str], job: UploadJob, save_state: SaveState
+    ) -> tuple[DriveItem, QuickXorHash, str, bool]:
+        """Simple PUT up to 4 MiB, an upload session above; True when the upload's own answer carried the item."""
+        if job.size > SIMPLE_UPLOAD_LIMIT:
+            return await self._session_upload(drive_id, parent_id, segments, job, save_state)
+        if (job.resume_state or {}).get("upload_url"):
+            # Sessions are only started for larger files: this one changed; drop its session.
+            await self._forget(job.resume_state or {}, save_state)
+        return await self._simple_upload(drive_id, parent_id, segments[-1], job)
+
+    def _verified(
+        self, cloud_path: str, item: DriveItem, quickxor: QuickXorHash, size: int, *, acknowledged: bool
+    ) -> UploadResult:
+        """Compare SharePoint's quickXorHash with the one taken of the bytes as they were sent.
+
+        A complete upload that SharePoint acknowledged with the stored item, whose hash differs
+        because the library rewrote the file (see :func:`rewritten_by_server`), is
+        ``server-modified``: synced, never retried in a loop. Any other mismatch is an error.
+        """
+        reported = item.file.hashes.quick_xor_hash if item.file and item.file.hashes else None
+        local = quickxor.b64digest()
+        if reported is None:
+            verification, remote_hash = "transport", None
+        else:
+            try:
+                matches = base64.b64decode(reported) == quickxor.digest()
+            except (binascii.Error, ValueError):
+                matches = False
+            if matches:
+                verification = "hash"
+            elif acknowledged and rewritten_by_server(cloud_path, item.size, size):
+                verification = "server-modified"
+                log.info(
+                    "%s: SharePoint rewrote %s on upload (%s bytes sent, %s stored)",
+                    self.name,
+                    cloud_path,
+                    size,
+                    item.size,
+                )
+            else:
+                raise QuickXorMismatchError(
+                    f"SharePoint reports quickXorHash {reported} for {cloud_path}; the bytes sent hash to {local}"
+                )
+            remote_hash = f"quickxor:{reported}"
+        return UploadResult(
+            cloud_path=cloud_path,
+            remote_id=item.id,
+            remote_size=item.size if item.size is not None else size,
+            remote_hash=remote_hash,
+            verification=verification,  # type: ignore[arg-type]
+        )
+
+    async def _simple_upload(
+        self, drive_id: str, parent_id: str, name: str, job: UploadJob
+    ) -> tuple[DriveItem, QuickXorHash, str, bool]:
+        """One PUT .../content, streamed from disk, hashing the bytes as they go out."""
+        url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/content")
+        hashes: list[tuple[QuickXorHash, Any]] = []
+
+        async def stream() -> AsyncIterator[bytes]:
+            quickxor, sha256 = QuickXorHash(), hashlib.sha256()
+            hashes.append((quickxor, sha256))
+            sent = 0
+            with job.local_file.open("rb") as reader:
+                while sent < job.size:
+                    chunk = await asyncio.to_thread(_read, reader, min(_READ_CHUNK, job.size - sent))
+                    if not chunk:
+                        raise FileChangedError(f"file shrank during upload: {sent} of {job.size} bytes")
+                    quickxor.update(chunk)
+                    sha256.update(chunk)
+                    sent += len(chunk)
+                    await self._pace_bytes(len(chunk))
+                    yield chunk
+
+        async def put() -> DriveItem | None:
+            request = RequestInformation(Method.PUT)
+            request.url = url
+            request.headers.try_add("Content-Type", "application/octet-stream")
+            request.headers.try_add("Content-Length", str(job.size))
+            request.content = stream()  # type: ignore[assignment]  # httpx streams async iterables
+            return await self._adapter.send_async(request, DriveItem, ERROR_MAPPING)
+
+        item = await self._call(put)
+        if item is None or not hashes:
+            raise TransientError("SharePoint answered the upload without a driveItem")
+        quickxor, sha256 = hashes[-1]
+        return item, quickxor, sha256.hexdigest(), True
+
+    async def _pace_bytes(self, count: int) -> None:
+        await self._pacing.bandwidth.acquire_async(count)
+
+    async def _create_session(self, drive_id: str, parent_id: str, name: str, save_state: SaveState) -> str:
+        url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/createUploadSession")
+        body = CreateUploadSessionPostRequestBody(
+            item=DriveItemUploadableProperties(additional_data={"@microsoft.graph.conflictBehavior": "replace"})
+        )
+        session = await self._call(lambda: CreateUploadSessionRequestBuilder(self._adapter, url).post(body))
+        if session is None or not session.upload_url:
+            raise TransientError("SharePoint answered createUploadSession without an uploadUrl")
+        expires = session.expiration_date_time.isoformat() if session.expiration_date_time else None
+        await save_state({"upload_url": session.upload_url, "expires": expires})
+        log.debug("%s: upload session started for %s", self.name, name)
+        return session.upload_url
+
+    async def _upload_request(
+        self, method: Method, upload_url: str, fragment: bytes = b"", content_range: str = ""
+    ) -> dict[str, Any] | None:
+        """One request to the pre-authenticated uploadUrl (no Authorization header)."""
+        request = RequestInformation(method)
+        request.url = upload_url
+        if method == Method.PUT:
+            request.headers.try_add("Content-Range", content_range)
+            request.headers.try_add("Content-Type", "application/octet-stream")
+            request.content = fragment
+        raw = await self._upload_adapter.send_primitive_async(request, "bytes", ERROR_MAPPING)
+        return json.loads(raw) if raw else None
+
+    async def _session_offset(self, upload_url: str) -> int | None:
+        """Where the session stands (GET uploadUrl); None when it expired or never existed."""
+        try:
+            state = await self._call(lambda: self._upload_request(Method.GET, upload_url), bearer=False)
+        except TransientError as exc:
+            if status_of(exc.__cause__) == 404:
+                return None
+            raise
+        return _parse_ranges((state or {}).get("nextExpectedRanges"))
+
+    async def _session_upload(
+        self, drive_id: str, parent_id: str, segments: list[str], job: UploadJob, save_state: SaveState
+    ) -> tuple[DriveItem, QuickXorHash, str, bool]:
+        """createUploadSession (or the saved one), then fragments of 10 x 320 KiB, in order."""
+        upload_url: str | None = (job.resume_state or {}).get("upload_url")
+        offset: int | None = 0
+        if upload_url:
+            offset = await self._session_offset(upload_url)
+            if offset is None:
+                log.info("%s: saved upload session is gone; starting over", self.name)
+                await save_state(None)
+                upload_url = None
+        if not upload_url:
+            upload_url = await self._create_session(drive_id, parent_id, segments[-1], save_state)
+            offset = 0
+        assert offset is not None
+        quickxor, sha256 = QuickXorHash(), hashlib.sha256()
+        try:
+            with job.local_file.open("rb") as reader:
+                await asyncio.to_thread(self._hash_prefix, reader, offset, quickxor, sha256)
+                item = await self._send_fragments(upload_url, reader, offset, job.size, quickxor, sha256)
+        except FileChangedError:
+            await self._forget({"upload_url": upload_url}, save_state)
+            raise
+        acknowledged = item is not None
+        if item is None:  # the last answer was lost and the session closed: look the file up
+            item = await self._item(self._url(drive_id, segments))
+        await save_state(None)
+        return item, quickxor, sha256.hexdigest(), acknowledged
+
+    @staticmethod
+    def _hash_prefix(reader: IO[bytes], count: int, quickxor: QuickXorHash, sha256: Any) -> None:
+        """Hash the bytes the server already holds, so the final hash covers the whole file."""
+        remaining = count
+        while remaining:
+            chunk = reader.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                raise FileChangedError("file shrank below the resumed upload's offset")
+            quickxor.update(chunk)
+            sha256.update(chunk)
+            remaining -= len(chunk)
+
+    async def _send_fragments(
+        self, upload_url: str, reader: IO[bytes], offset: int, size: int, quickxor: QuickXorHash, sha256: Any
+    ) -> DriveItem | None:
+        resyncs = 0
+        while offset < size:
+            fragment = await asyncio.to_thread(_read, reader, min(FRAGMENT_SIZE, size - offset))
+            if len(fragment) != min(FRAGMENT_SIZE, size - offset):
+                raise FileChangedError(f"file shrank during upload at byte {offset + len(fragment)}")
+            content_range = f"bytes {offset}-{offset + len(fragment) - 1}/{size}"
+            await self._pace_bytes(len(fragment))
+            try:
+                answer = await self._call(
+                    lambda body=fragment, span=content_range: self._upload_request(  # type: ignore[misc]
+                        Method.PUT, upload_url, body, span
+                    ),
+                    bearer=False,
+                )
+            except TransientError as exc:
+                # A dropped connection or a 416: ask the session where it stands and go on from there.
+                resyncs += 1
+                if resyncs > _RESYNCS_PER_ATTEMPT:
+                    raise
+                expected = await self._session_offset(upload_url)
+                log.info("%s: fragment at %d failed (%s); session expects %s", self.name, offset, exc, expected)
+                if expected is None and offset + len(fragment) == size:
+                    quickxor.update(fragment)
+                    sha256.update(fragment)
+                    return None  # the last fragment landed; its answer was lost
+                if expected == offset + len(fragment):
+                    quickxor.update(fragment)
+                    sha256.update(fragment)
+                    offset = expected
+                elif expected == offset:
+                    reader.seek(offset)
+                else:
+                    raise TransientError(f"upload session lost its place (expects {expected}, sent {offset})") from exc
+                continue
+            quickxor.update(fragment)
+            sha256.update(fragment)
+            offset += len(fragment)
+            if answer and "id" in answer:
+                return self._drive_item(answer)
+            expected = _parse_ranges((answer or {}).get("nextExpectedRanges"))
+            if expected is not None and expected != offset:
+                raise TransientError(f"upload session expects byte {expected}, not {offset}")
+        raise TransientError("upload session accepted every byte but returned no driveItem")
+
+    @staticmethod
+    def _drive_item(body: dict[str, Any]) -> DriveItem:
+        """A driveItem from the final fragment's JSON, parsed by the SDK's own model."""
+        return JsonParseNode(body).get_object_value(DriveItem)
+
+    async def _forget(self, resume_state: dict[str, Any], save_state: SaveState) -> None:
+        """Cancel a session that will not be finished and clear it from the ledger."""
+        try:
+            await self.abandon(resume_state)
+        finally:
+            await save_state(None)
+
+    async def abandon(self, resume_state: dict[str, Any]) -> None:
+        upload_url = resume_state.get("upload_url")
+        if not upload_url:
+            return
+        try:
+            await self._call(lambda: self._upload_request(Method.DELETE, upload_url), bearer=False)
+        except TransientError as exc:
+            if status_of(exc.__cause__) != 404:
+                raise
