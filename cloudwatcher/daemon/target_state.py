@@ -99,7 +99,7 @@ class TargetStateTracker:
             row = await connection.fetchrow(queries.TARGET_STATE_FOR_UPDATE, self.target)
             current, stored_reason = ("ok", None) if row is None else (row["state"], row["reason"])
             if current == "parked" and row is not None and row["until"] <= datetime.now(UTC):
-                current = "ok"
+                current, stored_reason = "ok", None  # the parking ran out
             change = decide(current, stored_reason)
             if change is None:
                 return
