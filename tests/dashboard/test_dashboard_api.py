@@ -84,24 +84,34 @@ async def test_failures_are_grouped_by_target_and_error_and_a_group_retry_requeu
     a = await add_ref(db, "truck-1/requests/a.txt", status="failed", last_error="NotADirectoryError: '/m/a.txt'")
     b = await add_ref(db, "truck-1/requests/b.txt", status="failed", last_error="NotADirectoryError: '/m/b.txt'")
     c = await add_ref(db, "truck-1/requests/c.txt", target="offsite", status="failed", last_error="HTTP 503 from S3")
+    e = await add_ref(db, "truck-1/requests/e.txt", target="offsite", status="failed", last_error="HTTP 503 from S3")
+    f = await add_ref(db, "truck-1/requests/f.txt", status="failed", last_error="Not a directory (/m/truck-1/requests)")
+    g = await add_ref(
+        db, "truck-1/requests/g.txt", status="failed", last_error="Not a directory (/m/truck-1/responses)"
+    )
     await add_ref(db, "truck-1/requests/d.txt", status="synced")
     dashboard = await serve()
     body = await dashboard.get("/api/dashboard/failures")
-    assert body["total"] == 3
+    assert body["total"] == 6
     groups = {(g["target"], g["error_kind"]): g for g in body["groups"]}
-    assert set(groups) == {("mirror", "NotADirectoryError: …"), ("offsite", "HTTP # from S3")}
+    assert set(groups) == {
+        ("mirror", "NotADirectoryError: …"),
+        ("mirror", "Not a directory (…)"),
+        ("offsite", "HTTP # from S3"),
+    }
+    assert sorted(groups[("mirror", "Not a directory (…)")]["ref_ids"]) == sorted([str(f), str(g)])
     mirror = groups[("mirror", "NotADirectoryError: …")]
     assert sorted(mirror["ref_ids"]) == sorted([str(a), str(b)])
     assert mirror["failed"] == 2 and mirror["gave_up"] == 2
     assert {row["local_path"] for row in mirror["rows"]} == {"truck-1/requests/a.txt", "truck-1/requests/b.txt"}
-    assert groups[("offsite", "HTTP # from S3")]["rows"][0]["ref_id"] == str(c)
+    assert {row["ref_id"] for row in groups[("offsite", "HTTP # from S3")]["rows"]} == {str(c), str(e)}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with dashboard.http.post(
         dashboard.base + "/api/retry", json={"ref_ids": mirror["ref_ids"]}, headers=headers
     ) as response:
         assert response.status == 200 and (await response.json()) == {"requeued": 2}
     after = await dashboard.get("/api/dashboard/failures")
-    assert [(g["target"], g["failed"]) for g in after["groups"]] == [("offsite", 1)]
+    assert sorted((g["target"], g["failed"]) for g in after["groups"]) == [("mirror", 2), ("offsite", 2)]
 
 
 async def test_overview_gives_each_target_a_light_and_counts_uploads_per_minute(

@@ -92,10 +92,12 @@ ORDER BY created_at DESC, local_path, target
 LIMIT $5
 """
 
-# Errors are grouped with their quoted parts (paths, names) and long numbers blanked out, so
-# "Not a directory: '/x/a.txt'" and "... '/x/b.txt'" are one group.
-_ERROR_KIND = r"""regexp_replace(regexp_replace(coalesce(last_error, 'no error recorded'),
-                  '''[^'']*''|"[^"]*"', '…', 'g'), '[0-9]{3,}', '#', 'g')"""
+# Errors are grouped with their quoted parts, absolute paths and long numbers blanked out, so
+# "Not a directory: '/x/a.txt'" and "... '/x/b.txt'" (or "(/x/a)" and "(/x/b)") are one group.
+_ERROR_KIND = r"""regexp_replace(regexp_replace(regexp_replace(coalesce(last_error, 'no error recorded'),
+                  '''[^'']*''|"[^"]*"', '…', 'g'),
+                  '(^|[\s(=:])/(\S*[^\s),;])?', '\1…', 'g'),
+                  '[0-9]{3,}', '#', 'g')"""
 
 _FAILURE_GROUPS = f"""
 SELECT target, {_ERROR_KIND} AS error_kind,

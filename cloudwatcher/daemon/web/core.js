@@ -45,6 +45,13 @@ export function routeWithQuery(page, query) {
   return "#/" + page + (text ? "?" + text : "");
 }
 
+// Replace an element's content with children (strings as text; arrays flattened; null skipped).
+export function fill(element, ...children) {
+  clear(element);
+  append(element, children);
+  return element;
+}
+
 export function clear(element) {
   while (element.firstChild) element.removeChild(element.firstChild);
   return element;

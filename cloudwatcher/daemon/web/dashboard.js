@@ -107,7 +107,7 @@ function show() {
   refresh(true);
 }
 
-setupTokenField(() => refresh(true));
+setupTokenField(() => refresh(false));
 window.addEventListener("hashchange", show);
 setInterval(() => refresh(false), POLL_MS);
 show();

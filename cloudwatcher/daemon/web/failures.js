@@ -1,6 +1,6 @@
 // Failures: failed uploads grouped by target and error, with a Retry button per row and per group.
 
-import { clear, h, notice, retry, route, statusBadge, table, when } from "./core.js";
+import { fill, h, notice, retry, route, statusBadge, table, when } from "./core.js";
 
 function retryButton(label, refIds, context, attrs) {
   const button = h("button", { type: "button", class: "retry", ...attrs }, label);
@@ -23,7 +23,7 @@ export const failuresPage = {
   urls: () => ["/api/dashboard/failures"],
   render(body, [data], context) {
     if (!data.groups.length) {
-      clear(body).append(h("p", { class: "empty no-failures" }, "No failed uploads."));
+      fill(body, h("p", { class: "empty no-failures" }, "No failed uploads."));
       return;
     }
     const groups = data.groups.map((group) => {
@@ -32,7 +32,7 @@ export const failuresPage = {
           "tr",
           { "data-ref-id": row.ref_id },
           h("td", { class: "path" }, h("a", { href: route("file", row.ref_id) }, row.local_path)),
-          h("td", {}, row.device_id),
+          h("td", { class: "nowrap" }, row.device_id),
           h("td", { class: "num" }, row.attempts),
           h("td", {}, statusBadge("failed", row.gave_up), row.gave_up ? null : h("div", { class: "muted" }, "next ", when(row.next_attempt_at, data.now))),
           h("td", { class: "error-text" }, row.last_error || ""),
@@ -54,6 +54,6 @@ export const failuresPage = {
         hidden > 0 ? h("p", { class: "muted" }, `and ${hidden} more (the group's Retry covers them)`) : null,
       );
     });
-    clear(body).append(h("p", { class: "muted" }, `${data.total} failed uploads in ${data.groups.length} groups`), groups);
+    fill(body, h("p", { class: "muted" }, `${data.total} failed upload${data.total === 1 ? "" : "s"} in ${data.groups.length} group${data.groups.length === 1 ? "" : "s"}`), groups);
   },
 };

@@ -1,6 +1,6 @@
 // Files (search the ledger) and one file's page (every ledger row across targets).
 
-import { bytes, clear, fields, h, pretty, route, section, statusBadge, stamp, table, when } from "./core.js";
+import { bytes, fields, fill, h, pretty, route, section, stamp, statusBadge, table, when } from "./core.js";
 
 const STATUSES = ["pending", "uploading", "synced", "failed", "gave_up"];
 
@@ -57,7 +57,7 @@ export const filesPage = {
   },
   render(body, [data]) {
     if (this.targetSelect && this.targetSelect.options.length !== data.targets.length + 1) {
-      clear(this.targetSelect).append(h("option", { value: "" }, "any"), data.targets.map((name) => h("option", { value: name }, name)));
+      fill(this.targetSelect, h("option", { value: "" }, "any"), data.targets.map((name) => h("option", { value: name }, name)));
       this.targetSelect.value = this.wantedTarget;
     }
     const rows = data.files.map((file) =>
@@ -65,7 +65,7 @@ export const filesPage = {
         "tr",
         { "data-ref-id": file.ref_id },
         h("td", { class: "path" }, h("a", { href: route("file", file.ref_id) }, file.local_path)),
-        h("td", {}, file.device_id),
+        h("td", { class: "nowrap" }, file.device_id),
         h("td", {}, file.target),
         h("td", {}, file.file_type),
         h("td", {}, statusBadge(file.sync_status, file.gave_up)),
@@ -75,7 +75,7 @@ export const filesPage = {
         h("td", { class: "error-text" }, file.last_error || ""),
       ),
     );
-    clear(body).append(
+    fill(body,
       h("p", { class: "muted result-count" }, `${data.files.length}${data.truncated ? "+" : ""} ledger rows, newest first`),
       table(["File", "Device", "Target", "Type", "Status", "Attempts", "Size", "Recorded", "Last error"], rows, {
         empty: "No ledger row matches.",
@@ -140,7 +140,7 @@ export const filePage = {
   urls: (params) => ["/api/dashboard/files/" + encodeURIComponent(params.parts[0] || "")],
   render(body, [data]) {
     const file = data.file;
-    clear(body).append(
+    fill(body,
       h("p", { class: "file-path path" }, file.local_path),
       fields([
         ["Device", file.device_id],

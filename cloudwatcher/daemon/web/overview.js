@@ -1,6 +1,6 @@
 // Overview (targets, throughput, instances) and Devices.
 
-import { ago, clear, duration, h, routeWithQuery, section, stamp, table, when } from "./core.js";
+import { ago, duration, fill, h, routeWithQuery, section, stamp, table, when } from "./core.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -102,7 +102,7 @@ export const overviewPage = {
         h("td", { class: "path" }, instance.watch_root),
       );
     });
-    clear(body).append(
+    fill(body,
       h(
         "section",
         { class: "targets" },
@@ -146,7 +146,7 @@ export const devicesPage = {
         h("td", {}, h("a", { href: routeWithQuery("requests", { device: device.device_id }) }, "requests")),
       ),
     );
-    clear(body).append(
+    fill(body,
       table(["Device", "State", "Last seen", "Files today", "Requests today", "Open session", "Files in all", ""], rows, {
         empty: "No device has dropped a file yet.",
       }),

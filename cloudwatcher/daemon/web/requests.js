@@ -1,6 +1,6 @@
 // Requests (recent, by type and outcome) and one request's page (envelope, response, audit, orders).
 
-import { clear, fields, h, pretty, route, routeWithQuery, section, stamp, statusBadge, table, when } from "./core.js";
+import { fields, fill, h, pretty, route, routeWithQuery, section, stamp, statusBadge, table, when } from "./core.js";
 import { ledgerTable, responseBlock } from "./files.js";
 
 const STATUSES = ["pending", "processing", "completed", "failed"];
@@ -35,7 +35,7 @@ export const requestsPage = {
         "tr",
         { "data-request-id": request.request_id },
         h("td", {}, h("a", { href: route("request", request.request_id) }, when(request.created_at, data.now))),
-        h("td", {}, request.device_id),
+        h("td", { class: "nowrap" }, request.device_id),
         h("td", {}, request.request_type),
         h("td", {}, statusBadge(request.status)),
         h("td", {}, request.error_code || ""),
@@ -45,7 +45,7 @@ export const requestsPage = {
       ),
     );
     const active = Object.entries(filters).filter(([, value]) => value);
-    clear(body).append(
+    fill(body,
       section(
         "Last 24 hours by type and outcome",
         table(["Type", ...STATUSES], summaryRows, { class: "summary", empty: "No requests in the last 24 hours." }),
@@ -98,7 +98,7 @@ export const requestPage = {
   render(body, [data]) {
     const request = data.request;
     const metadata = Object.entries(data.metadata);
-    clear(body).append(
+    fill(body,
       fields([
         ["Request", request.request_id],
         ["Type", request.request_type],
