@@ -10,6 +10,7 @@ from pathlib import Path
 from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.providers.google_drive import CHUNK_GRANULARITY, GoogleDriveProvider
 from tests.emulators.drive import DriveEmulator
+from tests.emulators.fixtures import google_drive_settings
 from tests.providers.harness import FaultKind, ProviderHarness
 
 #: The smallest legal chunk keeps multi-chunk cases small; production uses 8 MiB.
@@ -18,16 +19,7 @@ CHUNK_SIZE = CHUNK_GRANULARITY
 
 def drive_target(emulator: DriveEmulator, **overrides: object) -> GoogleDriveTarget:
     """A target pointing at ``emulator``; the request rate is raised so tests are not paced."""
-    fields: dict[str, object] = {
-        "name": "gdrive",
-        "provider": "google-drive",
-        "service_account_file": emulator.key_file,
-        "folder_id": emulator.root_folder_id,
-        "api_endpoint": emulator.url,
-        "requests_per_second": 10_000,
-        **overrides,
-    }
-    return GoogleDriveTarget.model_validate(fields)
+    return GoogleDriveTarget.model_validate(google_drive_settings(emulator, **overrides))
 
 
 @contextlib.contextmanager

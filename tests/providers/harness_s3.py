@@ -1,6 +1,6 @@
 """The S3 provider in the conformance suite, against moto's server mode (a real HTTP server).
 
-One moto server serves the whole test session (started on first use, stopped at exit); each
+One moto server (:mod:`tests.emulators.s3`) serves the whole test session; each
 harness gets its own bucket, emptied and deleted afterwards. moto cannot inject faults, so
 faults are injected on the client side with botocore event hooks: a synthetic 503 SlowDown or
 403 AccessDenied answer instead of sending the request, or a HeadObject answer whose
@@ -9,55 +9,23 @@ ChecksumSHA256 has been altered. None of this lives in the product code.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.awsrequest import AWSResponse
-from moto.server import ThreadedMotoServer
 
 from cloudwatcher.config import S3Target
 from cloudwatcher.providers.s3 import MIN_PART_SIZE, S3Provider
+from tests.emulators.s3 import REGION, admin_client, dummy_session, empty_and_delete, moto_endpoint
 from tests.providers.harness import FaultKind, ProviderHarness
 
 #: The harness's part size and multipart threshold: S3's (and moto's) minimum, to keep tests fast.
 PART_SIZE = MIN_PART_SIZE
-REGION = "us-east-1"
 _UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "UploadPart")
-
-_server: ThreadedMotoServer | None = None
-_endpoint: str | None = None
-_server_lock = threading.Lock()
-
-
-def moto_endpoint() -> str:
-    """The URL of the session's moto server, starting it on first use."""
-    global _server, _endpoint
-    with _server_lock:
-        if _endpoint is None:
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            _server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            _server.start()
-            host, port = _server.get_host_and_port()
-            _endpoint = f"http://{host}:{port}"
-            atexit.register(_server.stop)
-        return _endpoint
-
-
-def dummy_session() -> boto3.Session:
-    """Explicit dummy credentials, so that nothing from the host's AWS configuration leaks in."""
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-
-
-def admin_client() -> Any:
-    """A plain client for set-up and for looking at the bucket behind the provider's back."""
-    return dummy_session().client("s3", endpoint_url=moto_endpoint(), region_name=REGION)
 
 
 def synthetic_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> AWSResponse:
@@ -131,15 +99,6 @@ def altered_checksum(provider: S3Provider) -> Iterator[None]:
         provider.client.meta.events.unregister("after-call.s3.HeadObject", after_call)
 
 
-def _empty_and_delete(client: Any, bucket: str) -> None:
-    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=item["Key"])
-    client.delete_bucket(Bucket=bucket)
-
-
 @contextlib.contextmanager
 def make_harness(
     tmp_path: Path,
@@ -190,5 +149,5 @@ def make_harness(
         provider.client.close()
         provider._executor.shutdown(wait=True, cancel_futures=True)
         if create_bucket:
-            _empty_and_delete(admin, bucket)
+            empty_and_delete(admin, bucket)
         admin.close()

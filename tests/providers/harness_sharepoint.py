@@ -7,29 +7,16 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from cloudwatcher.config import SharePointTarget
 from cloudwatcher.providers.sharepoint import FRAGMENT_SIZE, SharePointProvider
+from tests.emulators.fixtures import sharepoint_settings
 from tests.emulators.graph import GraphEmulator
 from tests.providers.harness import FaultKind, ProviderHarness
 
 
 def target_for(emulator: GraphEmulator, *, root: str = "CloudWatcher", site: bool = False) -> SharePointTarget:
     """A target configured exactly as an operator would, pointing at the emulator."""
-    return SharePointTarget(
-        name="sharepoint",
-        provider="sharepoint",
-        tenant_id=emulator.tenant_id,
-        client_id=emulator.client_id,
-        client_secret=SecretStr(emulator.client_secret),
-        drive_id=None if site else emulator.drive_id,
-        site_id=emulator.site_id if site else None,
-        root=root,
-        graph_url=emulator.graph_url,
-        authority_url=emulator.authority_url,
-        ca_bundle=emulator.ca_pem,
-    )
+    return SharePointTarget.model_validate(sharepoint_settings(emulator, root=root, site=site))
 
 
 @contextlib.contextmanager
