@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,12 +13,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.dashboard import add_dashboard_routes
 from cloudwatcher.daemon.http_api import bound_port, build_http_app, start_http_server
 from cloudwatcher.daemon.ledger import retry_failed
 from cloudwatcher.daemon.status import collect_status
+from tests.dashboard.browser import start_browser
 
 TOKEN = "dash-token-5f1c"
 
@@ -136,3 +138,13 @@ async def add_ref(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """One headless Chromium per test module (starting one takes a second or two)."""
+    driver = start_browser(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()

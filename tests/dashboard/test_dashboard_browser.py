@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,30 +18,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.conftest import TEMPLATE, PgTestServer
 from tests.daemon_process import DaemonProcess
+from tests.dashboard.browser import LIVE, click, css, needs_browser, wait
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-HAVE_BROWSER = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
-
-pytestmark = [
-    pytest.mark.slow,
-    # `make test` installs them; elsewhere (CI=true) a missing browser is a failure, not a skip.
-    pytest.mark.skipif(
-        not HAVE_BROWSER and not os.environ.get("CI"), reason="needs Debian's chromium and chromedriver"
-    ),
-]
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+pytestmark = [pytest.mark.slow, needs_browser]
 
 TOKEN = "browser-token-9d2e"
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
@@ -51,7 +33,6 @@ SCRIPT_NAME = 'truck-1/requests/<script>alert("x")</script>.txt'
 IMG_NAME = "truck-1/requests/<img src=x onerror=window.pwned=1>.txt"
 NAV = ["Overview", "Devices", "Files", "Failures", "Requests"]
 FILES = 8  # 3 envelopes, 2 attachments, 3 responses
-LIVE = 5.0  # pages reflect changes within this many seconds (CONTRACT.md section 8)
 
 
 def free_port() -> int:
@@ -149,51 +130,6 @@ def world(pg_server: PgTestServer, tmp_path_factory: pytest.TempPathFactory) -> 
         if d.process is not None:
             d.kill()
         asyncio.run(_database(pg_server, name, drop=True))
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = CHROMIUM
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1300",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait(driver: WebDriver, what: str, check: object, timeout: float = LIVE) -> object:
-    """Wait until ``check(driver)`` is truthy; fail naming ``what``."""
-    try:
-        # Pages re-render as data changes: an element seen a moment ago may be gone; look again.
-        waiter = WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException])
-        return waiter.until(check, what)  # type: ignore[arg-type]
-    except Exception as exc:
-        raise AssertionError(f"{what} (waited {timeout} s)") from exc
-
-
-def click(driver: WebDriver, selector: str, what: str) -> None:
-    """Click the element ``selector`` names, finding it again if a re-render replaced it."""
-    wait(driver, what, lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
-
-
-def css(driver: WebDriver, selector: str) -> list[WebElement]:
-    return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
 def go(driver: WebDriver, page: str) -> None:

@@ -21,6 +21,7 @@ Endpoints (all ``GET``, JSON):
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -58,6 +59,8 @@ _SHELL_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
+THROUGHPUT_CACHE_SECONDS = 2.0
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -72,9 +75,16 @@ def _load_assets() -> dict[str, tuple[bytes, str]]:
     return assets
 
 
+def _default(value: object) -> object:
+    converted = plain(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return converted
+
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(
-        text=json.dumps(body, default=plain),
+        text=json.dumps(body, default=_default),
         status=status,
         content_type="application/json",
         headers={"Cache-Control": "no-store"},
@@ -122,9 +132,15 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         async with monitoring.pool.acquire() as conn:
             return _json(await queries.overview(conn, status))
 
+    # Per-minute counts scan the hour's uploads: every open page polls, so share one answer briefly.
+    rate_cache: dict[str, Any] = {"at": -THROUGHPUT_CACHE_SECONDS, "body": None}
+
     async def throughput(request: web.Request) -> web.Response:
-        async with monitoring.pool.acquire() as conn:
-            return _json(await queries.throughput(conn, settings))
+        if time.monotonic() - rate_cache["at"] >= THROUGHPUT_CACHE_SECONDS:
+            async with monitoring.pool.acquire() as conn:
+                rate_cache["body"] = await queries.throughput(conn, settings)
+            rate_cache["at"] = time.monotonic()
+        return _json(rate_cache["body"])
 
     async def devices(request: web.Request) -> web.Response:
         async with monitoring.pool.acquire() as conn:

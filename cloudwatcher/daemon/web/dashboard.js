@@ -65,11 +65,13 @@ async function refresh(force) {
       view.lastKey = key;
       clear(view.error);
       view.page.render(view.body, results.map(([, data]) => data), view.context);
+      view.rendered = true;
     }
     document.getElementById("refreshed").textContent = "Updated " + new Date().toLocaleTimeString();
   } catch (error) {
     if (view === current && seq === view.seq) {
       clear(view.error).appendChild(h("p", { class: "error" }, error.message || String(error)));
+      if (!view.rendered) clear(view.body); // drop "Loading…"; data already shown stays
       view.lastKey = null;
     }
   } finally {
