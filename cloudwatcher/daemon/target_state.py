@@ -14,6 +14,7 @@ even when several daemons notice it together.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -26,6 +27,8 @@ __all__ = ["FAILING_AFTER", "TargetState", "TargetStateTracker", "target_states"
 
 #: Consecutive failed uploads (not file-specific) after which a target counts as failing.
 FAILING_AFTER = 5
+#: How long a success spares the next ones a look at the stored state.
+CLEAN_FOR_SECONDS = 30.0
 
 
 class TargetState(TypedDict):
@@ -63,33 +66,35 @@ class TargetStateTracker:
         self.pool = pool
         self.target = target
         self._streak = 0  # consecutive failures not tied to one file
-        self._clean = False  # True once this process knows the stored state is plain "ok"
+        # Until when this process may take the stored state to be plain "ok" without looking
+        # (another daemon may mark the target; a success here then clears it within a while).
+        self._clean_until = 0.0
 
     async def succeeded(self) -> None:
         """An upload went through: a failing, full or parked target is working again."""
         self._streak = 0
-        if self._clean:
+        if time.monotonic() < self._clean_until:
             return
         await self._transition(_recover)
-        self._clean = True
+        self._clean_until = time.monotonic() + CLEAN_FOR_SECONDS
 
     async def failed(self, reason: str) -> None:
         """An upload failed for a reason that is not the file's own (timeouts, 5xx, auth...)."""
         self._streak += 1
         if self._streak >= FAILING_AFTER:
-            self._clean = False
+            self._clean_until = 0.0
             await self._transition(
                 lambda current, _: ("failing", reason, None, "target.failing") if current == "ok" else None
             )
 
     async def park(self, until: datetime, reason: str) -> None:
         """A daily upload cap: no claims for this target until ``until``."""
-        self._clean = False
+        self._clean_until = 0.0
         await self._transition(lambda current, _: ("parked", reason, until, None))
 
     async def full(self, reason: str) -> None:
         """The storage quota is exhausted: shown as full until an upload succeeds or a retry."""
-        self._clean = False
+        self._clean_until = 0.0
         await self._transition(lambda current, _: ("full", reason, None, None if current == "full" else "target.full"))
 
     async def _transition(self, decide: Decide) -> None:
