@@ -62,7 +62,12 @@ def wait(driver: WebDriver, what: str, check: Callable[[WebDriver], Any], timeou
 
 def click(driver: WebDriver, selector: str, what: str) -> None:
     """Click the element ``selector`` names, finding it again if a re-render replaced it."""
-    wait(driver, what, lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+    def clicked(d: WebDriver) -> bool:
+        d.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+
+    wait(driver, what, clicked)
 
 
 def css(driver: WebDriver | WebElement, selector: str) -> list[WebElement]:

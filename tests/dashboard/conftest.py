@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from cloudwatcher.config import Settings
+from cloudwatcher.config import LocalTarget, Settings
 from cloudwatcher.daemon.dashboard import add_dashboard_routes
 from cloudwatcher.daemon.http_api import bound_port, build_http_app, start_http_server
 from cloudwatcher.daemon.ledger import retry_failed
@@ -68,8 +68,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         http_bind="",
         targets=[
-            {"name": "mirror", "provider": "local", "root": str(tmp_path / "mirror")},
-            {"name": "offsite", "provider": "local", "root": str(tmp_path / "offsite")},
+            LocalTarget(name="mirror", provider="local", root=tmp_path / "mirror"),
+            LocalTarget(name="offsite", provider="local", root=tmp_path / "offsite"),
         ],
     )
 

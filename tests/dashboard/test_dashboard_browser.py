@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -137,6 +138,23 @@ def go(driver: WebDriver, page: str) -> None:
     wait(driver, f"the {page} page", lambda d: d.find_element(By.TAG_NAME, "h1").text == page)
 
 
+def snapshot(driver: WebDriver, selector: str) -> dict[str, dict[str, Any]]:
+    """Text, class and chart bars of the elements ``selector`` names, keyed by their data-* name,
+    read in one go (the overview re-renders every poll, so element handles go stale)."""
+    found: dict[str, dict[str, Any]] = driver.execute_script(
+        """
+        const found = {};
+        for (const el of document.querySelectorAll(arguments[0])) {
+          const key = el.dataset.target || el.dataset.device || el.dataset.refId;
+          found[key] = {text: el.innerText, class: el.className, bars: el.querySelectorAll("rect.bar").length};
+        }
+        return found;
+        """,
+        selector,
+    )
+    return found
+
+
 def assert_nothing_injected(driver: WebDriver) -> None:
     assert driver.execute_script("return window.pwned === undefined")
     assert len(css(driver, "script")) == 1  # the shell's own module, nothing a name brought in
@@ -152,20 +170,21 @@ def test_every_page_shows_what_the_ledger_holds_and_device_names_stay_text(
 
     # Overview: one card per target with its light, counts and the last hour's uploads.
     wait(browser, "target cards", lambda d: len(css(d, "article.target")) == 2)
-    mirror = browser.find_element(By.CSS_SELECTOR, "article[data-target=mirror]")
-    offsite = browser.find_element(By.CSS_SELECTOR, "article[data-target=offsite]")
-    assert "light-green" in mirror.get_attribute("class") and "Green" in mirror.text
-    assert "light-red" in offsite.get_attribute("class") and f"{FILES} gave up" in offsite.text
-    assert f"{FILES}\nsynced" in mirror.text
-    assert f"{FILES} uploads in the last hour" in mirror.text
-    assert css(mirror, "svg.chart rect.bar")
+    cards = snapshot(browser, "article.target")
+    mirror, offsite = cards["mirror"], cards["offsite"]
+    assert "light-green" in mirror["class"] and "Green" in mirror["text"]
+    assert "light-red" in offsite["class"] and f"{FILES} gave up" in offsite["text"]
+    assert f"{FILES}\nsynced" in mirror["text"]
+    assert f"{FILES} uploads in the last hour" in mirror["text"]
+    assert mirror["bars"] >= 1
     assert len(css(browser, "tr.instance-running")) == 1
     browser.save_screenshot(str(tmp_path / "overview.png"))
 
     # Devices
     go(browser, "Devices")
-    row = wait(browser, "truck-1's row", lambda d: css(d, "tr[data-device='truck-1']"))[0]  # type: ignore[index]
-    assert "online" in row.text and "truck-1" in row.text
+    wait(browser, "truck-1's row", lambda d: css(d, "tr[data-device='truck-1']"))
+    row = snapshot(browser, "tr[data-device]")["truck-1"]
+    assert "online" in row["text"]
     browser.save_screenshot(str(tmp_path / "devices.png"))
 
     # Files: the path search finds the file whose name looks like markup, shown as text.
@@ -268,6 +287,6 @@ def test_retry_with_the_token_requeues_a_row_and_then_a_group(world: World, brow
     wait(
         browser,
         "offsite green",
-        lambda d: "light-green" in d.find_element(By.CSS_SELECTOR, offsite).get_attribute("class"),
+        lambda d: "light-green" in (d.find_element(By.CSS_SELECTOR, offsite).get_attribute("class") or ""),
     )
     browser.save_screenshot(str(tmp_path / "overview-after-retry.png"))
