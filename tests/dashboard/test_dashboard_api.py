@@ -276,3 +276,23 @@ async def test_envelope_is_never_read_from_outside_the_daemons_folders(serve: Se
     body = await dashboard.get(f"/api/dashboard/requests/{request_id}")
     assert "text" not in body["envelope"] and "no longer" in body["envelope"]["error"]
     assert "hunter2" not in json.dumps(body)
+
+
+async def test_json_refuses_a_foreign_host_name_without_the_token(serve: Serve, db: asyncpg.Connection) -> None:
+    """DNS rebinding: a page whose domain now points at 127.0.0.1 must not read token-less data."""
+    await add_ref(db, SCRIPT_NAME)
+    dashboard = await serve(reads_need_token=False)
+    url = dashboard.base + "/api/dashboard/files"
+    port = dashboard.base.rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.nip.example"):
+        async with dashboard.http.get(url, headers={"Host": host}) as response:
+            assert response.status == 403, host
+            assert "truck-1" not in await response.text()
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "localhost"):
+        async with dashboard.http.get(url, headers={"Host": host}) as response:
+            assert response.status == 200, host
+    headers = {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"}
+    async with dashboard.http.get(url, headers=headers) as response:
+        assert response.status == 200  # whoever holds the token may use any name
+    async with dashboard.http.get(dashboard.base + "/", headers={"Host": "evil.example"}) as response:
+        assert response.status == 200  # the shell holds no data

@@ -6,7 +6,9 @@ in ``sessionStorage`` at most, and sends it as a bearer header to the JSON endpo
 and to ``POST /api/retry``. Those endpoints sit behind http_api's guard, which requires the
 token for every read whenever ``http_bind`` is not loopback. Every value is rendered by the
 script with ``textContent`` and the shell is served with a strict Content-Security-Policy, so
-a file name a device chose (``<script>...``) is only ever text.
+a file name a device chose (``<script>...``) is only ever text. Without the token, the JSON
+endpoints answer only requests that address the server by IP address or ``localhost`` (no
+DNS rebinding onto the token-less loopback reads).
 
 Endpoints (all ``GET``, JSON):
 
@@ -20,6 +22,7 @@ Endpoints (all ``GET``, JSON):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import uuid
@@ -31,7 +34,7 @@ from aiohttp import web
 
 from cloudwatcher.daemon.dashboard import details, queries
 from cloudwatcher.daemon.dashboard.values import plain
-from cloudwatcher.daemon.http_api import mark_public
+from cloudwatcher.daemon.http_api import is_authorized, mark_public
 
 if TYPE_CHECKING:
     from cloudwatcher.daemon.monitoring import Monitoring
@@ -101,6 +104,27 @@ def _limit(request: web.Request, default: int, maximum: int) -> int:
         return max(1, min(maximum, int(request.query.get("limit", default))))
     except ValueError:
         return default
+
+
+def _loopback_host(request: web.Request) -> bool:
+    """True when the browser addressed this server by an IP address or ``localhost``.
+
+    On loopback the data needs no token, so a web page whose own domain name was re-pointed at
+    127.0.0.1 (DNS rebinding) could read it as same-origin. Such a request names that domain in
+    its Host header; admins reach the daemon by address, ``localhost`` or an SSH tunnel to them.
+    """
+    host = (request.host or "").strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _id(request: web.Request, name: str) -> uuid.UUID:
@@ -208,4 +232,14 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         "requests/{request_id}": request_detail,
     }
     for path, handler in routes.items():
-        app.router.add_get(f"/api/dashboard/{path}", handler)
+        app.router.add_get(f"/api/dashboard/{path}", _checked_host(handler))
+
+
+def _checked_host(handler: Handler) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        if not is_authorized(request) and not _loopback_host(request):
+            message = "address this daemon by IP address or localhost, or send the token"
+            return _json({"error": message}, status=403)
+        return await handler(request)
+
+    return checked
