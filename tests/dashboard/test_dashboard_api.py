@@ -296,3 +296,20 @@ async def test_json_refuses_a_foreign_host_name_without_the_token(serve: Serve, 
         assert response.status == 200  # whoever holds the token may use any name
     async with dashboard.http.get(dashboard.base + "/", headers={"Host": "evil.example"}) as response:
         assert response.status == 200  # the shell holds no data
+
+
+async def test_a_large_envelope_is_shown_cut(serve: Serve, db: asyncpg.Connection) -> None:
+    dashboard = await serve()
+    local_path = "truck-1/requests/big.json"
+    big = json.dumps({"type": "x", "user": "u", "payload": {"blob": "a" * 400_000}})
+    (dashboard.settings.watch_path / "truck-1/requests").mkdir(parents=True)
+    (dashboard.settings.watch_path / local_path).write_text(big)
+    request_id = await db.fetchval(
+        "INSERT INTO requests (device_id, request_type, status, local_path) "
+        "VALUES ('truck-1', 'x', 'pending', $1) RETURNING id",
+        local_path,
+    )
+    await add_ref(db, local_path, file_type="request", request_id=request_id)
+    envelope = (await dashboard.get(f"/api/dashboard/requests/{request_id}"))["envelope"]
+    assert envelope["truncated"] is True and envelope["size"] == len(big) and envelope["json"] is None
+    assert big.startswith(envelope["text"]) and len(envelope["text"]) == 256 * 1024

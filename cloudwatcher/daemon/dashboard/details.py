@@ -14,6 +14,9 @@ from cloudwatcher.config import Settings
 from cloudwatcher.daemon.dashboard.queries import now_iso
 from cloudwatcher.daemon.dashboard.values import Connection, json_or_text, plain_row
 
+#: A page polls every two seconds: larger envelopes are shown cut (the file itself is in the mirror).
+ENVELOPE_SHOWN_BYTES = 256 * 1024
+
 _LEDGER_COLUMNS = """
 id AS ref_id, target, cloud_provider AS provider, device_id, local_path, file_type, sync_status,
 sync_status = 'failed' AND next_attempt_at IS NULL AS gave_up, cloud_path, remote_id, remote_size,
@@ -147,15 +150,19 @@ def _read_envelope(settings: Settings, files: list[dict[str, Any]], limit: int) 
         # local_path came from a device's folder: never read outside the daemon's own folders.
         if not any(resolved.is_relative_to(root) for root in roots) or not resolved.is_file():
             continue
-        if resolved.stat().st_size > limit:
-            return {"source": row["local_path"], "error": f"the request file is larger than {limit} bytes"}
-        raw = resolved.read_bytes()
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            parsed: Any = json.loads(text)
-        except ValueError:
-            parsed = None
-        return {"source": row["local_path"], "text": text, "json": parsed, "error": None}
+        size = resolved.stat().st_size
+        with resolved.open("rb") as handle:
+            raw = handle.read(min(limit, ENVELOPE_SHOWN_BYTES) + 1)
+        truncated = len(raw) > min(limit, ENVELOPE_SHOWN_BYTES)
+        text = raw[: min(limit, ENVELOPE_SHOWN_BYTES)].decode("utf-8", errors="replace")
+        parsed: Any = None
+        if not truncated:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+        shown = {"text": text, "json": parsed, "size": size, "truncated": truncated}
+        return {"source": row["local_path"], **shown, "error": None}
     return {"source": row["local_path"], "error": "the request file is no longer in the watched folder"}
 
 

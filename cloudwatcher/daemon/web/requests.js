@@ -72,6 +72,7 @@ function envelopeBlock(envelope) {
   if (envelope.error) return h("p", { class: "empty" }, envelope.error + (envelope.source ? ` (${envelope.source})` : ""));
   return [
     h("p", { class: "muted path" }, envelope.source),
+    envelope.truncated ? h("p", { class: "muted" }, `The file is ${envelope.size} bytes; its beginning is shown.`) : null,
     h("pre", { class: "json envelope-json" }, envelope.json !== null ? pretty(envelope.json) : envelope.text),
   ];
 }
