@@ -22,6 +22,7 @@ Endpoints (all ``GET``, JSON):
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import time
@@ -62,7 +63,9 @@ _SHELL_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-THROUGHPUT_CACHE_SECONDS = 2.0
+#: Parameterless pages aggregate over the ledger; every open tab polls them, so one answer
+#: is shared for this long (well inside the 5 s in which pages must reflect changes).
+SHARED_ANSWER_SECONDS = 1.5
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -134,6 +137,21 @@ def _id(request: web.Request, name: str) -> uuid.UUID:
         raise web.HTTPNotFound(reason=f"{name} is not a UUID") from None
 
 
+def _shared(fetch: Callable[[], Awaitable[dict[str, Any]]]) -> Handler:
+    """A handler answering ``fetch()``, computed at most once per SHARED_ANSWER_SECONDS."""
+    cached: dict[str, Any] = {"at": -SHARED_ANSWER_SECONDS, "body": None}
+    lock = asyncio.Lock()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        async with lock:
+            if time.monotonic() - cached["at"] >= SHARED_ANSWER_SECONDS:
+                cached["body"] = await fetch()
+                cached["at"] = time.monotonic()
+            return _json(cached["body"])
+
+    return handler
+
+
 def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
     """Add the dashboard's shell, assets and JSON endpoints to the daemon's HTTP app."""
     assets = _load_assets()
@@ -151,24 +169,22 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         charset = "utf-8" if content_type.startswith("text/") else None
         return web.Response(body=body, content_type=content_type, charset=charset, headers=_SHELL_HEADERS)
 
-    async def overview(request: web.Request) -> web.Response:
+    async def overview_body() -> dict[str, Any]:
         status = await monitoring.status()
         async with monitoring.pool.acquire() as conn:
-            return _json(await queries.overview(conn, status))
+            return await queries.overview(conn, status)
 
-    # Per-minute counts scan the hour's uploads: every open page polls, so share one answer briefly.
-    rate_cache: dict[str, Any] = {"at": -THROUGHPUT_CACHE_SECONDS, "body": None}
-
-    async def throughput(request: web.Request) -> web.Response:
-        if time.monotonic() - rate_cache["at"] >= THROUGHPUT_CACHE_SECONDS:
-            async with monitoring.pool.acquire() as conn:
-                rate_cache["body"] = await queries.throughput(conn, settings)
-            rate_cache["at"] = time.monotonic()
-        return _json(rate_cache["body"])
-
-    async def devices(request: web.Request) -> web.Response:
+    async def throughput_body() -> dict[str, Any]:
         async with monitoring.pool.acquire() as conn:
-            return _json(await queries.devices(conn))
+            return await queries.throughput(conn, settings)
+
+    async def devices_body() -> dict[str, Any]:
+        async with monitoring.pool.acquire() as conn:
+            return await queries.devices(conn)
+
+    overview = _shared(overview_body)
+    throughput = _shared(throughput_body)
+    devices = _shared(devices_body)
 
     async def files(request: web.Request) -> web.Response:
         try:

@@ -142,12 +142,11 @@ export const devicesPage = {
         h("td", { class: "num" }, device.files_today),
         h("td", { class: "num" }, device.requests_today),
         h("td", {}, device.online ? duration(device.open_session_seconds) : "—"),
-        h("td", { class: "num" }, device.files_total),
         h("td", {}, h("a", { href: routeWithQuery("requests", { device: device.device_id }) }, "requests")),
       ),
     );
     fill(body,
-      table(["Device", "State", "Last seen", "Files today", "Requests today", "Open session", "Files in all", ""], rows, {
+      table(["Device", "State", "Last seen", "Files today", "Requests today", "Open session", ""], rows, {
         empty: "No device has dropped a file yet.",
       }),
     );
