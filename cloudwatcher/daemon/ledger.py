@@ -7,6 +7,7 @@ die at any moment without losing a row.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import asyncpg
 
 from cloudwatcher.daemon.layout import FileKind
 from cloudwatcher.schema import queries
+
+_DEADLOCK_RETRIES = 5
 
 # A pool connection proxy or a plain connection: both run queries the same way.
 InTransaction = Callable[[Any], Awaitable[None]]
@@ -99,9 +102,15 @@ class Ledger:
         rows: Iterable[tuple[str, str, FileVersion]],
         in_transaction: InTransaction | None = None,
     ) -> int:
-        """Insert ``(target, provider, file)`` rows in one transaction; return how many are new."""
+        """Insert ``(target, provider, file)`` rows in one transaction; return how many are new.
+
+        Rows go in key order, so that daemons recording overlapping batches of a shared root
+        take their row locks in the same order; a deadlock that happens anyway (with other
+        statements) is retried a few times, as the database advises.
+        """
         columns: list[list[Any]] = [[] for _ in range(8)]
-        for target, provider, file in rows:
+        ordered = sorted(rows, key=lambda row: (row[0], row[2].local_path, row[2].sha256))
+        for target, provider, file in ordered:
             for column, value in zip(
                 columns,
                 (
@@ -117,11 +126,18 @@ class Ledger:
                 strict=True,
             ):
                 column.append(value)
-        async with self.pool.acquire() as connection, connection.transaction():
-            result = await connection.fetch(queries.RECORD_FILES, *columns) if columns[0] else []
-            if in_transaction is not None:
-                await in_transaction(connection)
-        return sum(1 for row in result if row["inserted"])
+        for attempt in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                async with self.pool.acquire() as connection, connection.transaction():
+                    result = await connection.fetch(queries.RECORD_FILES, *columns) if columns[0] else []
+                    if in_transaction is not None:
+                        await in_transaction(connection)
+                return sum(1 for row in result if row["inserted"])
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                if attempt == _DEADLOCK_RETRIES:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     async def claim(self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None) -> list[ClaimedRow]:
         rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id)
