@@ -3,9 +3,12 @@ target verified the file and its request is answered, never over an existing fil
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
+import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,8 +17,10 @@ import asyncpg
 import pytest
 
 from cloudwatcher.config import Settings
+from cloudwatcher.daemon import service
 from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.ledger import FileVersion, Ledger, SyncedRow
+from tests.daemon_process import DaemonProcess
 
 
 @pytest.fixture
@@ -201,3 +206,27 @@ async def test_keep_touches_nothing(pool: asyncpg.Pool, tmp_path: Path) -> None:
     await sync(pool, "two")
     assert await apply_after_sync(pool, settings) == 0
     assert source.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("apply_after_sync" not in inspect.getsource(service), reason="after_sync job not wired yet")
+async def test_the_daemon_archives_synced_files_and_keeps_unanswered_requests(
+    daemon: Callable[..., DaemonProcess],
+) -> None:
+    d = daemon(after_sync="archive", after_sync_min_age_seconds=0, scan_interval_seconds=1)
+    d.start()
+    d.drop("truck-1/requests/photos/a.jpg", b"photo")
+    d.drop("truck-1/requests/ask.json", json.dumps({"type": "custom_question", "user": "nobody@example.com"}).encode())
+    archived = d.state_dir / "archive/truck-1/requests/photos/a.jpg"
+    for _ in range(300):
+        if archived.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert archived.read_bytes() == b"photo"
+    assert not (d.watch_root / "truck-1/requests/photos/a.jpg").exists()
+    assert (d.mirror / "truck-1/requests/photos/a.jpg").read_bytes() == b"photo"
+    rows = await d.query("SELECT local_state, archived_path FROM cloud_file_refs WHERE local_path LIKE '%a.jpg'")
+    assert [(r["local_state"], r["archived_path"]) for r in rows] == [("archived", str(archived))]
+    await asyncio.sleep(2.0)  # the unanswered request stays where the device put it
+    assert (d.watch_root / "truck-1/requests/ask.json").exists()
+    assert d.stop() == 0
