@@ -44,7 +44,7 @@ function throughputChart(series, minutes) {
   });
   chart.appendChild(svg("text", { x: 0, y: height + 12, class: "tick" }, "-60 min"));
   chart.appendChild(svg("text", { x: width, y: height + 12, class: "tick end" }, "now"));
-  chart.appendChild(svg("text", { x: width, y: 10, class: "tick end" }, `max ${max}/min`));
+  chart.appendChild(svg("text", { x: 0, y: 8, class: "tick" }, `peak ${Math.max(0, ...counts)}/min`));
   return chart;
 }
 
