@@ -22,6 +22,8 @@ from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.ledger import FileVersion, Ledger, SyncedRow
 from tests.daemon_process import DaemonProcess
 
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
+
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
@@ -214,9 +216,12 @@ async def test_the_daemon_archives_synced_files_and_keeps_unanswered_requests(
     daemon: Callable[..., DaemonProcess],
 ) -> None:
     d = daemon(after_sync="archive", after_sync_min_age_seconds=0, scan_interval_seconds=1)
+    d.command("load", str(CATALOG))
     d.start()
     d.drop("truck-1/requests/photos/a.jpg", b"photo")
-    d.drop("truck-1/requests/ask.json", json.dumps({"type": "custom_question", "user": "nobody@example.com"}).encode())
+    # An unknown type from a known user waits for an external processor: pending, unanswered.
+    question = {"type": "custom_question", "user": "rita.kowalski@northwind-fleet.example", "payload": {}}
+    d.drop("truck-1/requests/ask.json", json.dumps(question).encode())
     archived = d.state_dir / "archive/truck-1/requests/photos/a.jpg"
     for _ in range(300):
         if archived.exists():
@@ -229,4 +234,5 @@ async def test_the_daemon_archives_synced_files_and_keeps_unanswered_requests(
     assert [(r["local_state"], r["archived_path"]) for r in rows] == [("archived", str(archived))]
     await asyncio.sleep(2.0)  # the unanswered request stays where the device put it
     assert (d.watch_root / "truck-1/requests/ask.json").exists()
+    assert [r["status"] for r in await d.query("SELECT status FROM requests")] == ["pending"]
     assert d.stop() == 0
