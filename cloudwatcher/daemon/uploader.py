@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,7 +27,6 @@ from cloudwatcher.providers import (
     FileChangedError,
     PermanentError,
     Provider,
-    ProviderError,
     QuotaExceededError,
     TransientError,
     UploadJob,
@@ -38,6 +37,10 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
 _QUICK_RETRY_MAX_WAIT = 2.0  # in-attempt retries only for short waits; longer ones go to the schedule
+
+
+class _LedgerUnavailableError(TransientError):
+    """The database could not be asked before the upload (the remote name); nothing was sent."""
 
 
 def _worth_a_quick_retry(error: BaseException) -> bool:
@@ -248,7 +251,7 @@ class TargetUploader:
             mtime_ns = info.st_mtime_ns
         job = UploadJob(
             local_file=local_file,
-            remote_path=await self.names.remote_path(row.local_path),
+            remote_path=await self._remote_path(row.local_path),
             size=row.size,
             sha256=row.sha256,
             mtime_ns=mtime_ns,
@@ -276,6 +279,12 @@ class TargetUploader:
             raise FileChangedError("file changed during upload; its new content gets its own row")
         return result
 
+    async def _remote_path(self, local_path: str) -> str:
+        try:
+            return await self.names.remote_path(local_path)
+        except CONNECTION_ERRORS as exc:
+            raise _LedgerUnavailableError(f"remote name not decided, database unreachable: {exc}") from exc
+
     async def _abandon_session(self, row: ClaimedRow) -> None:
         """A row that gave up must not leave a resumable session (or S3 parts) behind."""
         state = self._sessions.pop(row.id, row.upload_session)
@@ -295,7 +304,8 @@ class TargetUploader:
             await self._note_target_state(self.state.park(failure.next_attempt_at, failure.error))
         elif isinstance(error, QuotaExceededError):
             await self._note_target_state(self.state.full(failure.error))
-        elif not isinstance(error, ProviderError) or isinstance(error, TransientError):
+        elif isinstance(error, TransientError) and not isinstance(error, _LedgerUnavailableError):
+            # Only the provider's own trouble counts: a file's problem or our database's does not.
             await self._note_target_state(self.state.failed(failure.error))
 
     async def _note_target_state(self, change: Awaitable[None]) -> None:
@@ -310,6 +320,8 @@ class TargetUploader:
     def _failure(self, row: ClaimedRow, error: Exception) -> FailedRow:
         now = datetime.now(UTC)
         message = str(error) or type(error).__name__
+        if isinstance(error, _LedgerUnavailableError):  # not the upload's fault: spend nothing
+            return FailedRow(row.id, message, now + timedelta(seconds=5), spent_attempt=False)
         if isinstance(error, DailyCapError):
             parked = now.timestamp() + (error.retry_after or 3600.0)
             return FailedRow(row.id, message, datetime.fromtimestamp(parked, UTC), spent_attempt=False)

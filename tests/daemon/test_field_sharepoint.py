@@ -240,3 +240,33 @@ async def test_requests_per_second_holds_in_the_emulators_timestamps(daemon: Dae
             if window >= 2.0:
                 assert last - first + 1 <= burst + rate * window + 2, (first, last, window)
     assert d.stop() == 0
+
+
+async def test_a_target_that_keeps_failing_is_marked_failing_then_recovered(
+    daemon: Daemon, graph: GraphEmulator
+) -> None:
+    graph.fail_next(503, "serviceNotAvailable", count=100_000, where="any")
+    d = daemon(
+        targets=[sharepoint_target(graph)],
+        retry={"initial_delay_seconds": 0.2, "max_delay_seconds": 0.5, "max_attempts": 50, "interval_seconds": 0.3},
+    ).start()
+    d.drop("truck-1/requests/a.txt", b"a")
+    d.drop("truck-1/requests/b.txt", b"b")
+    connection = await asyncpg.connect(d.database_url)
+    try:
+
+        async def failing() -> bool:
+            return (await target_states(connection)).get("sharepoint", {}).get("state") == "failing"
+
+        await d.wait_for(failing, 60, "the target to be marked failing")
+        assert "serviceNotAvailable" in ((await target_states(connection))["sharepoint"]["reason"] or "")
+        graph.clear_faults()
+        await d.wait_synced(2, timeout=30)
+        assert (await target_states(connection))["sharepoint"]["state"] == "ok"
+        events = [
+            r["event"] for r in await connection.fetch("SELECT event FROM notification_events ORDER BY created_at")
+        ]
+        assert events == ["target.failing", "target.recovered"]
+    finally:
+        await connection.close()
+    assert d.stop() == 0
