@@ -59,9 +59,14 @@ class RemoteNames:
         if known is not None:
             return known
         async with self.pool.acquire() as connection:
-            found = await connection.fetchval(queries.REMOTE_NAME_OF, self.target, local_path)
-            if found is None:
-                found = await self._decide(connection, local_path)
+            if self.provider.case_insensitive:
+                found = await connection.fetchval(queries.REMOTE_NAME_OF, self.target, local_path)
+                if found is None:
+                    found = await self._decide(connection, local_path)
+            else:
+                # No case variants to order: the unique keys alone settle it, in one statement
+                # for a new path (or two for one decided before).
+                found = await self._claim(connection, local_path)
         if len(self._known) >= _CACHE_LIMIT:
             self._known.clear()
         self._known[local_path] = found
