@@ -155,11 +155,14 @@ async def _guard(
 ) -> web.StreamResponse:
     """Token for reads when required; JSON errors instead of aiohttp's HTML pages."""
     auth = request.app[_AUTH_KEY]
-    if auth.require_token_for_reads and not auth.is_public(request.path):
-        if auth.token is None:
-            return _error(403, _NO_TOKEN_MESSAGE)
-        if not is_authorized(request):
-            return _error(401, "missing or wrong bearer token", headers=_UNAUTHORIZED_HEADERS)
+    if not auth.is_public(request.path):
+        if auth.require_token_for_reads:
+            if auth.token is None:
+                return _error(403, _NO_TOKEN_MESSAGE)
+            if not is_authorized(request):
+                return _error(401, "missing or wrong bearer token", headers=_UNAUTHORIZED_HEADERS)
+        elif not addressed_by_ip_or_localhost(request) and not is_authorized(request):
+            return _error(403, "address this daemon by IP address or localhost, or send the token")
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -171,6 +174,27 @@ async def _guard(
         return _error(500, "internal error; see the daemon's log")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+def addressed_by_ip_or_localhost(request: web.Request) -> bool:
+    """True when the client addressed this server by an IP address or ``localhost``.
+
+    On loopback the data needs no token, so a web page whose own domain name was re-pointed at
+    127.0.0.1 (DNS rebinding) could read it as same-origin. Such a request names that domain in
+    its Host header; admins reach the daemon by address, ``localhost`` or an SSH tunnel to them.
+    """
+    host = (request.host or "").strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def mark_public(app: web.Application, *paths: str) -> None:

@@ -8,7 +8,6 @@ independent of the daemon's internals.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -97,10 +96,9 @@ class Monitoring:
 
     def extend_app(self, app: web.Application) -> None:
         """Hook for more routes (the web dashboard)."""
-        with contextlib.suppress(ImportError):
-            from cloudwatcher.daemon.dashboard import add_dashboard_routes
+        from cloudwatcher.daemon.dashboard import add_dashboard_routes
 
-            add_dashboard_routes(app, self)
+        add_dashboard_routes(app, self)
 
     def ready(self) -> None:
         self.notifier.ready("watching; first reconcile scan started")

@@ -320,3 +320,20 @@ async def test_a_raising_health_check_is_503_without_its_details(serve: Serve, c
         body = await response.json()
     assert body["ok"] is False and "OSError" in body["reason"]
     assert "db-internal" not in body["reason"]
+
+
+async def test_a_page_addressed_by_a_foreign_host_name_needs_the_token(
+    serve: Serve, client: aiohttp.ClientSession
+) -> None:
+    """DNS rebinding: a web page whose domain points at 127.0.0.1 must not read token-free data."""
+    base = await serve(FakeDaemon(), token="t0k")
+    async with client.get(f"{base}/status", headers={"Host": "attacker.example"}) as response:
+        assert response.status == 403
+    async with client.get(f"{base}/metrics", headers={"Host": "attacker.example"}) as response:
+        assert response.status == 403
+    async with client.get(f"{base}/status", headers={"Host": "attacker.example", **bearer("t0k")}) as response:
+        assert response.status == 200
+    async with client.get(f"{base}/status", headers={"Host": "localhost"}) as response:
+        assert response.status == 200
+    async with client.get(f"{base}/healthz", headers={"Host": "attacker.example"}) as response:
+        assert response.status == 200

@@ -23,7 +23,6 @@ Endpoints (all ``GET``, JSON):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import time
 import uuid
@@ -35,7 +34,7 @@ from aiohttp import web
 
 from cloudwatcher.daemon.dashboard import details, queries
 from cloudwatcher.daemon.dashboard.values import plain
-from cloudwatcher.daemon.http_api import is_authorized, mark_public
+from cloudwatcher.daemon.http_api import mark_public
 
 if TYPE_CHECKING:
     from cloudwatcher.daemon.monitoring import Monitoring
@@ -107,27 +106,6 @@ def _limit(request: web.Request, default: int, maximum: int) -> int:
         return max(1, min(maximum, int(request.query.get("limit", default))))
     except ValueError:
         return default
-
-
-def _loopback_host(request: web.Request) -> bool:
-    """True when the browser addressed this server by an IP address or ``localhost``.
-
-    On loopback the data needs no token, so a web page whose own domain name was re-pointed at
-    127.0.0.1 (DNS rebinding) could read it as same-origin. Such a request names that domain in
-    its Host header; admins reach the daemon by address, ``localhost`` or an SSH tunnel to them.
-    """
-    host = (request.host or "").strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host
-    else:
-        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _id(request: web.Request, name: str) -> uuid.UUID:
@@ -248,14 +226,4 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         "requests/{request_id}": request_detail,
     }
     for path, handler in routes.items():
-        app.router.add_get(f"/api/dashboard/{path}", _checked_host(handler))
-
-
-def _checked_host(handler: Handler) -> Handler:
-    async def checked(request: web.Request) -> web.StreamResponse:
-        if not is_authorized(request) and not _loopback_host(request):
-            message = "address this daemon by IP address or localhost, or send the token"
-            return _json({"error": message}, status=403)
-        return await handler(request)
-
-    return checked
+        app.router.add_get(f"/api/dashboard/{path}", handler)
