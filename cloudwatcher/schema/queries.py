@@ -299,6 +299,7 @@ HAVING bool_and(c.sync_status = 'synced' AND c.verification IS NOT NULL)
                           AND (q.status IN ('completed', 'failed')
                                OR EXISTS (SELECT 1 FROM responses s WHERE s.request_id = q.id)))
        END)
+ORDER BY max(c.uploaded_at)
 LIMIT $3
 """
 
