@@ -270,3 +270,24 @@ async def test_a_target_that_keeps_failing_is_marked_failing_then_recovered(
     finally:
         await connection.close()
     assert d.stop() == 0
+
+
+async def test_a_file_cut_short_during_its_upload_cancels_the_session(daemon: Daemon, graph: GraphEmulator) -> None:
+    d = daemon(targets=[sharepoint_target(graph, bandwidth_limit="2M")]).start()
+    first = os.urandom(8 * 1024 * 1024)
+    path = d.drop("truck-1/requests/shrinking.bin", first)
+
+    async def uploading() -> bool:
+        return any(entry.host == "localhost" and entry.method == "PUT" for entry in graph.requests())
+
+    await d.wait_for(uploading, 30, "the upload to start")
+    with path.open("r+b") as writer:
+        writer.truncate(1024 * 1024)  # rewritten shorter, in place, while its upload runs
+    await d.wait_for(lambda: _two_rows_settled(d), 90, "the old row failed and the new one synced")
+    old, _ = await d.query("SELECT last_error, next_attempt_at FROM cloud_file_refs ORDER BY created_at")
+    assert "changed" in old["last_error"] or "shrank" in old["last_error"]
+    assert old["next_attempt_at"] is None
+    assert any(entry.method == "DELETE" and entry.host == "localhost" for entry in graph.requests())
+    assert not graph.sessions
+    assert graph.file_bytes(f"{ROOT}/truck-1/requests/shrinking.bin") == first[: 1024 * 1024]
+    assert d.stop() == 0
