@@ -11,26 +11,36 @@ from cloudwatcher.config import Settings
 
 STALE_AFTER_SECONDS = 60
 
+# Counts come from an index-only scan of (target, sync_status); the rest from small partial
+# indexes (migration 0004), so the snapshot stays cheap on a ledger of millions of rows.
 _TARGETS = """
-SELECT target,
-       min(cloud_provider) AS provider,
-       count(*) FILTER (WHERE sync_status = 'pending') AS pending,
-       count(*) FILTER (WHERE sync_status = 'uploading') AS uploading,
-       count(*) FILTER (WHERE sync_status = 'synced') AS synced,
-       count(*) FILTER (WHERE sync_status = 'failed') AS failed,
-       count(*) FILTER (WHERE sync_status = 'failed' AND next_attempt_at IS NULL) AS gave_up,
-       extract(epoch FROM now() - min(created_at) FILTER (WHERE sync_status IN ('pending', 'uploading')))
+WITH counts AS (
+    SELECT target, sync_status, count(*) AS n FROM cloud_file_refs GROUP BY target, sync_status
+), names AS (
+    SELECT DISTINCT target FROM counts
+)
+SELECT names.target,
+       (SELECT cloud_provider FROM cloud_file_refs c WHERE c.target = names.target LIMIT 1) AS provider,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'pending'), 0) AS pending,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'uploading'), 0)
+           AS uploading,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'synced'), 0) AS synced,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'failed'), 0) AS failed,
+       (SELECT count(*) FROM cloud_file_refs c
+        WHERE c.target = names.target AND c.sync_status = 'failed' AND c.next_attempt_at IS NULL) AS gave_up,
+       extract(epoch FROM now() - (SELECT min(created_at) FROM cloud_file_refs c
+                                   WHERE c.target = names.target AND c.sync_status IN ('pending', 'uploading')))
            AS oldest_pending_age_seconds,
-       max(uploaded_at) AS last_synced_at
-FROM cloud_file_refs
-GROUP BY target
+       (SELECT max(uploaded_at) FROM cloud_file_refs c WHERE c.target = names.target AND c.uploaded_at IS NOT NULL)
+           AS last_synced_at
+FROM names
 """
 
 _REQUESTS = "SELECT status, count(*) AS n FROM requests GROUP BY status"
 
 _DEVICES = """
 WITH files AS (
-    SELECT device_id, count(DISTINCT (local_path, content_sha256)) AS files, max(created_at) AS last_file
+    SELECT device_id, count(DISTINCT local_path) AS files, max(created_at) AS last_file
     FROM cloud_file_refs GROUP BY device_id
 ), sessions AS (
     SELECT DISTINCT ON (device_id) device_id, last_seen_at, disconnected_at IS NULL AS open
