@@ -138,9 +138,7 @@ class DaemonProcess:
         finally:
             await connection.close()
 
-    async def wait_for(
-        self, check: Callable[[], Awaitable[bool]], timeout: float = 60, what: str = ""
-    ) -> None:
+    async def wait_for(self, check: Callable[[], Awaitable[bool]], timeout: float = 60, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -168,8 +166,6 @@ class DaemonProcess:
     async def wait_synced(self, expected_rows: int, timeout: float = 90) -> None:
         async def done() -> bool:
             counts = await self.status_counts()
-            return counts.get("synced", 0) >= expected_rows and sum(counts.values()) == counts.get(
-                "synced", 0
-            )
+            return counts.get("synced", 0) >= expected_rows and sum(counts.values()) == counts.get("synced", 0)
 
         await self.wait_for(done, timeout, f"{expected_rows} synced rows")

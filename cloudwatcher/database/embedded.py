@@ -203,9 +203,7 @@ class EmbeddedPostgres:
             tail = ""
             with contextlib.suppress(OSError):
                 tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])
-            raise EmbeddedPostgresError(
-                f"embedded PostgreSQL did not start: {exc.stderr.strip()}\n{tail}"
-            ) from exc
+            raise EmbeddedPostgresError(f"embedded PostgreSQL did not start: {exc.stderr.strip()}\n{tail}") from exc
         log.info("embedded PostgreSQL started (socket in %s)", socket_dir)
 
     def _create_database(self, name: str) -> None:

@@ -49,9 +49,7 @@ def test_state_directory_from_systemd(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert load_settings().state_dir == tmp_path / "svc"
 
 
-def test_environment_beats_toml_and_flags_beat_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_environment_beats_toml_and_flags_beat_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("settle_seconds = 3.0\nupload_concurrency = 2\n[retry]\nmax_attempts = 4\n")
     monkeypatch.setenv("CLOUDWATCHER_SETTLE_SECONDS", "5")

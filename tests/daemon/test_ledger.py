@@ -58,9 +58,7 @@ async def test_failures_are_requeued_when_due_and_gave_up_rows_only_by_retry(led
     await ledger.record([("a", "local", version("due")), ("a", "local", version("gave-up", b"y"))])
     due, gave_up = sorted(await ledger.claim("a", 10, 30, None), key=lambda r: r.local_path)
     past = datetime.now(UTC) - timedelta(seconds=1)
-    await ledger.mark_failed(
-        [FailedRow(due.id, "503 busy", past), FailedRow(gave_up.id, "403 forbidden", None)]
-    )
+    await ledger.mark_failed([FailedRow(due.id, "503 busy", past), FailedRow(gave_up.id, "403 forbidden", None)])
     assert await ledger.requeue_due() == {"a"}
     assert [r.id for r in await ledger.claim("a", 10, 30, None)] == [due.id]
     assert await retry_failed(ledger.pool, None) == 1

@@ -138,13 +138,10 @@ async def test_timestamps_are_timestamptz_and_statuses_are_checked(db: asyncpg.C
 
 
 async def test_seed_query_patterns_use_composite_indexes(db: asyncpg.Connection) -> None:
-    indexes = {
-        r["indexdef"] for r in await db.fetch("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'")
-    }
+    indexes = {r["indexdef"] for r in await db.fetch("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'")}
     assert any("requests USING btree (device_id, status, created_at DESC)" in i for i in indexes)
     assert any("inventory USING btree (location_id, quantity_available)" in i for i in indexes)
     assert any(
-        "part_suppliers USING btree (part_id, variant_id, is_preferred DESC, supplier_cost)" in i
-        for i in indexes
+        "part_suppliers USING btree (part_id, variant_id, is_preferred DESC, supplier_cost)" in i for i in indexes
     )
     assert any("order_approvals" in i and "(order_id, approval_level)" in i for i in indexes)
