@@ -8,10 +8,12 @@ because files moved in with their folder raise no events of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import watchfiles
@@ -83,6 +85,21 @@ def check_inotify_limit(folders: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def scan_progress() -> Iterator[Callable[[int], None]]:
+    """A live counter on a terminal (Rich); nothing under systemd, where the log lines suffice."""
+    if not sys.stderr.isatty():
+        yield lambda count: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("reconcile scan: {task.completed:,} files"), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("scan", total=None)
+        yield lambda count: bar.update(task, completed=count)
+
+
 class FolderWatcher:
     def __init__(
         self,
@@ -136,13 +153,15 @@ class FolderWatcher:
         self.scanner.folders_seen = 0
         walker = loop.run_in_executor(None, walk)
         count, last_report = 0, started
-        while (batch := await queue.get()) is not None:
-            for candidate in batch:
-                self.offer(candidate)
-            count += len(batch)
-            if time.monotonic() - last_report > 5:
-                last_report = time.monotonic()
-                log.info("reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started))
+        with scan_progress() as progress:
+            while (batch := await queue.get()) is not None:
+                for candidate in batch:
+                    self.offer(candidate)
+                count += len(batch)
+                progress(count)
+                if time.monotonic() - last_report > 5:
+                    last_report = time.monotonic()
+                    log.info("reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started))
         await walker
         log.info(
             "reconcile scan: %d files in %d folders in %.2f s",
