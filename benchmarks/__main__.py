@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import sys
 
-SUITES = ["benchmarks.bench_foundation"]
+SUITES = ["benchmarks.bench_foundation", "benchmarks.bench_providers"]
 
 
 def main() -> None:
