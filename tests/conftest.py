@@ -139,5 +139,18 @@ def daemon(tmp_path: Path, database_url: str) -> Iterator[Callable[..., DaemonPr
             process.kill()
 
 
+@pytest.fixture
+def private_server() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the test's own, which it may stop and start without disturbing others."""
+    base = world_readable_tempdir("cloudwatcher-private-pg-")
+    server = EmbeddedPostgres(base / "postgres", extra_settings={"fsync": "off"})
+    server.ensure_running()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # The name other test modules imported first.
 TestServer = PgTestServer

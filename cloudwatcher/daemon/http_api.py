@@ -27,7 +27,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -97,9 +97,12 @@ def is_loopback_bind(bind: str) -> bool:
         return False
 
 
-def _json_default(value: object) -> object:
-    """Status snapshots carry database types; JSON gets their obvious text forms."""
-    if isinstance(value, datetime | date):
+def json_value(value: Any) -> Any:
+    """A database value as JSON: timestamps as ISO 8601 (UTC when zoned), UUIDs and decimals
+    as strings and floats, intervals as seconds, collections element by element."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
@@ -107,9 +110,17 @@ def _json_default(value: object) -> object:
         return str(value)
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_value(item) for item in value]
+    return value
+
+
+def _json_default(value: object) -> object:
+    """``json.dumps`` hook: the database types of status snapshots, else a TypeError."""
+    converted = json_value(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return converted
 
 
 def _json(body: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

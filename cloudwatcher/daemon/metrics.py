@@ -13,7 +13,7 @@ error codes) are folded into a fixed set, so a device cannot create unbounded se
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,6 +24,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+from cloudwatcher.domain.errors import ErrorCode
 
 __all__ = [
     "CONTENT_TYPE",
@@ -62,23 +64,8 @@ KNOWN_REQUEST_TYPES = frozenset(
         "invalid",
     }
 )
-#: Error codes of CONTRACT.md section 6, plus "none" for success.
-KNOWN_ERROR_CODES = frozenset(
-    {
-        "none",
-        "invalid_json",
-        "invalid_request",
-        "unknown_user",
-        "inactive_user",
-        "forbidden",
-        "device_mismatch",
-        "not_found",
-        "insufficient_stock",
-        "conflict",
-        "no_approver",
-        "too_large",
-    }
-)
+#: Error codes of CONTRACT.md section 6 (the domain's own list), plus "none" for success.
+KNOWN_ERROR_CODES = frozenset({"none", *get_args(ErrorCode)})
 
 # The *_created series double the output and no dashboard of ours reads them.
 disable_created_metrics()

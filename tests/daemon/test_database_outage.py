@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cloudwatcher.database import EmbeddedPostgres
-from tests.conftest import world_readable_tempdir
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def private_server() -> Iterator[EmbeddedPostgres]:
-    """A server of this test's own, so that stopping it disturbs no other test."""
-    base = world_readable_tempdir("cloudwatcher-outage-")
-    server = EmbeddedPostgres(base / "postgres", extra_settings={"fsync": "off"})
-    server.ensure_running()
-    try:
-        yield server
-    finally:
-        server.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_files_dropped_during_a_database_outage_are_synced_after_it(

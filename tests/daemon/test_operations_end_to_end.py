@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -102,18 +102,6 @@ class NotifySocket:
 
     def close(self) -> None:
         self.sock.close()
-
-
-@pytest.fixture
-def private_server() -> Iterator[EmbeddedPostgres]:
-    base = world_readable_tempdir("cloudwatcher-ops-")
-    server = EmbeddedPostgres(base / "postgres", extra_settings={"fsync": "off"})
-    server.ensure_running()
-    try:
-        yield server
-    finally:
-        server.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_sd_notify_ready_status_watchdog_and_stopping(private_server: EmbeddedPostgres, tmp_path: Path) -> None:

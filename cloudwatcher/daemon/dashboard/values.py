@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from cloudwatcher.daemon.http_api import json_value
 
 #: What the dashboard's queries run on: a connection, or one borrowed from the daemon's pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 def plain(value: Any) -> Any:
-    """One database value as a JSON value."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value
+    """One database value as a JSON value (the HTTP API's one conversion rule)."""
+    return json_value(value)
 
 
 def plain_row(record: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
