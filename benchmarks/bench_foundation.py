@@ -15,10 +15,14 @@ DEVICES = 100
 
 
 def build_tree(root: Path, files: int, rng: random.Random) -> None:
-    """``files`` small (1-2 KB) files spread over DEVICES device folders, mtimes in the past."""
+    """``files`` small (1-2 KB) files spread over DEVICES device folders, mtimes in the past.
+
+    Attachments (not ``.json``), so the figure is the sync pipeline's; request ingestion has its
+    own benchmark (bench_domain).
+    """
     past = time.time() - 60
     for index in range(files):
-        path = root / f"device-{index % DEVICES:03d}" / "requests" / f"batch-{index // 1000}" / f"r{index}.json"
+        path = root / f"device-{index % DEVICES:03d}" / "requests" / f"batch-{index // 1000}" / f"r{index}.dat"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(rng.randbytes(rng.randint(1024, 2048)))
         os.utime(path, (past, past))

@@ -98,10 +98,14 @@ class BenchDaemon:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
-    def stop(self) -> None:
+    def stop_daemon_only(self) -> None:
+        """SIGTERM the daemon and wait; leave the database alone (another daemon owns it)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.stop_daemon_only()
         from cloudwatcher.database.embedded import EmbeddedPostgres
 
         EmbeddedPostgres(self.state / "postgres").stop()
