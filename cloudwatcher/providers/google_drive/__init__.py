@@ -18,6 +18,11 @@ Why it is built the way it is:
   one exception is re-synchronising a resumable session after a dropped chunk, which is part of
   the upload protocol (https://developers.google.com/drive/api/guides/manage-uploads#resumable),
   not a retry of a failed request.
+
+Modules, bottom up: ``api`` (limits, discovery document, trust, the paced transport), ``errors``
+(retry classes), ``media`` (the hashing chunk source), ``state`` (locks, live sessions, folder
+ids), ``client`` (per-thread service, lookups), ``upload`` (multipart and resumable uploads),
+``provider`` (the async :class:`GoogleDriveProvider`).
 """
 
 from cloudwatcher.providers.google_drive.api import CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DRIVE_SCOPE, MULTIPART_LIMIT

@@ -15,6 +15,11 @@ S3 references:
 - checksums (composite for multipart SHA-256):
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html
 - error codes: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+
+Modules, bottom up: ``limits`` (key and part arithmetic), ``errors`` (retry classes), ``body``
+(streamed request bodies, range hashing), ``client`` (the boto3 client in its thread pool,
+naming, verification), ``multipart`` (resumable multipart uploads), ``provider`` (the
+:class:`S3Provider` the registry builds).
 """
 
 from cloudwatcher.providers.s3.errors import translate_error

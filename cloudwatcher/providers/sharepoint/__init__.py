@@ -30,6 +30,10 @@ a name starting with ``~$``            prefixed with ``_`` (``_~$x.docx``)
 
 ``/`` separates segments and never reaches the rule. A path longer than 400 characters
 (target root included) is refused with :class:`PermanentError`.
+
+Modules, bottom up: ``names`` (the rule above, server rewrites), ``errors`` (retry classes),
+``transport`` (credential, pacing middleware, TLS trust), ``client`` (SDK adapters, paths,
+folders), ``upload`` (simple PUT and upload sessions), ``provider`` (:class:`SharePointProvider`).
 """
 
 from cloudwatcher.providers.sharepoint.errors import QuickXorMismatchError, classify

@@ -14,7 +14,7 @@ _VTI = re.compile("_vti_", re.IGNORECASE)
 
 
 def sanitize_segment(name: str) -> str:
-    """One path segment as SharePoint will accept it (the table in the module docstring)."""
+    """One path segment as SharePoint will accept it (the table in the package docstring)."""
     name = name.translate(_FULLWIDTH)
     stripped = name.strip(" ")
     if stripped != name:
