@@ -24,11 +24,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon import metrics
+from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.cluster import release_claims_of_dead_local_instances, run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.monitoring import Monitoring
+from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
 from cloudwatcher.daemon.recorder import Recorder, TargetSpec
 from cloudwatcher.daemon.uploader import TargetUploader
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
@@ -261,9 +263,23 @@ class Daemon:
                 lambda connection: domain.archive_old_requests(connection, settings.request_retention_days),
             ),
             ("audit-partitions", 86400.0, domain.ensure_audit_partitions),
+            # Always, even without a webhook: it also expires events that were never sent.
+            ("notification-prune", 86400.0, prune_notifications),
         ]
+        webhook = settings.notify.webhook_url
+        if webhook:
+            jobs.append(("notifications", 2.0, lambda connection: deliver_notifications(connection, webhook)))
         for name, seconds, job in jobs:
             self.scheduler.add_job(self._cluster_job(name, job), "interval", seconds=seconds, id=name, **every)
+        if settings.after_sync != "keep":
+            # Per instance, not cluster-wide: each daemon handles the files of its own watch root.
+            self.scheduler.add_job(
+                self._after_sync_job,
+                "interval",
+                seconds=min(settings.scan_interval_seconds, max(1.0, settings.after_sync_min_age_seconds)),
+                id="after-sync",
+                **every,
+            )
         self.scheduler.start()
 
     async def _supervise(self) -> None:
@@ -347,6 +363,20 @@ class Daemon:
             self.health.failed(exc)
             return
         self._wake(woken)
+
+    async def _after_sync_job(self) -> None:
+        assert self.pool is not None
+        try:
+            moved = await apply_after_sync(self.pool, self.settings)
+            self.health.succeeded()
+        except CONNECTION_ERRORS as exc:
+            self.health.failed(exc)
+            return
+        except Exception:
+            log.exception("after_sync job failed")
+            return
+        if moved:
+            log.info("after_sync (%s): %d file(s) handled", self.settings.after_sync, moved)
 
     async def _heartbeat_job(self) -> None:
         assert self.pool is not None

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from cloudwatcher.config import Settings
+from cloudwatcher.daemon.target_state import target_states
 
 STALE_AFTER_SECONDS = 60
 
@@ -80,6 +81,7 @@ async def collect_status(
 ) -> dict[str, Any]:
     """One JSON-ready object: targets, requests, devices, recent failures, instances."""
     by_target = {row["target"]: row for row in await connection.fetch(_TARGETS)}
+    states = await target_states(connection)
     targets: list[dict[str, Any]] = []
     configured = [(t.name, t.provider) for t in settings.target_list]
     names = [name for name, _ in configured] + sorted(set(by_target) - {name for name, _ in configured})
@@ -98,6 +100,10 @@ async def collect_status(
                 "gave_up": row["gave_up"] if row else 0,
                 "oldest_pending_age_seconds": round(float(age), 3) if age is not None else None,
                 "last_synced_at": _iso(row["last_synced_at"]) if row else None,
+                # ok, parked (daily upload cap), full (storage quota) or failing, with why and until when
+                "state": states[name]["state"] if name in states else "ok",
+                "state_reason": states[name]["reason"] if name in states else None,
+                "state_until": states[name]["until"] if name in states else None,
             }
         )
     requests = {"pending": 0, "processing": 0, "completed": 0, "failed": 0}

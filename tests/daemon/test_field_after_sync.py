@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,6 @@ import asyncpg
 import pytest
 
 from cloudwatcher.config import Settings
-from cloudwatcher.daemon import service
 from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.ledger import FileVersion, Ledger, SyncedRow
 from tests.daemon_process import DaemonProcess
@@ -211,7 +209,6 @@ async def test_keep_touches_nothing(pool: asyncpg.Pool, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("apply_after_sync" not in inspect.getsource(service), reason="after_sync job not wired yet")
 async def test_the_daemon_archives_synced_files_and_keeps_unanswered_requests(
     daemon: Callable[..., DaemonProcess],
 ) -> None:

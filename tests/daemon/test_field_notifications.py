@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from cloudwatcher.daemon import service
 from cloudwatcher.daemon.ledger import FailedRow, FileVersion, Ledger
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
 from cloudwatcher.daemon.target_state import FAILING_AFTER, TargetStateTracker
@@ -183,9 +181,6 @@ Daemon = Callable[..., DaemonProcess]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    "deliver_notifications" not in inspect.getsource(service), reason="notification delivery not wired yet"
-)
 async def test_the_daemon_posts_a_give_up_to_the_webhook(daemon: Daemon, receiver: Receiver) -> None:
     d = daemon(
         notify={"webhook_url": receiver.url},

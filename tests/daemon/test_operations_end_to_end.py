@@ -35,7 +35,9 @@ def free_port() -> int:
 
 async def test_http_status_health_metrics_and_retry(daemon: Daemon) -> None:
     port = free_port()
-    d = daemon(http_bind=f"127.0.0.1:{port}", http_token=TOKEN)
+    # One attempt: the row gives up and stays failed until the HTTP retry re-queues it.
+    one_attempt = {"initial_delay_seconds": 0.5, "max_delay_seconds": 1, "max_attempts": 1, "interval_seconds": 0.5}
+    d = daemon(http_bind=f"127.0.0.1:{port}", http_token=TOKEN, retry=one_attempt)
     d.mirror.write_bytes(b"")  # failing target: rows end failed, so there is something to retry
     d.start()
     await d.wait_started()
