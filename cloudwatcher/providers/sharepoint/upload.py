@@ -59,6 +59,18 @@ def _read(reader: IO[bytes], count: int) -> bytes:
     return reader.read(count)
 
 
+async def _in_pieces(fragment: bytes) -> AsyncIterator[bytes]:
+    """A fragment as a stream of ``_READ_CHUNK`` pieces.
+
+    Handed to httpx as one 3.2 MiB ``bytes`` body, a fragment goes to the TLS layer in a single
+    write, whose plaintext and ciphertext buffers kept the daemon's memory about 45 MB higher
+    during large uploads (measured with the provider benchmark); pieces keep them small.
+    """
+    view = memoryview(fragment)
+    for start in range(0, len(view), _READ_CHUNK):
+        yield bytes(view[start : start + _READ_CHUNK])
+
+
 class GraphUploads(GraphBase):
     """The upload half of the provider."""
 
@@ -203,7 +215,8 @@ class GraphUploads(GraphBase):
         if method == Method.PUT:
             request.headers.try_add("Content-Range", content_range)
             request.headers.try_add("Content-Type", "application/octet-stream")
-            request.content = fragment
+            request.headers.try_add("Content-Length", str(len(fragment)))
+            request.content = _in_pieces(fragment)  # type: ignore[assignment]  # httpx streams async iterables
         raw = await self._upload_adapter.send_primitive_async(request, "bytes", ERROR_MAPPING)
         return json.loads(raw) if raw else None
 
