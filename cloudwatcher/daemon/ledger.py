@@ -80,8 +80,10 @@ class FailedRow:
 
 
 class Ledger:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, source_root: str | None = None) -> None:
         self.pool = pool
+        #: The watch root this daemon records from; it claims only rows recorded from it.
+        self.source_root = source_root
 
     async def known_versions(self, paths: Sequence[str]) -> dict[str, list[KnownVersion]]:
         rows = await self.pool.fetch(queries.KNOWN_VERSIONS, list(paths))
@@ -129,7 +131,9 @@ class Ledger:
         for attempt in range(1, _DEADLOCK_RETRIES + 1):
             try:
                 async with self.pool.acquire() as connection, connection.transaction():
-                    result = await connection.fetch(queries.RECORD_FILES, *columns) if columns[0] else []
+                    result = (
+                        await connection.fetch(queries.RECORD_FILES, *columns, self.source_root) if columns[0] else []
+                    )
                     if in_transaction is not None:
                         await in_transaction(connection)
                 return sum(1 for row in result if row["inserted"])
@@ -140,7 +144,7 @@ class Ledger:
         raise AssertionError("unreachable")
 
     async def claim(self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None) -> list[ClaimedRow]:
-        rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id)
+        rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id, self.source_root)
         return [
             ClaimedRow(
                 id=row["id"],

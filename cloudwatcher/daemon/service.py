@@ -124,7 +124,7 @@ class Daemon:
         released = await release_claims_of_dead_local_instances(self.pool, socket.gethostname(), self.instance_id)
         if released:
             log.info("took back %d upload claim(s) left by a daemon that died on this host", released)
-        ledger = Ledger(self.pool)
+        ledger = Ledger(self.pool, str(settings.watch_path))
         self.ledger = ledger
 
         self.ingestor = Ingestor(

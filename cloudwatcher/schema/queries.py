@@ -13,9 +13,11 @@ GROUP BY local_path, file_size_bytes, file_mtime_ns, content_sha256
 
 RECORD_FILES = """
 INSERT INTO cloud_file_refs
-    (target, cloud_provider, device_id, local_path, file_type, content_sha256, file_size_bytes, file_mtime_ns)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::bigint[], $8::bigint[])
+    (target, cloud_provider, device_id, local_path, file_type, content_sha256, file_size_bytes, file_mtime_ns,
+     source_root)
+SELECT files.*, $9::text
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
+     AS files
 ON CONFLICT (target, local_path, content_sha256) DO UPDATE
     -- The same content seen again with a new mtime. A failed row gets a fresh start (the file
     -- was written again), and so does a synced row that a newer version has since replaced
@@ -40,6 +42,8 @@ CLAIM_PENDING = """
 WITH claimable AS (
     SELECT id FROM cloud_file_refs
     WHERE target = $1 AND sync_status = 'pending'
+      -- Only files this instance can read: recorded from its own watch root (or before roots were kept).
+      AND (source_root IS NULL OR $5::text IS NULL OR source_root = $5::text)
       -- A target parked by a daily upload cap hands out nothing until the cap can have reset.
       AND NOT EXISTS (SELECT 1 FROM target_states s WHERE s.target = $1 AND s.state = 'parked' AND s.until > now())
     ORDER BY created_at
