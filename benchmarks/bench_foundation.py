@@ -82,7 +82,7 @@ async def steady(rate: int, seconds: int) -> list[str]:
             interval = 1.0 / rate
             next_at = time.time()
             for index in range(rate * seconds):
-                local = f"device-{index % 10:02d}/requests/r{index}.json"
+                local = f"device-{index % 10:02d}/requests/r{index}.dat"
                 path = daemon.inbox / local
                 path.parent.mkdir(parents=True, exist_ok=True)
                 temp = path.with_name(f".{path.name}.part")

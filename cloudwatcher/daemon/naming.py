@@ -55,6 +55,8 @@ class RemoteNames:
 
     async def remote_path(self, local_path: str) -> str:
         """The path (relative to the target root) that ``local_path`` is uploaded to."""
+        if not self.provider.case_insensitive and not self.provider.renames_paths:
+            return local_path  # distinct local paths stay distinct remotely: nothing to decide
         known = self._known.get(local_path)
         if known is not None:
             return known

@@ -86,6 +86,9 @@ class Provider(Protocol):
     name: str
     #: Whether two names that differ only by case are the same remote file (SharePoint).
     case_insensitive: bool
+    #: Whether :meth:`remote_name` changes some paths (a renaming rule can merge two names).
+    #: A case-sensitive provider that renames nothing cannot see two local paths collide.
+    renames_paths: bool
 
     def remote_name(self, remote_path: str) -> str:
         """The path this provider stores ``remote_path`` under (its renaming rule applied)."""

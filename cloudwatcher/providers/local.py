@@ -59,6 +59,7 @@ class LocalProvider:
     """A folder as a mirror target. Names are kept as they are (POSIX allows them)."""
 
     case_insensitive = False
+    renames_paths = False
 
     def __init__(self, config: LocalTarget, *, concurrency: int = 4) -> None:
         self.name = config.name

@@ -19,6 +19,7 @@ class CaseInsensitiveProvider:
 
     name = "cloud"
     case_insensitive = True
+    renames_paths = True
 
     def remote_name(self, remote_path: str) -> str:
         return remote_path.replace("?", "\uff1f")
@@ -26,6 +27,15 @@ class CaseInsensitiveProvider:
 
 class CaseSensitiveProvider(CaseInsensitiveProvider):
     case_insensitive = False
+
+
+class PlainProvider(CaseSensitiveProvider):
+    """Case-sensitive and renaming nothing (local, S3, Drive)."""
+
+    renames_paths = False
+
+    def remote_name(self, remote_path: str) -> str:
+        return remote_path
 
 
 @pytest.fixture
@@ -113,3 +123,10 @@ async def test_two_daemons_naming_at_once_never_share_a_remote_name(pool: asyncp
     assert by_path["dev/requests/x.txt"] == "dev/requests/x.txt"  # recorded first
     rows = await pool.fetch("SELECT local_path, remote_path FROM remote_names")
     assert {r["local_path"]: r["remote_path"] for r in rows} == by_path
+
+
+async def test_a_provider_that_renames_nothing_keeps_every_path_without_a_lookup(pool: asyncpg.Pool) -> None:
+    names = RemoteNames(pool, "plain", PlainProvider())  # type: ignore[arg-type]
+    assert await names.remote_path("dev/requests/A.txt") == "dev/requests/A.txt"
+    assert await names.remote_path("dev/requests/a.txt") == "dev/requests/a.txt"
+    assert await pool.fetchval("SELECT count(*) FROM remote_names") == 0

@@ -38,6 +38,7 @@ class DriveBase:
     """The target's configuration, its per-thread clients and its lookups; the layers above add uploads."""
 
     case_insensitive = False
+    renames_paths = False  # Drive takes any name as it is
 
     def __init__(
         self, config: GoogleDriveTarget, *, concurrency: int = 4, chunk_size: int = DEFAULT_CHUNK_SIZE

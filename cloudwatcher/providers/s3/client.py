@@ -74,6 +74,7 @@ class S3Base:
     """A bucket (and key prefix) and the client that reaches it; the layers above add the uploads."""
 
     case_insensitive = False
+    renames_paths = False  # any UTF-8 key is valid
 
     def __init__(
         self,

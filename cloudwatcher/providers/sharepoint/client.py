@@ -39,6 +39,7 @@ class GraphBase:
     """The target's SDK clients and lookups; the layers above add the uploads."""
 
     case_insensitive = True
+    renames_paths = True  # forbidden characters and names are replaced (names.py)
 
     def __init__(self, config: SharePointTarget, *, concurrency: int = 4) -> None:
         self.name = config.name
