@@ -23,13 +23,35 @@ def lock_key(job_name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"cloudwatcher:{job_name}".encode()).digest()[:8], "big", signed=True)
 
 
+_CLAIM_PERIOD = """
+INSERT INTO cluster_job_runs AS runs (name, last_run_at, instance_id) VALUES ($1, now(), $2)
+ON CONFLICT (name) DO UPDATE SET last_run_at = now(), instance_id = $2, runs = runs.runs + 1
+    WHERE runs.last_run_at <= now() - make_interval(secs => $3)
+RETURNING name
+"""
+
+
 async def run_exclusively(
-    pool: asyncpg.Pool, job_name: str, job: Callable[[Any], Awaitable[T]]
+    pool: asyncpg.Pool,
+    job_name: str,
+    job: Callable[[Any], Awaitable[T]],
+    *,
+    period_seconds: float | None = None,
+    instance_id: UUID | None = None,
 ) -> tuple[bool, T | None]:
-    """Run ``job(connection)`` inside a transaction holding the job's lock; (False, None) if taken."""
+    """Run ``job(connection)`` inside a transaction holding the job's lock; (False, None) if taken.
+
+    With ``period_seconds``, the job also runs at most once per period across the cluster: an
+    instance whose turn comes while another ran it less than 90% of a period ago skips it (the
+    margin absorbs scheduling jitter). A job that fails rolls its run record back with it.
+    """
     async with pool.acquire() as connection, connection.transaction():
         if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(job_name)):
             return False, None
+        if period_seconds is not None:
+            due = await connection.fetchval(_CLAIM_PERIOD, job_name, instance_id, period_seconds * 0.9)
+            if due is None:
+                return False, None
         return True, await job(connection)
 
 

@@ -216,13 +216,15 @@ class Daemon:
             self._spawn(self.ingestor.catch_up(), "catch-up")
             self._spawn(self.watcher.full_scan(), "rescan-after-outage")
 
-    def _cluster_job(self, name: str, job: Callable[[Any], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
-        """A scheduled job that runs on one instance at a time and rides out database outages."""
+    def _cluster_job(
+        self, name: str, seconds: float, job: Callable[[Any], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[None]]:
+        """A scheduled job that runs on one instance per period and rides out database outages."""
 
         async def run() -> None:
             assert self.pool is not None
             try:
-                await run_exclusively(self.pool, name, job)
+                await run_exclusively(self.pool, name, job, period_seconds=seconds, instance_id=self.instance_id)
                 self.health.succeeded()
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
@@ -270,7 +272,7 @@ class Daemon:
         if webhook:
             jobs.append(("notifications", 2.0, lambda connection: deliver_notifications(connection, webhook)))
         for name, seconds, job in jobs:
-            self.scheduler.add_job(self._cluster_job(name, job), "interval", seconds=seconds, id=name, **every)
+            self.scheduler.add_job(self._cluster_job(name, seconds, job), "interval", seconds=seconds, id=name, **every)
         if settings.after_sync != "keep":
             # Per instance, not cluster-wide: each daemon handles the files of its own watch root.
             self.scheduler.add_job(
@@ -356,7 +358,13 @@ class Daemon:
             return due | {row["target"] for row in await connection.fetch(queries.REAP_EXPIRED_LEASES)}
 
         try:
-            await run_exclusively(self.pool, "retry-requeue", requeue)
+            await run_exclusively(
+                self.pool,
+                "retry-requeue",
+                requeue,
+                period_seconds=self.settings.retry.interval_seconds,
+                instance_id=self.instance_id,
+            )
             woken = await self.ledger.pending_targets()
             self.health.succeeded()
         except CONNECTION_ERRORS as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,3 +99,23 @@ async def test_a_killed_instances_claims_are_finished_by_the_other(daemon: Daemo
     for name, data in list(files.items())[:50]:
         assert (b.mirror / name).read_bytes() == data
     assert b.stop() == 0
+
+
+async def test_cluster_jobs_run_once_per_period_across_instances(daemon: Daemon) -> None:
+    retry = {"initial_delay_seconds": 0.5, "max_delay_seconds": 1, "max_attempts": 3, "interval_seconds": 1.0}
+    a, b = daemon(retry=retry), daemon(retry=retry)
+    shared_root(a, b)
+    a.start()
+    b.start()
+    await a.wait_started()
+    await b.wait_started()
+    before = {row["name"]: row["runs"] for row in await a.query("SELECT name, runs FROM cluster_job_runs")}
+    started = time.monotonic()
+    await asyncio.sleep(6.0)
+    elapsed = time.monotonic() - started
+    rows = await a.query("SELECT name, runs, instance_id FROM cluster_job_runs")
+    runs = {row["name"]: row["runs"] - before.get(row["name"], 0) for row in rows}
+    # Two instances, each scheduling every period: without the cluster rule about twice as many.
+    assert 1 <= runs["retry-requeue"] <= elapsed / 1.0 / 0.9 + 1
+    assert 1 <= runs["response-delivery"] <= elapsed / 2.0 / 0.9 + 1
+    assert a.stop() == 0 and b.stop() == 0
