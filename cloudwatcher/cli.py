@@ -114,7 +114,7 @@ def run(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     configure_logging(settings.log_format, secrets=secrets_of(settings))
     try:
-        code = run_daemon(settings, settings.database_url or None)
+        code = run_daemon(settings, settings.database_url or None, reload_settings=lambda: load_settings(config))
     except (EmbeddedPostgresError, ConfigError) as exc:
         fail(str(exc), 2)
     raise typer.Exit(code)

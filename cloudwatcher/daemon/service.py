@@ -31,12 +31,12 @@ from cloudwatcher.daemon.ingestion import Ingestor
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.monitoring import Monitoring
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
-from cloudwatcher.daemon.recorder import Recorder, TargetSpec
-from cloudwatcher.daemon.uploader import TargetUploader
+from cloudwatcher.daemon.recorder import Recorder
+from cloudwatcher.daemon.targets import TargetSet, target_specs
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
 from cloudwatcher.database.embedded import EmbeddedPostgres
 from cloudwatcher.database.resolve import embedded_server
-from cloudwatcher.providers import Provider, UploadResult, build_provider
+from cloudwatcher.providers import UploadResult
 from cloudwatcher.schema import apply_migrations, queries
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,15 @@ async def connect_pool(url: str, *, wait_seconds: float, max_size: int) -> async
 
 
 class Daemon:
-    def __init__(self, settings: Settings, database_url: str, embedded: EmbeddedPostgres | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database_url: str,
+        embedded: EmbeddedPostgres | None = None,
+        reload_settings: Callable[[], Settings] | None = None,
+    ) -> None:
         self.settings = settings
+        self.reload_settings = reload_settings
         self.database_url = database_url
         self.embedded = embedded
         self.monitoring: Monitoring | None = None
@@ -77,8 +84,6 @@ class Daemon:
         self.exit_code = 0
         self.instance_id: UUID | None = None
         self.pool: asyncpg.Pool | None = None
-        self.providers: dict[str, Provider] = {}
-        self.uploaders: dict[str, TargetUploader] = {}
         self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[Any]] = []
         self.on_recorded_hooks: list[Callable[[list[FileVersion]], None]] = []
@@ -88,6 +93,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self._request_reload)
         try:
             await self._start()
             await self.stopping.wait()
@@ -97,6 +103,47 @@ class Daemon:
         finally:
             await self._shutdown()
         return self.exit_code
+
+    def _request_reload(self) -> None:
+        if self.stopping.is_set() or not hasattr(self, "targets"):
+            return
+        self._spawn(self._reload(), "reload")
+
+    async def _reload(self) -> None:
+        """SIGHUP: re-read the configuration and apply its targets; other keys need a restart."""
+        notifier = self.monitoring.notifier if self.monitoring is not None else None
+        if notifier is not None:
+            notifier.reloading()
+        try:
+            if self.reload_settings is None:
+                log.warning("reload requested, but this daemon was not started from a configuration it can re-read")
+                return
+            try:
+                new = self.reload_settings()
+                added, removed, rebuilt = await self.targets.apply(new.target_list)
+            except ConfigError as exc:
+                log.error("reload refused, keeping the running configuration: %s", exc)
+                return
+            self.settings.targets = new.targets
+            self.recorder.targets = target_specs(new.target_list)
+            changed = sorted(
+                key
+                for key in Settings.model_fields
+                if key != "targets" and getattr(new, key) != getattr(self.settings, key)
+            )
+            if changed:
+                log.warning("reloaded targets only; restart to apply: %s", ", ".join(changed))
+            log.info(
+                "configuration reloaded: targets added %s, removed %s, rebuilt %s",
+                added or "none",
+                removed or "none",
+                rebuilt or "none",
+            )
+            if added or rebuilt:
+                self._spawn(self.watcher.full_scan(), "rescan-after-reload")  # rows for the new targets
+        finally:
+            if notifier is not None:
+                notifier.ready("configuration reloaded")
 
     def request_stop(self, reason: str = "request") -> None:
         if not self.stopping.is_set():
@@ -137,8 +184,9 @@ class Daemon:
         def device_activity(seen: dict[str, datetime]) -> InTransaction:
             return lambda connection: domain.note_device_activity(connection, seen, settings.device_idle_seconds)
 
-        specs = [TargetSpec(t.name, t.provider, tuple(t.include), tuple(t.exclude)) for t in settings.target_list]
-        self.recorder = Recorder(ledger, specs, self.health, self._on_recorded, device_activity)
+        self.recorder = Recorder(
+            ledger, target_specs(settings.target_list), self.health, self._on_recorded, device_activity
+        )
         self.watcher = FolderWatcher(
             watch_root=settings.watch_path,
             settle_seconds=settings.settle_seconds,
@@ -146,29 +194,19 @@ class Daemon:
             poll_interval_seconds=settings.poll_interval_seconds,
             sink=self.recorder.offer,
         )
-        for index, target in enumerate(settings.target_list):
-            try:
-                provider = build_provider(target, concurrency=settings.upload_concurrency)
-            except (ValueError, OSError) as exc:  # e.g. a ca_bundle or key file that does not exist
-                raise ConfigError(f"configuration error: targets[{index}] ({target.name}): {exc}") from exc
-            self.providers[target.name] = provider
-            self.uploaders[target.name] = TargetUploader(
-                name=target.name,
-                provider=provider,
-                ledger=ledger,
-                health=self.health,
-                retry=settings.retry,
-                watch_root=settings.watch_path,
-                concurrency=settings.upload_concurrency,
-                instance_id=self.instance_id,
-                on_changed_file=self.watcher.recheck,
-                on_result=self._upload_finished(target.name, target.provider),
-            )
+        self.targets = TargetSet(
+            settings=settings,
+            ledger=ledger,
+            health=self.health,
+            instance_id=self.instance_id,
+            on_changed_file=self.watcher.recheck,
+            on_result=self._upload_finished,
+            spawn=self._spawn,
+        )
+        self.targets.start(settings.target_list)
         self._spawn(self.recorder.run(), "recorder")
         self._spawn(self.watcher.settle_loop(), "settler")
         self._spawn(self.watcher.watch(self.stopping), "watcher")
-        for uploader in self.uploaders.values():
-            self._spawn(uploader.run(self.stopping), f"uploader:{uploader.name}")
         self._spawn(self._supervise(), "supervisor")
         await self._startup_housekeeping()
         self._schedule_jobs()
@@ -178,7 +216,7 @@ class Daemon:
             database_url=self.database_url,
             backup_bin_dir=self.embedded.bin_dir if self.embedded is not None else None,
             watcher_running=lambda: self.watcher.running,
-            after_retry=lambda: self._wake(set(self.uploaders)),
+            after_retry=lambda: self.targets.wake(),
         )
         await self.monitoring.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")
@@ -186,11 +224,12 @@ class Daemon:
         self.monitoring.ready()
         self.health.on_recovered.append(self._after_outage)
 
-    def _spawn(self, coroutine: Awaitable[Any], name: str) -> None:
+    def _spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
         task.set_name(name)
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
@@ -304,17 +343,15 @@ class Daemon:
             await self.monitoring.stop()
         with contextlib.suppress(Exception):
             self.scheduler.shutdown(wait=False)
-        uploader_tasks = [t for t in self._tasks if t.get_name().startswith("uploader:")]
-        if uploader_tasks:
-            await asyncio.wait(uploader_tasks, timeout=9.0)
+        if hasattr(self, "targets"):
+            await self.targets.stop_all()
         if hasattr(self, "ingestor"):
             await self.ingestor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for provider in self.providers.values():
-            with contextlib.suppress(Exception):
-                await provider.close()
+        if hasattr(self, "targets"):
+            await self.targets.close()
         if self.pool is not None:
             if self.instance_id is not None:
                 with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
@@ -326,8 +363,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ reactions
     def _on_recorded(self, versions: list[FileVersion]) -> None:
-        for uploader in self.uploaders.values():
-            uploader.wake.set()
+        self.targets.wake()
         for hook in self.on_recorded_hooks:
             hook(versions)
 
@@ -345,9 +381,7 @@ class Daemon:
         return record
 
     def _wake(self, targets: set[str]) -> None:
-        for name in targets:
-            if name in self.uploaders:
-                self.uploaders[name].wake.set()
+        self.targets.wake(targets)
 
     async def _requeue_job(self) -> None:
         """Cluster-wide: re-queue due failures and expired leases, then wake the local workers."""
@@ -395,14 +429,16 @@ class Daemon:
             self.health.failed(exc)
 
 
-def run_daemon(settings: Settings, database_url: str | None) -> int:
-    """Run until SIGTERM/SIGINT; return the process exit code."""
+def run_daemon(
+    settings: Settings, database_url: str | None, reload_settings: Callable[[], Settings] | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT (SIGHUP reloads the targets); return the process exit code."""
     server = None
     if database_url is None:
         server = embedded_server(settings)
         database_url = server.ensure_running()
     try:
-        return asyncio.run(Daemon(settings, database_url, server).run())
+        return asyncio.run(Daemon(settings, database_url, server, reload_settings).run())
     finally:
         if server is not None and server.started_here:
             server.stop()
