@@ -6,7 +6,12 @@ import asyncio
 import importlib
 import sys
 
-SUITES = ["benchmarks.bench_foundation", "benchmarks.bench_providers"]
+SUITES = [
+    "benchmarks.bench_foundation",
+    "benchmarks.bench_domain",
+    "benchmarks.bench_providers",
+    "benchmarks.bench_cluster",
+]
 
 
 def main() -> None:
