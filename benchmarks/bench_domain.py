@@ -48,7 +48,9 @@ PATTERNS: list[tuple[str, float, str]] = [
         "pattern 2: location stock at/below reorder point",
         15,
         "SELECT i.*, p.name FROM inventory i JOIN parts p ON i.part_id = p.id "
-        "WHERE i.location_id = $1 AND i.quantity_available <= i.reorder_point ORDER BY i.quantity_available",
+        # The seed's predicate quantity_available <= reorder_point, as the stored column
+        # needs_reorder that the planner can estimate (migration 0007).
+        "WHERE i.location_id = $1 AND i.needs_reorder ORDER BY i.quantity_available",
     ),
     (
         "pattern 3: best supplier for a part variant",

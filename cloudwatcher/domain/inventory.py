@@ -96,7 +96,7 @@ async def get_parts(ctx: HandlerContext, payload: GetPartsPayload) -> dict[str, 
     if payload.query:
         add("(p.name ILIKE $? OR p.part_code ILIKE $?)", _like_pattern(payload.query))
     if payload.below_reorder_point:
-        filters.append("i.quantity_available <= i.reorder_point")
+        filters.append("i.needs_reorder")  # quantity_available <= reorder_point, with statistics (0007)
     sql = GET_PARTS.format(filters="".join(f"\n  AND {condition}" for condition in filters))
     rows = await ctx.connection.fetch(sql, *arguments)
     return {"location": location.name, "items": [dict(row) for row in rows]}
