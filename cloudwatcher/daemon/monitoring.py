@@ -133,14 +133,13 @@ class Monitoring:
                 return
             await asyncio.sleep(max(0.0, wait))
             try:
-                path = await asyncio.to_thread(
+                await asyncio.to_thread(  # it logs where the backup went
                     backup.run_scheduled_backup,
                     self.database_url,
                     directory,
                     self.settings.backup.keep,
                     bin_dir=self.backup_bin_dir,
                 )
-                log.info("backup written to %s", path)
             except backup.BackupError as exc:
                 log.error("scheduled backup failed: %s", exc)
                 await asyncio.sleep(600)
