@@ -10,6 +10,7 @@ SUITES = [
     "benchmarks.bench_foundation",
     "benchmarks.bench_domain",
     "benchmarks.bench_providers",
+    "benchmarks.bench_resume",
     "benchmarks.bench_cluster",
 ]
 

@@ -45,20 +45,29 @@ RSS_GOAL_MB = 150
 @contextlib.contextmanager
 def target_for(provider: str, root: Path) -> Iterator[dict[str, Any]]:
     """The target settings for ``provider``, its emulator running for as long as the block."""
+    with emulated_target(provider, root) as (settings, _):
+        yield settings
+
+
+@contextlib.contextmanager
+def emulated_target(provider: str, root: Path) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Like :func:`target_for`, with what serves the target: the ``GraphEmulator`` or
+    ``DriveEmulator`` (whose request logs a benchmark can read), the S3 bucket's name on the
+    process's moto server, or None for a local target."""
     if provider == "local":
-        yield {"name": "local", "provider": "local", "root": str(root / "mirror")}
+        yield {"name": "local", "provider": "local", "root": str(root / "mirror")}, None
     elif provider == "sharepoint":
         (root / "graph").mkdir()
         with GraphEmulator(root / "graph") as graph:
-            yield sharepoint_settings(graph)
+            yield sharepoint_settings(graph), graph
     elif provider == "google-drive":
         (root / "drive").mkdir()
         with DriveEmulator(root / "drive") as drive:
-            yield google_drive_settings(drive)
+            yield google_drive_settings(drive), drive
     elif provider == "s3":
         os.environ.update(AWS_TEST_ENVIRONMENT)  # the daemon finds them through the AWS chain
         with fresh_bucket() as bucket:
-            yield s3_settings(bucket)
+            yield s3_settings(bucket), bucket
     else:
         raise ValueError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
 

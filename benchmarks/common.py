@@ -80,14 +80,16 @@ class BenchDaemon:
         self.url = subprocess.run(
             [sys.executable, "-m", "cloudwatcher", "db-url"], env=self.env, check=True, capture_output=True, text=True
         ).stdout.strip()
-        log = (self.root / "daemon.log").open("ab")
+        log_path = self.root / "daemon.log"
+        seen = log_path.stat().st_size if log_path.exists() else 0  # a restart appends to the same log
+        log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cloudwatcher", "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 60
-        while "watching " not in (self.root / "daemon.log").read_text(errors="replace"):
+        while b"watching " not in log_path.read_bytes()[seen:]:
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError((self.root / "daemon.log").read_text(errors="replace")[-3000:])
+                raise RuntimeError(log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.05)
         time.sleep(0.3)  # let the start-up scan of the empty inbox finish
 
@@ -97,6 +99,13 @@ class BenchDaemon:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def kill(self) -> None:
+        """``kill -9`` the daemon (a crash: no shutdown code runs) and reap it, so that its pid is
+        gone and a restarted daemon sees this instance as dead."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
 
     def stop_daemon_only(self) -> None:
         """SIGTERM the daemon and wait; leave the database alone (another daemon owns it)."""
@@ -134,6 +143,7 @@ class BenchDaemon:
                 " extract(epoch FROM min(uploaded_at)) AS first_synced,"
                 " extract(epoch FROM max(uploaded_at)) AS last_synced FROM cloud_file_refs"
             )
+            assert row is not None  # an aggregate always answers one row
             return {"start": self.started_wall, **{key: float(value) for key, value in row.items()}}
         finally:
             await connection.close()
