@@ -15,22 +15,20 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import asyncpg
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon import metrics
-from cloudwatcher.daemon.after_sync import apply_after_sync
-from cloudwatcher.daemon.cluster import release_claims_of_dead_local_instances, run_exclusively
+from cloudwatcher.daemon.cluster import release_claims_of_dead_local_instances
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
+from cloudwatcher.daemon.jobs import DaemonJobs
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.monitoring import Monitoring
-from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
 from cloudwatcher.daemon.recorder import Recorder
 from cloudwatcher.daemon.targets import TargetSet, target_specs
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
@@ -41,7 +39,6 @@ from cloudwatcher.schema import apply_migrations, queries
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
 STARTUP_DATABASE_WAIT_SECONDS = 300.0
 
 
@@ -84,7 +81,6 @@ class Daemon:
         self.exit_code = 0
         self.instance_id: UUID | None = None
         self.pool: asyncpg.Pool | None = None
-        self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[Any]] = []
         self.on_recorded_hooks: list[Callable[[list[FileVersion]], None]] = []
 
@@ -208,8 +204,17 @@ class Daemon:
         self._spawn(self.watcher.settle_loop(), "settler")
         self._spawn(self.watcher.watch(self.stopping), "watcher")
         self._spawn(self._supervise(), "supervisor")
-        await self._startup_housekeeping()
-        self._schedule_jobs()
+        self.jobs = DaemonJobs(
+            settings=settings,
+            pool=self.pool,
+            health=self.health,
+            ledger=ledger,
+            instance_id=self.instance_id,
+            wake=self._wake,
+            full_scan=self.watcher.full_scan,
+        )
+        await self.jobs.startup_housekeeping()
+        self.jobs.start()
         self.monitoring = Monitoring(
             settings=settings,
             pool=self.pool,
@@ -240,88 +245,11 @@ class Daemon:
             self.exit_code = 1
             self.request_stop(f"{task.get_name()} failed")
 
-    async def _startup_housekeeping(self) -> None:
-        """Close sessions left open by a previous run and make sure audit partitions exist."""
-        assert self.pool is not None
-        async with self.pool.acquire() as connection:
-            await domain.close_idle_device_sessions(
-                cast(asyncpg.Connection, connection), self.settings.device_idle_seconds
-            )
-        await run_exclusively(self.pool, "audit-partitions", domain.ensure_audit_partitions)
-
     def _after_outage(self) -> None:
         """Once the database is back: catch up on unprocessed requests and rescan the tree."""
         if not self.stopping.is_set():
             self._spawn(self.ingestor.catch_up(), "catch-up")
             self._spawn(self.watcher.full_scan(), "rescan-after-outage")
-
-    def _cluster_job(
-        self, name: str, seconds: float, job: Callable[[Any], Awaitable[Any]]
-    ) -> Callable[[], Awaitable[None]]:
-        """A scheduled job that runs on one instance per period and rides out database outages."""
-
-        async def run() -> None:
-            assert self.pool is not None
-            try:
-                await run_exclusively(self.pool, name, job, period_seconds=seconds, instance_id=self.instance_id)
-                self.health.succeeded()
-            except CONNECTION_ERRORS as exc:
-                self.health.failed(exc)
-            except Exception:
-                log.exception("scheduled job %s failed", name)
-
-        return run
-
-    def _schedule_jobs(self) -> None:
-        settings = self.settings
-        every = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
-        self.scheduler.add_job(
-            self._requeue_job,
-            "interval",
-            seconds=settings.retry.interval_seconds,
-            id="retry-requeue",
-            **every,
-        )
-        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", **every)
-        self.scheduler.add_job(
-            self.watcher.full_scan,
-            "interval",
-            seconds=settings.scan_interval_seconds,
-            id="reconcile-scan",
-            **every,
-        )
-        idle = settings.device_idle_seconds
-        jobs: list[tuple[str, float, Callable[[Any], Awaitable[Any]]]] = [
-            ("response-delivery", 2.0, domain.mark_delivered_responses),
-            (
-                "device-sessions",
-                max(1.0, min(60.0, idle / 4)),
-                lambda connection: domain.close_idle_device_sessions(connection, idle),
-            ),
-            (
-                "retention",
-                3600.0,
-                lambda connection: domain.archive_old_requests(connection, settings.request_retention_days),
-            ),
-            ("audit-partitions", 86400.0, domain.ensure_audit_partitions),
-            # Always, even without a webhook: it also expires events that were never sent.
-            ("notification-prune", 86400.0, prune_notifications),
-        ]
-        webhook = settings.notify.webhook_url
-        if webhook:
-            jobs.append(("notifications", 2.0, lambda connection: deliver_notifications(connection, webhook)))
-        for name, seconds, job in jobs:
-            self.scheduler.add_job(self._cluster_job(name, seconds, job), "interval", seconds=seconds, id=name, **every)
-        if settings.after_sync != "keep":
-            # Per instance, not cluster-wide: each daemon handles the files of its own watch root.
-            self.scheduler.add_job(
-                self._after_sync_job,
-                "interval",
-                seconds=min(settings.scan_interval_seconds, max(1.0, settings.after_sync_min_age_seconds)),
-                id="after-sync",
-                **every,
-            )
-        self.scheduler.start()
 
     async def _supervise(self) -> None:
         """Exit 1 on a database outage longer than the bound, so that systemd restarts us."""
@@ -341,8 +269,8 @@ class Daemon:
         self.stopping.set()
         if self.monitoring is not None:
             await self.monitoring.stop()
-        with contextlib.suppress(Exception):
-            self.scheduler.shutdown(wait=False)
+        if hasattr(self, "jobs"):
+            self.jobs.shutdown()
         if hasattr(self, "targets"):
             await self.targets.stop_all()
         if hasattr(self, "ingestor"):
@@ -382,51 +310,6 @@ class Daemon:
 
     def _wake(self, targets: set[str]) -> None:
         self.targets.wake(targets)
-
-    async def _requeue_job(self) -> None:
-        """Cluster-wide: re-queue due failures and expired leases, then wake the local workers."""
-        assert self.pool is not None
-
-        async def requeue(connection: asyncpg.Connection) -> set[str]:
-            due = {row["target"] for row in await connection.fetch(queries.REQUEUE_DUE)}
-            return due | {row["target"] for row in await connection.fetch(queries.REAP_EXPIRED_LEASES)}
-
-        try:
-            await run_exclusively(
-                self.pool,
-                "retry-requeue",
-                requeue,
-                period_seconds=self.settings.retry.interval_seconds,
-                instance_id=self.instance_id,
-            )
-            woken = await self.ledger.pending_targets()
-            self.health.succeeded()
-        except CONNECTION_ERRORS as exc:
-            self.health.failed(exc)
-            return
-        self._wake(woken)
-
-    async def _after_sync_job(self) -> None:
-        assert self.pool is not None
-        try:
-            moved = await apply_after_sync(self.pool, self.settings)
-            self.health.succeeded()
-        except CONNECTION_ERRORS as exc:
-            self.health.failed(exc)
-            return
-        except Exception:
-            log.exception("after_sync job failed")
-            return
-        if moved:
-            log.info("after_sync (%s): %d file(s) handled", self.settings.after_sync, moved)
-
-    async def _heartbeat_job(self) -> None:
-        assert self.pool is not None
-        try:
-            await self.pool.execute(queries.HEARTBEAT, self.instance_id)
-            self.health.succeeded()
-        except CONNECTION_ERRORS as exc:
-            self.health.failed(exc)
 
 
 def run_daemon(
