@@ -1,4 +1,4 @@
-"""Local (or mounted) storage: write a temp file beside the destination, fsync, rename, verify."""
+"""Local (or mounted) storage: a temp file beside the destination, made durable, verified, renamed."""
 
 from __future__ import annotations
 
@@ -18,33 +18,31 @@ from cloudwatcher.providers.base import (
     UploadJob,
     UploadResult,
 )
+from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, GroupSync
 
 _CHUNK = 1024 * 1024
 
 
-def _copy_and_hash(source: Path, destination: Path, expected_size: int) -> str:
-    """Copy ``source`` to a temp file next to ``destination``, fsync, rename; return the sha256.
+def _copy_and_hash(source: Path, temp: Path, expected_size: int, *, fsync: bool) -> tuple[str, int]:
+    """Copy ``source`` to ``temp`` (fsync'd only when asked); return the sha256 of the bytes written
+    and the device of the filesystem they landed on.
 
     The hash is taken of the bytes as they are written, so what lands is what was verified.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temp = destination.with_name(f".{destination.name}.cloudwatcher-{os.getpid()}.tmp")
+    temp.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    try:
-        with source.open("rb") as reader, temp.open("wb") as writer:
-            while chunk := reader.read(_CHUNK):
-                digest.update(chunk)
-                writer.write(chunk)
-            writer.flush()
+    with source.open("rb") as reader, temp.open("wb") as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.flush()
+        if fsync:
             os.fsync(writer.fileno())
-            written = writer.tell()
-        if written != expected_size:
-            raise FileChangedError(f"file changed during upload: {written} bytes read, {expected_size} recorded")
-        os.replace(temp, destination)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return digest.hexdigest()
+        written = writer.tell()
+        device = os.fstat(writer.fileno()).st_dev
+    if written != expected_size:
+        raise FileChangedError(f"file changed during upload: {written} bytes read, {expected_size} recorded")
+    return digest.hexdigest(), device
 
 
 def _sha256_of(path: Path) -> str:
@@ -64,6 +62,9 @@ class LocalProvider:
     def __init__(self, config: LocalTarget, *, concurrency: int = 4) -> None:
         self.name = config.name
         self.root = config.root.expanduser()
+        # One syncfs per group of concurrent uploads instead of an fsync per file (group_sync.py),
+        # one group per filesystem the mirror spans.
+        self._group_syncs: dict[int, GroupSync] = {}
 
     def remote_name(self, remote_path: str) -> str:
         return remote_path
@@ -75,9 +76,23 @@ class LocalProvider:
         return self.root.joinpath(*parts)
 
     async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
+        """Temp file beside the destination, made durable (group commit), verified, renamed."""
         destination = self._destination(job.remote_path)
+        temp = destination.with_name(f".{destination.name}.cloudwatcher-{os.getpid()}.tmp")
         try:
-            digest = await asyncio.to_thread(_copy_and_hash, job.local_file, destination, job.size)
+            try:
+                digest, device = await asyncio.to_thread(
+                    _copy_and_hash, job.local_file, temp, job.size, fsync=not SYNCFS_AVAILABLE
+                )
+                if digest != job.sha256:
+                    raise FileChangedError("file changed since it was recorded (sha256 differs)")
+                if SYNCFS_AVAILABLE:
+                    group = self._group_syncs.setdefault(device, GroupSync(temp.parent))
+                    await group.wait_durable()
+                await asyncio.to_thread(os.replace, temp, destination)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
         except FileNotFoundError as exc:
             if not job.local_file.exists():
                 raise PermanentError(f"local file no longer exists: {job.local_file}") from exc
@@ -86,8 +101,6 @@ class LocalProvider:
             raise TransientError(f"permission denied: {exc.filename}") from exc
         except OSError as exc:
             raise TransientError(f"{exc.strerror or exc} ({exc.filename or destination})") from exc
-        if digest != job.sha256:
-            raise FileChangedError("file changed since it was recorded (sha256 differs)")
         return UploadResult(
             cloud_path=str(destination),
             remote_id=None,
