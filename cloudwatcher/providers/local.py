@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -91,7 +92,8 @@ class LocalProvider:
                     await group.wait_durable()
                 await asyncio.to_thread(os.replace, temp, destination)
             except BaseException:
-                temp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the original error is the one worth reporting
+                    temp.unlink(missing_ok=True)
                 raise
         except FileNotFoundError as exc:
             if not job.local_file.exists():
