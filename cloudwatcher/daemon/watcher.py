@@ -179,25 +179,51 @@ class FolderWatcher:
         log.info("watching %s (%s)", self.watch_root, mode)
         self.running = True
         try:
-            async for changes in watchfiles.awatch(
-                self.watch_root,
-                watch_filter=None,
-                stop_event=stopping,
-                debounce=200,
-                step=20,
-                force_polling=self.poll,
-                poll_delay_ms=int(self.poll_interval_seconds * 1000),
-                recursive=True,
-                ignore_permission_denied=True,
-                yield_on_timeout=False,
-            ):
-                self.events_seen += len(changes)
-                for change, raw_path in changes:
-                    if change == watchfiles.Change.deleted:
-                        continue
-                    self._look_at(Path(raw_path))
+            if self.poll:
+                await self._poll(stopping)
+            else:
+                await self._follow_events(stopping)
         finally:
             self.running = False
+
+    async def _follow_events(self, stopping: asyncio.Event) -> None:
+        """inotify through watchfiles; every event is a hint to look at a path (or a folder)."""
+        async for changes in watchfiles.awatch(
+            self.watch_root,
+            watch_filter=None,
+            stop_event=stopping,
+            debounce=200,
+            step=20,
+            recursive=True,
+            ignore_permission_denied=True,
+            yield_on_timeout=False,
+        ):
+            self.events_seen += len(changes)
+            for change, raw_path in changes:
+                if change == watchfiles.Change.deleted:
+                    continue
+                self._look_at(Path(raw_path))
+
+    async def _poll(self, stopping: asyncio.Event) -> None:
+        """Stat polling for NFS/CIFS/FUSE, where events from other hosts never arrive.
+
+        Our own walk rather than watchfiles' ``force_polling``: its poller compares mtimes in
+        whole seconds, so a file rewritten within the second it was first seen goes unnoticed.
+        Here size and nanosecond mtime are compared, and only what changed is offered.
+        """
+        seen: dict[str, tuple[int, int]] = {}
+        while not stopping.is_set():
+            current = await asyncio.to_thread(lambda: list(self.scanner.scan()))
+            fresh: dict[str, tuple[int, int]] = {}
+            for candidate in current:
+                stamp = (candidate.size, candidate.mtime_ns)
+                fresh[candidate.local_path] = stamp
+                if seen.get(candidate.local_path) != stamp:
+                    self.events_seen += 1
+                    self.offer(candidate)
+            seen = fresh
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=self.poll_interval_seconds)
 
     def _look_at(self, path: Path) -> None:
         try:
