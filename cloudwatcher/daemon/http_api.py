@@ -123,7 +123,8 @@ def _json_default(value: object) -> object:
     return converted
 
 
-def _json(body: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(body: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer that is never cached (status data changes every second)."""
     return web.Response(
         text=json.dumps(body, default=_json_default),
         status=status,
@@ -133,7 +134,7 @@ def _json(body: object, *, status: int = 200, headers: dict[str, str] | None = N
 
 
 def _error(status: int, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
-    return _json({"error": message}, status=status, headers=headers)
+    return json_response({"error": message}, status=status, headers=headers)
 
 
 def _bearer(request: web.Request) -> bytes | None:
@@ -235,7 +236,7 @@ def build_http_app(
     app[_AUTH_KEY] = _Auth(token=token.encode() if token else None, require_token_for_reads=require_token_for_reads)
 
     async def get_status(request: web.Request) -> web.Response:
-        return _json(await status())
+        return json_response(await status())
 
     async def get_healthz(request: web.Request) -> web.Response:
         try:
@@ -245,8 +246,8 @@ def build_http_app(
             log.warning("health check raised: %r", exc)
             ok, reason = False, f"health check failed ({type(exc).__name__}); see the daemon's log"
         if ok:
-            return _json({"ok": True})
-        return _json({"ok": False, "reason": reason or "unhealthy"}, status=503)
+            return json_response({"ok": True})
+        return json_response({"ok": False, "reason": reason or "unhealthy"}, status=503)
 
     async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
@@ -273,7 +274,7 @@ def build_http_app(
             request.remote,
             "all" if ref_ids is None else f"{len(ref_ids)} ref id(s)",
         )
-        return _json({"requeued": requeued})
+        return json_response({"requeued": requeued})
 
     app.router.add_get("/status", get_status)
     app.router.add_get("/healthz", get_healthz)

@@ -23,7 +23,6 @@ Endpoints (all ``GET``, JSON):
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cloudwatcher.daemon.dashboard import details, queries
-from cloudwatcher.daemon.dashboard.values import plain
-from cloudwatcher.daemon.http_api import mark_public
+from cloudwatcher.daemon.http_api import json_response, mark_public
 
 if TYPE_CHECKING:
     from cloudwatcher.daemon.monitoring import Monitoring
@@ -80,22 +78,6 @@ def _load_assets() -> dict[str, tuple[bytes, str]]:
     return assets
 
 
-def _default(value: object) -> object:
-    converted = plain(value)
-    if converted is value:
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-    return converted
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(body, default=_default),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
-
-
 def _param(request: web.Request, name: str) -> str | None:
     value = request.query.get(name, "").strip()
     return value[:500] or None
@@ -125,7 +107,7 @@ def _shared(fetch: Callable[[], Awaitable[dict[str, Any]]]) -> Handler:
             if time.monotonic() - cached["at"] >= SHARED_ANSWER_SECONDS:
                 cached["body"] = await fetch()
                 cached["at"] = time.monotonic()
-            return _json(cached["body"])
+            return json_response(cached["body"])
 
     return handler
 
@@ -176,20 +158,20 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
                     limit=_limit(request, 200, 1000),
                 )
         except ValueError as exc:
-            return _json({"error": str(exc)}, status=400)
+            return json_response({"error": str(exc)}, status=400)
         found["targets"] = [t.name for t in settings.target_list]
-        return _json(found)
+        return json_response(found)
 
     async def file_detail(request: web.Request) -> web.Response:
         async with monitoring.pool.acquire() as conn:
             found = await details.file_detail(conn, _id(request, "ref_id"))
         if found is None:
-            return _json({"error": "no ledger row has this id"}, status=404)
-        return _json(found)
+            return json_response({"error": "no ledger row has this id"}, status=404)
+        return json_response(found)
 
     async def failures(request: web.Request) -> web.Response:
         async with monitoring.pool.acquire() as conn:
-            return _json(await queries.failures(conn))
+            return json_response(await queries.failures(conn))
 
     async def requests(request: web.Request) -> web.Response:
         try:
@@ -202,15 +184,15 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
                     limit=_limit(request, 100, 1000),
                 )
         except ValueError as exc:
-            return _json({"error": str(exc)}, status=400)
-        return _json(found)
+            return json_response({"error": str(exc)}, status=400)
+        return json_response(found)
 
     async def request_detail(request: web.Request) -> web.Response:
         async with monitoring.pool.acquire() as conn:
             found = await details.request_detail(conn, settings, _id(request, "request_id"))
         if found is None:
-            return _json({"error": "no request has this id"}, status=404)
-        return _json(found)
+            return json_response({"error": "no request has this id"}, status=404)
+        return json_response(found)
 
     mark_public(app, "/", "/static/*")
     app.router.add_get("/", shell)

@@ -6,7 +6,6 @@ https://developers.google.com/drive/api/guides/handle-errors
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import http.client
 import json
 import ssl
@@ -16,7 +15,14 @@ import google.auth.exceptions
 import httplib2
 from googleapiclient.errors import HttpError
 
-from cloudwatcher.providers.base import DailyCapError, PermanentError, ProviderError, QuotaExceededError, TransientError
+from cloudwatcher.providers.base import (
+    DailyCapError,
+    PermanentError,
+    ProviderError,
+    QuotaExceededError,
+    TransientError,
+    parse_retry_after,
+)
 
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 #: A full drive: storage quota, or a shared drive's item-count limit.
@@ -33,19 +39,6 @@ def _seconds_until_daily_reset() -> float:
     return (midnight - now).total_seconds() + 60
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
 def translate_http_error(exc: HttpError) -> ProviderError:
     """Map Drive's status and ``errors[0].reason`` to the daemon's retry classes (API-NOTES.md)."""
     status = exc.resp.status
@@ -57,7 +50,7 @@ def translate_http_error(exc: HttpError) -> ProviderError:
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         message = str(exc.content[:200] if isinstance(exc.content, bytes) else exc.content)
     text = f"Google Drive answered {status} {reason or 'error'}: {message}".rstrip(": ")
-    retry_after = _retry_after(exc.resp.get("retry-after"))
+    retry_after = parse_retry_after(exc.resp.get("retry-after"))
     lowered = message.lower()
     if reason in _FULL_REASONS:
         return QuotaExceededError(text)

@@ -5,10 +5,6 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
 
 from __future__ import annotations
 
-import email.utils
-import time
-from collections.abc import Mapping
-
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -20,7 +16,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from cloudwatcher.providers.base import PermanentError, ProviderError, TransientError
+from cloudwatcher.providers.base import PermanentError, ProviderError, TransientError, parse_retry_after
 
 # Codes that may succeed later. RequestTimeTooSkewed and ExpiredToken heal once the clock or
 # the credentials are refreshed; OperationAborted is a conflicting operation still running;
@@ -45,22 +41,6 @@ _PERMANENT_CODES = frozenset({
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """The ``Retry-After`` hint in seconds (delta-seconds or an HTTP date), if the server gave one."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def translate_error(exc: BaseException, where: str) -> ProviderError:
     """Map a botocore or local I/O failure to the daemon's retry classes, with an actionable message."""
     if isinstance(exc, ProviderError):
@@ -72,11 +52,15 @@ def translate_error(exc: BaseException, where: str) -> ProviderError:
         status = int(meta.get("HTTPStatusCode") or 0)
         message = f"{where}: {code} (HTTP {status}): {error.get('Message', '')}".rstrip(": ")
         if code in _TRANSIENT_CODES:
-            return TransientError(message, retry_after=_retry_after(meta.get("HTTPHeaders", {})))
+            return TransientError(
+                message, retry_after=parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after"))
+            )
         if code in _PERMANENT_CODES:
             return PermanentError(message)
         if status >= 500 or status == 429 or status == 0:
-            return TransientError(message, retry_after=_retry_after(meta.get("HTTPHeaders", {})))
+            return TransientError(
+                message, retry_after=parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after"))
+            )
         return PermanentError(message)
     if isinstance(exc, SSLError):
         return PermanentError(f"{where}: TLS verification failed (check ca_bundle): {exc}")

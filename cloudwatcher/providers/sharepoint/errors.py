@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-from cloudwatcher.providers.base import PermanentError, ProviderError, QuotaExceededError, TransientError
+from cloudwatcher.providers.base import (
+    PermanentError,
+    ProviderError,
+    QuotaExceededError,
+    TransientError,
+    parse_retry_after,
+)
 
 #: The SDK's error mapping: every status parses as an OData error body.
 ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}
@@ -20,26 +24,15 @@ class QuickXorMismatchError(TransientError):
     """SharePoint reported a quickXorHash that differs from the bytes sent."""
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
 def classify(status: int, code: str, message: str, headers: Any = None) -> ProviderError:
     """Map a Graph answer onto the daemon's retry classes (CONTRACT.md section 5)."""
     text = f"SharePoint {status} {code}: {message}".strip()
     if status == 507 or code in ("insufficientStorage", "quotaLimitReached"):
         return QuotaExceededError(text)
     if status == 429 or status >= 500 or status in (404, 409, 416, 408):
-        return TransientError(text, retry_after=_retry_after(headers))
+        return TransientError(
+            text, retry_after=parse_retry_after(headers.get("Retry-After") if headers is not None else None)
+        )
     if status == 401:
         return PermanentError(f"{text} (refused again after a token refresh)")
     return PermanentError(text)
@@ -63,7 +56,10 @@ def from_token_error(exc: ClientAuthenticationError) -> ProviderError:
     message = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
     if status == 429 or status >= 500:
         headers = response.headers if response is not None else None
-        return TransientError(f"token endpoint {status}: {message}", retry_after=_retry_after(headers))
+        return TransientError(
+            f"token endpoint {status}: {message}",
+            retry_after=parse_retry_after(headers.get("Retry-After") if headers is not None else None),
+        )
     return PermanentError(f"token request refused ({status or 'no answer'}): {message}")
 
 
