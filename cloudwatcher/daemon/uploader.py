@@ -159,6 +159,14 @@ class TargetUploader:
         if not synced and not failed:
             return
         self._synced, self._failed = [], []
+        if synced:
+            try:
+                await self.provider.flush()  # durable before the ledger says synced (group commit)
+            except Exception as exc:
+                error = f"upload not made durable: {exc}"
+                retry_at = datetime.now(UTC) + timedelta(seconds=self.retry.initial_delay_seconds)
+                failed = failed + [FailedRow(row.id, error, retry_at) for row in synced]
+                synced = []
         for attempt in range(100 if final else 1):
             try:
                 await self.ledger.mark_synced(synced, self.instance_id)

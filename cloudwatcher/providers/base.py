@@ -127,6 +127,15 @@ class Provider(Protocol):
         """The remote file's bytes (for verification tools and tests; small files only)."""
         ...
 
+    async def flush(self) -> None:
+        """Make every upload that has returned so far durable (group commit).
+
+        The daemon calls it before it marks a batch of rows synced. Cloud providers have nothing
+        to do (an acknowledged upload is stored); the local provider syncs its filesystem once
+        for the whole batch instead of once per file.
+        """
+        ...
+
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         """Cancel a saved upload session that will not be resumed (no orphaned parts)."""
         ...

@@ -3,8 +3,8 @@
 An ``fsync`` per small file costs a journal commit each on ext4 and xfs; under a burst of
 thousands of files that is most of the local target's time (measured here: 4,000 files of
 1.5 KB with 4 writers took 3.6 s with an fsync each, 0.85 s with one syncfs per 4 files).
-This is PostgreSQL's WAL group commit applied to the mirror: every writer whose data is in the
-page cache waits for the next flush to *start*, and one flush serves all who waited.
+This is PostgreSQL's WAL group commit applied to the mirror: uploads write and rename without
+waiting, and before the daemon marks a batch of rows synced one flush makes the batch durable.
 
 Python has no ``os.syncfs``; it is called through ctypes (Linux, glibc or musl). Where it is
 missing the caller falls back to an fsync per file.
@@ -12,7 +12,6 @@ missing the caller falls back to an fsync per file.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import ctypes.util
 import os
@@ -33,24 +32,3 @@ def syncfs(path: Path) -> None:
             raise OSError(errno, os.strerror(errno), str(path))
     finally:
         os.close(fd)
-
-
-class GroupSync:
-    """Coalesces durability requests for one filesystem into as few ``syncfs`` calls as possible."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = asyncio.Lock()  # one flush at a time
-        self._started = 0  # flushes begun
-        self._completed = 0  # highest flush number that finished
-
-    async def wait_durable(self) -> None:
-        """Return once a flush that began after this call has completed."""
-        ticket = self._started + 1  # any flush numbered from here on starts after our data was written
-        async with self._lock:
-            if self._completed >= ticket:
-                return  # someone else's flush, started after our write, already covered us
-            self._started += 1
-            number = self._started
-            await asyncio.to_thread(syncfs, self.path)
-            self._completed = number

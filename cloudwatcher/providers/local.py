@@ -19,7 +19,7 @@ from cloudwatcher.providers.base import (
     UploadJob,
     UploadResult,
 )
-from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, GroupSync
+from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, syncfs
 
 _CHUNK = 1024 * 1024
 
@@ -63,9 +63,9 @@ class LocalProvider:
     def __init__(self, config: LocalTarget, *, concurrency: int = 4) -> None:
         self.name = config.name
         self.root = config.root.expanduser()
-        # One syncfs per group of concurrent uploads instead of an fsync per file (group_sync.py),
-        # one group per filesystem the mirror spans.
-        self._group_syncs: dict[int, GroupSync] = {}
+        # Filesystems written since the last flush (device → a folder on it): one syncfs each per
+        # batch of rows instead of an fsync per file (group_sync.py).
+        self._unsynced: dict[int, Path] = {}
 
     def remote_name(self, remote_path: str) -> str:
         return remote_path
@@ -77,7 +77,7 @@ class LocalProvider:
         return self.root.joinpath(*parts)
 
     async def upload(self, job: UploadJob, save_state: SaveState) -> UploadResult:
-        """Temp file beside the destination, made durable (group commit), verified, renamed."""
+        """Temp file beside the destination, verified, renamed; :meth:`flush` makes it durable."""
         destination = self._destination(job.remote_path)
         temp = destination.with_name(f".{destination.name}.cloudwatcher-{os.getpid()}.tmp")
         try:
@@ -87,10 +87,9 @@ class LocalProvider:
                 )
                 if digest != job.sha256:
                     raise FileChangedError("file changed since it was recorded (sha256 differs)")
-                if SYNCFS_AVAILABLE:
-                    group = self._group_syncs.setdefault(device, GroupSync(temp.parent))
-                    await group.wait_durable()
                 await asyncio.to_thread(os.replace, temp, destination)
+                if SYNCFS_AVAILABLE:
+                    self._unsynced.setdefault(device, temp.parent)  # made durable by flush()
             except BaseException:
                 with contextlib.suppress(OSError):  # the original error is the one worth reporting
                     temp.unlink(missing_ok=True)
@@ -122,6 +121,15 @@ class LocalProvider:
 
     async def read(self, remote_path: str) -> bytes:
         return await asyncio.to_thread(self._destination(remote_path).read_bytes)
+
+    async def flush(self) -> None:
+        unsynced, self._unsynced = self._unsynced, {}
+        try:
+            for folder in unsynced.values():
+                await asyncio.to_thread(syncfs, folder)
+        except OSError as exc:
+            self._unsynced.update(unsynced)
+            raise TransientError(f"cannot make the mirror durable: {exc.strerror or exc}") from exc
 
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         return None

@@ -1,37 +1,50 @@
-"""Group commit: one syncfs serves every writer that waited, and never one that started too early."""
+"""Group commit on the local target: uploads land without waiting; one flush makes a batch durable."""
 
 from __future__ import annotations
 
-import asyncio
-import time
+import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
-from cloudwatcher.providers import group_sync
-from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, GroupSync
+from cloudwatcher.config import LocalTarget
+from cloudwatcher.providers import UploadJob, local
+from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, syncfs
 
 
-async def test_concurrent_writers_share_flushes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    flushes: list[tuple[float, float]] = []
+async def no_state(state: object) -> None:
+    return None
 
-    def slow_syncfs(path: Path) -> None:
-        started = time.monotonic()
-        time.sleep(0.05)
-        flushes.append((started, time.monotonic()))
 
-    monkeypatch.setattr(group_sync, "syncfs", slow_syncfs)
-    group = GroupSync(tmp_path)
-    first = asyncio.create_task(group.wait_durable())
-    await asyncio.sleep(0.01)  # the first flush is running now
-    arrived = time.monotonic()
-    await asyncio.gather(first, *(group.wait_durable() for _ in range(20)))
-    assert len(flushes) == 2  # 21 writers, two flushes
-    assert flushes[1][0] >= arrived  # the late writers were covered by a flush that began after they came
+def job(tmp_path: Path, name: str) -> UploadJob:
+    source = tmp_path / "src" / name
+    source.parent.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(100)
+    source.write_bytes(data)
+    return UploadJob(source, f"dev/requests/{name}", 100, hashlib.sha256(data).hexdigest(), 0)
+
+
+@pytest.mark.skipif(not SYNCFS_AVAILABLE, reason="syncfs(2) is Linux-only; the provider then fsyncs each file")
+async def test_one_flush_per_filesystem_makes_a_whole_batch_durable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(local, "syncfs", lambda path: calls.append(path))
+    fsyncs: list[int] = []
+    monkeypatch.setattr(local.os, "fsync", lambda fd: fsyncs.append(fd))
+    provider = local.LocalProvider(LocalTarget(name="m", provider="local", root=tmp_path / "mirror"))
+    for index in range(25):
+        await provider.upload(job(tmp_path, f"f{index}.bin"), no_state)
+    assert fsyncs == [] and calls == []  # nothing waited per file
+    await provider.flush()
+    assert len(calls) == 1  # one filesystem, one flush for 25 files
+    await provider.flush()
+    assert len(calls) == 1  # nothing written since: nothing to flush
 
 
 @pytest.mark.skipif(not SYNCFS_AVAILABLE, reason="syncfs(2) is Linux-only; the provider then fsyncs each file")
 def test_syncfs_really_runs_and_reports_errors(tmp_path: Path) -> None:
-    group_sync.syncfs(tmp_path)
+    syncfs(tmp_path)
     with pytest.raises(OSError):
-        group_sync.syncfs(tmp_path / "missing")
+        syncfs(tmp_path / "missing")

@@ -63,6 +63,10 @@ class GoogleDriveProvider(DriveUploads):
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         await self._run(self._abandon_sync, resume_state)
 
+    async def flush(self) -> None:
+        """Nothing to do: an acknowledged upload is already stored by the service."""
+        return None
+
     async def close(self) -> None:
         self._pacing.close()  # throttled threads wake at once
         await asyncio.to_thread(self._pool.shutdown, True)

@@ -114,6 +114,10 @@ class S3Provider(MultipartUploads):
         if upload_id and key:
             await self._abort_upload(str(resume_state.get("bucket") or self.bucket), str(key), str(upload_id))
 
+    async def flush(self) -> None:
+        """Nothing to do: an acknowledged upload is already stored by the service."""
+        return None
+
     async def close(self) -> None:
         """Stop queued work, interrupt request bodies still streaming, wait for the pool, close.
 

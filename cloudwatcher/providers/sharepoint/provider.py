@@ -35,6 +35,10 @@ class SharePointProvider(GraphUploads):
         content = await self._call(lambda: ContentRequestBuilder(self._adapter, url).get())
         return content or b""
 
+    async def flush(self) -> None:
+        """Nothing to do: an acknowledged upload is already stored by the service."""
+        return None
+
     async def close(self) -> None:
         self._pacing.close()
         await self._http.aclose()
