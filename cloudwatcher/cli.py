@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -100,8 +101,15 @@ def with_database(settings: Settings, action: Callable[[asyncpg.Connection], Awa
         raise
 
 
+def _json_default(value: Any) -> Any:
+    """Timestamps as ISO 8601 (like /status); anything else (UUIDs, decimals) as its text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(value, indent=2, default=_json_default) + "\n")
 
 
 # ---------------------------------------------------------------------------- commands

@@ -168,10 +168,8 @@ HEARTBEAT = "UPDATE instances SET last_heartbeat = now() WHERE id = $1"
 STOP_INSTANCE = "UPDATE instances SET stopped_at = now(), last_heartbeat = now() WHERE id = $1"
 
 LIST_FILES = """
-SELECT id AS ref_id, target, cloud_provider, device_id, local_path, file_type, sync_status,
-       content_sha256, file_size_bytes, attempts, last_error, next_attempt_at, cloud_path,
-       remote_id, remote_size, remote_hash, verification, request_id, response_id,
-       uploaded_at, created_at, updated_at
+-- Every ledger column under its own name (CONTRACT.md section 5), plus ref_id for `retry`.
+SELECT id AS ref_id, cloud_file_refs.*
 FROM cloud_file_refs
 WHERE ($1::text IS NULL OR sync_status = $1)
   AND ($2::text IS NULL OR device_id = $2)

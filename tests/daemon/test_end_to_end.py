@@ -288,3 +288,28 @@ def test_a_target_that_cannot_be_built_exits_2_naming_it(daemon: Daemon, tmp_pat
     result = d.command("run", check=False)
     assert result.returncode == 2
     assert "targets[0] (cold)" in result.stderr
+
+
+async def test_files_json_lists_every_ledger_column_newest_first_with_filters(daemon: Daemon) -> None:
+    import json
+
+    d = daemon().start()
+    d.drop("truck-1/requests/old.txt", b"old")
+    await d.wait_synced(1)
+    d.drop("truck-2/requests/new.txt", b"new")
+    await d.wait_synced(2)
+    rows = json.loads(d.command("files", "--json").stdout)
+    assert [row["local_path"] for row in rows] == ["truck-2/requests/new.txt", "truck-1/requests/old.txt"]
+    expected = {
+        "id", "ref_id", "target", "local_path", "content_sha256", "attempts", "last_error", "next_attempt_at",
+        "remote_id", "remote_size", "remote_hash", "verification", "updated_at", "sync_status", "cloud_path",
+        "uploaded_at", "request_id", "response_id", "file_type", "cloud_provider", "file_size_bytes", "created_at",
+    }  # fmt: skip
+    assert expected <= set(rows[0])
+    assert "T" in rows[0]["uploaded_at"]  # ISO 8601, as /status
+    only = json.loads(d.command("files", "--json", "--device", "truck-1", "--status", "synced").stdout)
+    assert [row["local_path"] for row in only] == ["truck-1/requests/old.txt"]
+    assert json.loads(d.command("files", "--json", "--limit", "1").stdout)[0]["local_path"].endswith("new.txt")
+    bad = d.command("files", "--status", "lost", check=False)
+    assert bad.returncode == 2 and "--status" in bad.stderr
+    assert d.stop() == 0
