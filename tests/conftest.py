@@ -112,6 +112,17 @@ def database_url(pg_server: PgTestServer) -> Iterator[str]:
 
 
 @pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """An asyncpg pool on this test's database (what the daemon and the domain code take)."""
+    created = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
+    assert created is not None
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+@pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """An asyncpg connection to this test's database."""
     connection = await asyncpg.connect(database_url)

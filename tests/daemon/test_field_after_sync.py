@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,16 +21,6 @@ from cloudwatcher.daemon.ledger import FileVersion, Ledger, SyncedRow
 from tests.daemon_process import DaemonProcess
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    assert created is not None
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 def settings_for(tmp_path: Path, policy: str, *, targets: list[dict[str, Any]] | None = None, **extra: Any) -> Settings:

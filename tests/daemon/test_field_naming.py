@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -36,16 +35,6 @@ class PlainProvider(CaseSensitiveProvider):
 
     def remote_name(self, remote_path: str) -> str:
         return remote_path
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
-    assert created is not None
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 async def record(pool: asyncpg.Pool, *names: str) -> None:

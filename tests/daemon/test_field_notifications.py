@@ -55,16 +55,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    assert created is not None
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
 async def give_up(pool: asyncpg.Pool, name: str, reason: str) -> UUID:
     """Record a file for target 'cloud', claim it and let it give up (as the uploader does)."""
     ledger = Ledger(pool)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -14,13 +13,8 @@ from cloudwatcher.daemon.ledger import FailedRow, FileVersion, Ledger, SyncedRow
 
 
 @pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
-    assert pool is not None
-    try:
-        yield Ledger(pool)
-    finally:
-        await pool.close()
+async def ledger(pool: asyncpg.Pool) -> Ledger:
+    return Ledger(pool)
 
 
 def version(name: str, content: bytes = b"x") -> FileVersion:

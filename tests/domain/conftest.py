@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,16 +84,6 @@ class Devices:
         file = await self.record(device, "responses", name, data, "response")
         await process_response_file(self.pool, file, self.ctx)
         return file
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
-    assert created is not None
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 @pytest.fixture
