@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import cast
@@ -17,6 +18,7 @@ from typing import cast
 import asyncpg
 
 from cloudwatcher import domain
+from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import FileVersion
 
@@ -31,10 +33,6 @@ class Ingestor:
         self._queues: dict[str, deque[domain.DroppedFile]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._queued: set[tuple[str, str]] = set()
-
-    @property
-    def backlog(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
 
     def submit_versions(self, versions: Iterable[FileVersion]) -> None:
         """Queue the request and response files among freshly recorded versions."""
@@ -80,7 +78,14 @@ class Ingestor:
             file = queue[0]
             try:
                 if file.kind == "request":
-                    await domain.process_request_file(self.pool, file, self.context)
+                    started = time.monotonic()
+                    response = await domain.process_request_file(self.pool, file, self.context)
+                    if response is not None:
+                        metrics.observe_ingest_latency(time.monotonic() - started)
+                        error = response.get("error") or {}
+                        metrics.record_request(
+                            str(response.get("type")), str(response.get("status")), error.get("code")
+                        )
                 else:
                     await domain.process_response_file(self.pool, file, self.context)
             except CONNECTION_ERRORS as exc:

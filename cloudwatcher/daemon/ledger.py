@@ -195,9 +195,6 @@ class Ledger:
         if ids:
             await self.pool.execute(queries.RELEASE_CLAIMS, list(ids))
 
-    async def release_instance_claims(self, instance_id: UUID) -> None:
-        await self.pool.execute(queries.RELEASE_INSTANCE_CLAIMS, instance_id)
-
     async def save_upload_session(self, ref_id: UUID, state: dict[str, Any] | None) -> None:
         await self.pool.execute(queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state))
 

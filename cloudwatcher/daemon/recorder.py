@@ -97,10 +97,6 @@ class Recorder:
         self.idle.clear()
         self._wake.set()
 
-    @property
-    def backlog(self) -> int:
-        return len(self._waiting)
-
     async def run(self) -> None:
         delay = 0.5
         while True:

@@ -117,10 +117,6 @@ class TargetSet:
             await running.provider.close()
 
     # ------------------------------------------------------------------ running
-    @property
-    def names(self) -> set[str]:
-        return set(self.running)
-
     def wake(self, names: Iterable[str] | None = None) -> None:
         for name in self.running if names is None else names:
             if name in self.running:

@@ -92,10 +92,6 @@ class TargetUploader:
         self._path_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock, tasks using it
         self.state = TargetStateTracker(ledger.pool, name)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._in_flight or self._synced or self._failed)
-
     # ------------------------------------------------------------------ main loops
     async def run(self, stopping: asyncio.Event) -> None:
         flusher = asyncio.create_task(self._flush_loop(stopping))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import watchfiles
 
+from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.layout import is_device_id
 from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
@@ -119,7 +120,6 @@ class FolderWatcher:
         self.scanner = TreeScanner(watch_root, self.warn)
         self._settle_wake = asyncio.Event()
         self.running = False
-        self.events_seen = 0
 
     def offer(self, candidate: Candidate) -> None:
         settled = self.settler.offer(candidate)
@@ -198,8 +198,8 @@ class FolderWatcher:
             ignore_permission_denied=True,
             yield_on_timeout=False,
         ):
-            self.events_seen += len(changes)
             for change, raw_path in changes:
+                metrics.record_watcher_event(change.name)
                 if change == watchfiles.Change.deleted:
                     continue
                 self._look_at(Path(raw_path))
@@ -219,7 +219,7 @@ class FolderWatcher:
                 stamp = (candidate.size, candidate.mtime_ns)
                 fresh[candidate.local_path] = stamp
                 if seen.get(candidate.local_path) != stamp:
-                    self.events_seen += 1
+                    metrics.record_watcher_event("poll")
                     self.offer(candidate)
             seen = fresh
             with contextlib.suppress(TimeoutError):

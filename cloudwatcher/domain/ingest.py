@@ -134,21 +134,25 @@ def _read_and_parse(file: DroppedFile, ctx: IngestContext) -> _Attempt | None:
         return _Attempt(None, error, error.hints)
 
 
-async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> None:
-    """Apply (once) and answer the request envelope ``file``; safe to call again for the same file."""
+async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> dict[str, Any] | None:
+    """Apply (once) and answer the request envelope ``file``; safe to call again for the same file.
+
+    Returns the response document written, or None when there is none (a pending request for an
+    external processor, or a file that is not there to be read any more).
+    """
     if not is_request_envelope(file):
         log.warning("%s is not a request envelope (<device>/requests/...json); not processed", file.local_path)
-        return
+        return None
     attempt = await asyncio.to_thread(_read_and_parse, file, ctx)
     async with pool.acquire() as proxy:
         connection = cast(asyncpg.Connection, proxy)
         if attempt is None:
             log.warning("%s changed or vanished before it could be processed; skipping this version", file.local_path)
             await mark_processed(connection, file)
-            return
+            return None
         answer = await _apply_once(connection, file, ctx, attempt)
         if answer.document is None:
-            return
+            return None
         path = response_file_path(ctx.watch_root, sibling_path(file.local_path, "responses"))
         await ensure_response_file(path, answer.document)
         async with connection.transaction():
@@ -158,6 +162,7 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
             if answer.response_id is not None:
                 await connection.execute(RESPONSE_READY, answer.response_id)
             await mark_processed(connection, file)
+    return answer.document
 
 
 async def _apply_once(
