@@ -24,6 +24,7 @@ from cloudwatcher.daemon.scanner import Candidate
 log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
+_FIRST_BATCH = 250  # files in the first batch after a quiet spell (then 500, 1000, ... batch_size)
 
 
 @dataclass(frozen=True)
@@ -98,28 +99,62 @@ class Recorder:
         self._wake.set()
 
     async def run(self) -> None:
+        """Record what is waiting, batch after batch, until cancelled.
+
+        Two stages overlap: while one batch is written to the ledger, the next is looked up and
+        hashed (in threads), so under a burst the disk and the database work at the same time.
+        After a quiet spell batches start small and double (up to ``batch_size``): the first
+        rows of a burst reach the uploaders quickly, the bulk still goes in big transactions.
+        """
         delay = 0.5
+        limit = _FIRST_BATCH
+        ahead: tuple[list[Candidate], asyncio.Task[list[FileVersion]]] | None = None
         while True:
-            if not self._waiting:
-                self.idle.set()
-                self._wake.clear()
-                await self._wake.wait()
-            paths = list(self._waiting)[: self.batch_size]
-            batch = [self._waiting[path] for path in paths]
+            if ahead is None:
+                if not self._waiting:
+                    self.idle.set()
+                    self._wake.clear()
+                    await self._wake.wait()
+                    limit = _FIRST_BATCH
+                batch = self._take(limit, busy=set())
+                preparing = asyncio.create_task(self._prepare(batch))
+            else:
+                batch, preparing = ahead
+                ahead = None
             try:
-                await self._record(batch)
+                versions = await preparing
+                limit = min(self.batch_size, limit * 2)
+                following = self._take(limit, busy={candidate.local_path for candidate in batch})
+                if following:
+                    ahead = (following, asyncio.create_task(self._prepare(following)))
+                await self._write(versions)
             except CONNECTION_ERRORS as exc:
+                if ahead is not None:
+                    ahead[1].cancel()
+                    await asyncio.gather(ahead[1], return_exceptions=True)
+                    ahead = None
                 self.health.failed(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self.health.succeeded()
             delay = 0.5
-            for path, candidate in zip(paths, batch, strict=True):
-                if self._waiting.get(path) is candidate:
-                    del self._waiting[path]
+            for candidate in batch:
+                if self._waiting.get(candidate.local_path) is candidate:
+                    del self._waiting[candidate.local_path]
 
-    async def _record(self, batch: list[Candidate]) -> None:
+    def _take(self, limit: int, busy: set[str]) -> list[Candidate]:
+        """Up to ``limit`` waiting candidates, leaving out paths of the batch being written."""
+        taken: list[Candidate] = []
+        for path, candidate in self._waiting.items():
+            if path not in busy:
+                taken.append(candidate)
+                if len(taken) >= limit:
+                    break
+        return taken
+
+    async def _prepare(self, batch: list[Candidate]) -> list[FileVersion]:
+        """The versions of ``batch`` the ledger does not hold yet, hashed (known ones reuse theirs)."""
         known = await self.ledger.known_versions([candidate.local_path for candidate in batch])
         to_hash: list[Candidate] = []
         versions: list[FileVersion] = []
@@ -148,6 +183,10 @@ class Recorder:
                     for candidate, digest in zip(half, digests, strict=True)
                     if digest is not None
                 )
+        return versions
+
+    async def _write(self, versions: list[FileVersion]) -> None:
+        """One ledger transaction for ``versions``: a row per target that takes each file."""
         if not versions:
             return
         rows = [

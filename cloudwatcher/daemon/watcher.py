@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -202,7 +203,7 @@ class FolderWatcher:
                 metrics.record_watcher_event(change.name)
                 if change == watchfiles.Change.deleted:
                     continue
-                self._look_at(Path(raw_path))
+                await self._look_at(Path(raw_path))
 
     async def _poll(self, stopping: asyncio.Event) -> None:
         """Stat polling for NFS/CIFS/FUSE, where events from other hosts never arrive.
@@ -225,16 +226,18 @@ class FolderWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.poll_interval_seconds)
 
-    def _look_at(self, path: Path) -> None:
+    async def _look_at(self, path: Path) -> None:
         try:
-            is_dir = os.path.isdir(path) and not os.path.islink(path)
+            is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
         except OSError:
             return
         if is_dir:
             if path.parent == self.watch_root and not is_device_id(path.name):
                 self.warn(path.name, "ignoring %s: not a device folder", path.name)
                 return
-            for candidate in self.scanner.scan(path):
+            # A folder moved into place can hold thousands of files: walk it in a thread, so the
+            # recorder starts on the first folders while the next ones are still being walked.
+            for candidate in await asyncio.to_thread(lambda: list(self.scanner.scan(path))):
                 self.offer(candidate)
         else:
             found = stat_candidate(self.watch_root, path, self.warn)

@@ -1,6 +1,7 @@
 """Storage backends behind one :class:`~cloudwatcher.providers.base.Provider` protocol."""
 
 from cloudwatcher.providers.base import (
+    BlockingUploads,
     DailyCapError,
     FileChangedError,
     PermanentError,
@@ -16,6 +17,7 @@ from cloudwatcher.providers.base import (
 from cloudwatcher.providers.registry import build_provider
 
 __all__ = [
+    "BlockingUploads",
     "DailyCapError",
     "FileChangedError",
     "PermanentError",

@@ -143,3 +143,19 @@ class Provider(Protocol):
     async def close(self) -> None:
         """Release connections and thread pools."""
         ...
+
+
+@runtime_checkable
+class BlockingUploads(Protocol):
+    """Optional: a provider whose upload is plain blocking file I/O (a local or mounted folder).
+
+    For small files such an upload is a handful of system calls, and the cost that remains is the
+    event loop's: a task, a thread hand-off and a wake-up per file. The daemon therefore runs many
+    of these uploads one after another in one worker thread (one hand-off per batch); each batch
+    holds one of the target's ``upload_concurrency`` slots. Network providers do not offer it:
+    their time is spent waiting on the network, where one task per file is the right shape.
+    """
+
+    def upload_blocking(self, job: UploadJob) -> UploadResult:
+        """:meth:`Provider.upload` without the event loop (no resumable session to save)."""
+        ...
