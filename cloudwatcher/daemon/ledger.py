@@ -110,24 +110,14 @@ class Ledger:
         take their row locks in the same order; a deadlock that happens anyway (with other
         statements) is retried a few times, as the database advises.
         """
-        columns: list[list[Any]] = [[] for _ in range(8)]
-        ordered = sorted(rows, key=lambda row: (row[0], row[2].local_path, row[2].sha256))
-        for target, provider, file in ordered:
-            for column, value in zip(
-                columns,
-                (
-                    target,
-                    provider,
-                    file.device_id,
-                    file.local_path,
-                    file.kind,
-                    file.sha256,
-                    file.size,
-                    file.mtime_ns,
-                ),
-                strict=True,
-            ):
-                column.append(value)
+        # Key columns first, so that plain tuple order (compared in C) is the key order.
+        ordered = sorted(
+            (target, file.local_path, file.sha256, provider, file.device_id, file.kind, file.size, file.mtime_ns)
+            for target, provider, file in rows
+        )
+        by_column: list[list[Any]] = [list(column) for column in zip(*ordered, strict=True)] or [[]] * 8
+        target, local_path, sha256, provider, device_id, kind, size, mtime_ns = by_column
+        columns = [target, provider, device_id, local_path, kind, sha256, size, mtime_ns]  # RECORD_FILES' order
         for attempt in range(1, _DEADLOCK_RETRIES + 1):
             try:
                 async with self.pool.acquire() as connection, connection.transaction():

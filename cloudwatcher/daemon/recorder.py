@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cloudwatcher.daemon.filters import target_takes
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
-from cloudwatcher.daemon.layout import classify
+from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
 
@@ -48,13 +48,22 @@ def sha256_of_path(path: Path) -> str:
 
 
 def hash_file(candidate: Candidate) -> str | None:
-    """Stream the file through sha256; None when it vanished or changed while being read."""
+    """Stream the file through sha256; None when it vanished or changed while being read.
+
+    Plain ``os`` calls: under a burst most files are a few KB, where a buffered file object
+    costs more than the read.
+    """
     digest = hashlib.sha256()
     try:
-        with open(candidate.absolute_path, "rb") as reader:
-            while chunk := reader.read(_CHUNK):
+        reader = os.open(candidate.absolute_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            read = 0  # up to the size the watcher saw; the fstat below catches a file that grew
+            while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
                 digest.update(chunk)
-            info = os.fstat(reader.fileno())
+                read += len(chunk)
+            info = os.fstat(reader)
+        finally:
+            os.close(reader)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
@@ -156,7 +165,7 @@ class Recorder:
     async def _prepare(self, batch: list[Candidate]) -> list[FileVersion]:
         """The versions of ``batch`` the ledger does not hold yet, hashed (known ones reuse theirs)."""
         known = await self.ledger.known_versions([candidate.local_path for candidate in batch])
-        to_hash: list[Candidate] = []
+        to_hash: list[tuple[Candidate, DroppedPath]] = []
         versions: list[FileVersion] = []
         for candidate in batch:
             dropped = classify(candidate.local_path)
@@ -171,16 +180,18 @@ class Recorder:
             if same and wanted <= same[0].targets:
                 continue  # recorded before, for every target that takes it
             if same:
-                versions.append(self._version(candidate, same[0].sha256))
+                versions.append(self._version(candidate, dropped, same[0].sha256))
             else:
-                to_hash.append(candidate)
+                to_hash.append((candidate, dropped))
         if to_hash:
             halves = [to_hash[0::2], to_hash[1::2]]  # two hashing threads: this machine has 2 cores
-            results = await asyncio.gather(*(asyncio.to_thread(_hash_many, half) for half in halves if half))
+            results = await asyncio.gather(
+                *(asyncio.to_thread(_hash_many, [candidate for candidate, _ in half]) for half in halves if half)
+            )
             for half, digests in zip([h for h in halves if h], results, strict=True):
                 versions.extend(
-                    self._version(candidate, digest)
-                    for candidate, digest in zip(half, digests, strict=True)
+                    self._version(candidate, dropped, digest)
+                    for (candidate, dropped), digest in zip(half, digests, strict=True)
                     if digest is not None
                 )
         return versions
@@ -209,9 +220,7 @@ class Recorder:
         self.on_recorded(versions)
 
     @staticmethod
-    def _version(candidate: Candidate, sha256: str) -> FileVersion:
-        dropped = classify(candidate.local_path)
-        assert dropped is not None
+    def _version(candidate: Candidate, dropped: DroppedPath, sha256: str) -> FileVersion:
         return FileVersion(
             local_path=candidate.local_path,
             device_id=dropped.device_id,

@@ -62,6 +62,7 @@ class TreeScanner:
 
     def __init__(self, watch_root: Path, warn: WarnOnce) -> None:
         self.watch_root = watch_root
+        self._prefix = os.path.join(watch_root, "")  # "<root>/": what every walked path starts with
         self.warn = warn
         self.folders_seen = 0
 
@@ -109,6 +110,12 @@ class TreeScanner:
             elif not is_in_progress_name(entry.name):
                 self.warn(key, "ignoring %s: only requests/ and responses/ are taken", key)
 
+    def _relative(self, walked: str) -> str:
+        """``<root>/dev/requests/a.txt`` → ``dev/requests/a.txt`` (string work: this runs per file)."""
+        if walked.startswith(self._prefix):
+            return walked[len(self._prefix) :]
+        return Path(walked).relative_to(self.watch_root).as_posix()
+
     def _walk(self, folder: Path) -> Iterator[Candidate]:
         self.folders_seen += 1
         try:
@@ -131,6 +138,6 @@ class TreeScanner:
                     info = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                relative = Path(entry.path).relative_to(self.watch_root).as_posix()
+                relative = self._relative(entry.path)
                 if classify(relative) is not None:
                     yield Candidate(relative, Path(entry.path), info.st_size, info.st_mtime_ns)

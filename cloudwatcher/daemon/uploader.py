@@ -326,7 +326,12 @@ class TargetUploader:
             try:
                 local_file, mtime_ns = self._unchanged_since_recorded(row)
                 job = UploadJob(local_file, remote_path, row.size, row.sha256, mtime_ns)
-                result = upload(job) if in_trouble else quick_retries(upload, job)
+                try:
+                    result = upload(job)
+                except Exception as exc:  # tenacity only from here: its set-up per call showed in profiles
+                    if in_trouble or not _worth_a_quick_retry(exc):
+                        raise
+                    result = quick_retries(upload, job)
                 self._unchanged_during_upload(row, local_file, mtime_ns)
                 outcomes.append(result)
             except Exception as exc:

@@ -1,7 +1,7 @@
 """How the domain touches the daemon's ledger (``cloud_file_refs``): links and the processed mark.
 
 A ledger file has one row per target; every statement here addresses all rows of one file
-version by ``(local_path, content_sha256)``, which the ``idx_cfr_local_path_sha`` index serves.
+version by ``(local_path, content_sha256)``: ``idx_cfr_local_path`` finds the path's few versions.
 """
 
 from __future__ import annotations

@@ -41,13 +41,15 @@ def _create(temp: Path) -> int:
         return os.open(temp, _CREATE, 0o644)
 
 
-def _copy_and_hash(source: Path, temp: Path, expected_size: int, *, fsync: bool) -> tuple[str, int]:
-    """Copy ``source`` to ``temp`` (fsync'd only when asked); return the sha256 of the bytes written
-    and the device of the filesystem they landed on.
+def _copy_and_hash(source: Path, temp: Path, expected_size: int, *, fsync: bool) -> str:
+    """Copy the recorded ``expected_size`` bytes of ``source`` to ``temp`` (fsync'd only when
+    asked); return the sha256 of the bytes written.
 
     The hash is taken of the bytes as they are written, so what lands is what was verified.
     Plain ``os`` calls rather than file objects: for the small files that make up a burst, the
-    buffered-I/O objects cost more than the copy.
+    buffered-I/O objects cost more than the copy. Reading stops at the recorded size (no extra
+    read to meet the end of the file): a file that grew since is caught by the caller's check of
+    its size and mtime after the upload, one that shrank by the short read here.
     """
     digest = hashlib.sha256()
     reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
@@ -55,7 +57,7 @@ def _copy_and_hash(source: Path, temp: Path, expected_size: int, *, fsync: bool)
         writer = _create(temp)
         try:
             written = 0
-            while chunk := os.read(reader, _CHUNK):
+            while written < expected_size and (chunk := os.read(reader, min(_CHUNK, expected_size - written))):
                 digest.update(chunk)
                 view = memoryview(chunk)
                 while view:
@@ -64,14 +66,13 @@ def _copy_and_hash(source: Path, temp: Path, expected_size: int, *, fsync: bool)
                     written += count
             if fsync:
                 os.fsync(writer)
-            device = os.fstat(writer).st_dev
         finally:
             os.close(writer)
     finally:
         os.close(reader)
     if written != expected_size:
         raise FileChangedError(f"file changed during upload: {written} bytes read, {expected_size} recorded")
-    return digest.hexdigest(), device
+    return digest.hexdigest()
 
 
 def _sha256_of(path: Path) -> str:
@@ -95,6 +96,8 @@ class LocalProvider:
         # batch of rows instead of an fsync per file (group_sync.py).
         self._unsynced: dict[int, Path] = {}
         self._unsynced_lock = threading.Lock()  # uploads note their filesystem from worker threads
+        self._devices: dict[Path, int] = {}  # destination folder → its filesystem (st_dev)
+        self._pid = os.getpid()  # in temp names: two daemons sharing a mirror never collide
 
     def remote_name(self, remote_path: str) -> str:
         return remote_path
@@ -112,16 +115,20 @@ class LocalProvider:
     def upload_blocking(self, job: UploadJob) -> UploadResult:
         """:meth:`upload` in the calling thread (the daemon batches small files this way)."""
         destination = self._destination(job.remote_path)
-        temp = destination.with_name(f".{destination.name}.cloudwatcher-{os.getpid()}.tmp")
+        temp = destination.with_name(f".{destination.name}.cloudwatcher-{self._pid}.tmp")
         try:
             try:
-                digest, device = _copy_and_hash(job.local_file, temp, job.size, fsync=not SYNCFS_AVAILABLE)
+                digest = _copy_and_hash(job.local_file, temp, job.size, fsync=not SYNCFS_AVAILABLE)
                 if digest != job.sha256:
                     raise FileChangedError("file changed since it was recorded (sha256 differs)")
                 os.replace(temp, destination)
                 if SYNCFS_AVAILABLE:
+                    folder = destination.parent
+                    device = self._devices.get(folder)
+                    if device is None:
+                        device = self._devices[folder] = os.stat(folder).st_dev
                     with self._unsynced_lock:
-                        self._unsynced.setdefault(device, destination.parent)  # made durable by flush()
+                        self._unsynced.setdefault(device, folder)  # made durable by flush()
             except BaseException:
                 with contextlib.suppress(OSError):  # the original error is the one worth reporting
                     temp.unlink(missing_ok=True)

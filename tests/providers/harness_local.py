@@ -37,7 +37,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 with mock.patch.object(provider, "_destination", lambda path: original(f"../{path}")):
                     yield
         else:
-            with mock.patch("cloudwatcher.providers.local._copy_and_hash", return_value=("0" * 64, 0)):
+            with mock.patch("cloudwatcher.providers.local._copy_and_hash", return_value="0" * 64):
                 yield
 
     yield ProviderHarness(provider=provider, fault=fault, chunk_size=None)
