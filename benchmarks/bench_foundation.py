@@ -37,15 +37,20 @@ async def burst(files: int) -> list[str]:
         build_tree(staging, files, rng)
         rclone = ensure_rclone()
         anchors: dict[str, float] = {}
+        # Each timed run starts with nothing dirty in the page cache: the local target's group
+        # commit (syncfs) would otherwise write back the tree the previous step just made.
         if rclone:
+            os.sync()
             anchors["rclone copy"] = timed([rclone, "copy", str(staging), str(root / "rclone-dest")])
         else:
             lines.append("rclone: not available here (Debian package could not be installed); comparison skipped")
+        os.sync()
         anchors["cp -r"] = timed(["cp", "-r", str(staging), str(root / "cp-dest")])
         daemon = BenchDaemon(root)
         daemon.start()
         try:
             daemon.inbox.mkdir(parents=True, exist_ok=True)
+            os.sync()
             started = time.monotonic()
             daemon.started_wall = time.time()
             for device in sorted(staging.iterdir()):
