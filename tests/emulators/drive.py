@@ -18,8 +18,10 @@ import itertools
 import json
 import secrets
 import ssl
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -62,7 +64,9 @@ class DriveEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), DriveHandler)
         self._server.daemon_threads = True
         self._server.emulator = self  # type: ignore[attr-defined]
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self._server.handle_error = self._handler_failed  # type: ignore[method-assign]
+        #: Exceptions raised inside request handlers: an emulator bug, reported when it stops.
+        self.handler_errors: list[str] = []
         scheme = "http"
         if tls:
             import trustme
@@ -109,6 +113,15 @@ class DriveEmulator:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if self.handler_errors and exc[0] is None:
+            raise AssertionError("the Drive emulator failed inside a handler:\n" + "\n".join(self.handler_errors))
+
+    def _handler_failed(self, request: object, address: object) -> None:
+        """A client that hangs up mid-request is normal (tests kill daemons); anything else is a
+        bug here, which the client would only see as a dropped connection."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            self.handler_errors.append(traceback.format_exc())
 
     # --- test-facing helpers --------------------------------------------------------------------
 
@@ -273,4 +286,7 @@ class DriveEmulator:
         return False
 
     def new_id(self) -> str:
-        return next(self._ids)
+        # Handler threads ask at once; a generator advanced by two threads raises "generator
+        # already executing", which closed the connection without an answer (a flaky test).
+        with self._lock:
+            return next(self._ids)
