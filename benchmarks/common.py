@@ -119,8 +119,8 @@ class BenchDaemon:
 
         EmbeddedPostgres(self.state / "postgres").stop()
 
-    async def wait_synced(self, count: int, limit_seconds: float = 600) -> float:
-        """Poll the ledger until ``count`` rows are synced; return the monotonic time it happened."""
+    async def wait_synced(self, count: int, limit_seconds: float = 600, poll_seconds: float = 0.02) -> float:
+        """Poll the ledger until ``count`` rows are synced; return the monotonic time it was seen."""
         connection = await asyncpg.connect(self.url)
         try:
             deadline = time.monotonic() + limit_seconds
@@ -128,7 +128,7 @@ class BenchDaemon:
                 done = await connection.fetchval("SELECT count(*) FROM cloud_file_refs WHERE sync_status = 'synced'")
                 if done >= count:
                     return time.monotonic()
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(poll_seconds)
             raise TimeoutError(f"only {done} of {count} rows synced")
         finally:
             await connection.close()
