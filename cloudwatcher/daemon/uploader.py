@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cloudwatcher.config.settings import RetrySettings
@@ -120,16 +121,26 @@ class TargetUploader:
 
     # ------------------------------------------------------------------ main loops
     async def run(self, stopping: asyncio.Event) -> None:
+        """Claim, upload and write back until ``stopping``; then finish or give back what is claimed.
+
+        The flush and lease-renewal loops never end on their own: if one fails, this fails too
+        (and the daemon stops, for systemd to restart it) rather than leaving a target whose
+        results are never written while its leases are renewed forever.
+        """
+        claimer = asyncio.create_task(self._claim_loop(stopping))
         flusher = asyncio.create_task(self._flush_loop(stopping))
         renewer = asyncio.create_task(self._renew_loop(stopping))
         try:
-            await self._claim_loop(stopping)
+            done, _ = await asyncio.wait({claimer, flusher, renewer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
         finally:
+            claimer.cancel()
             renewer.cancel()
+            await asyncio.gather(claimer, renewer, return_exceptions=True)
             await self._drain()
             flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            await asyncio.gather(flusher, return_exceptions=True)
             await self._flush(final=True)
 
     async def _claim_loop(self, stopping: asyncio.Event) -> None:
@@ -220,6 +231,12 @@ class TargetUploader:
                 self.health.failed(exc)
                 if final:
                     await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+            except asyncpg.TransactionRollbackError as exc:
+                # A deadlock with another writer of the same rows (the ingestor linking a request,
+                # another daemon recording a shared root): PostgreSQL asks for a retry.
+                log.info("target %s: writing results back will be retried: %s", self.name, exc)
+                if final:
+                    await asyncio.sleep(0.05 * (attempt + 1))
         # not written yet: keep them for the next round (their leases are renewed meanwhile)
         self._synced = synced + self._synced
         self._failed = failed + self._failed
@@ -228,8 +245,8 @@ class TargetUploader:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
             pending_ids = list(self._in_flight) + [row.id for row in self._synced] + [row.id for row in self._failed]
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await self.ledger.renew_leases(pending_ids, LEASE_SECONDS)
+            with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.TransactionRollbackError):
+                await self.ledger.renew_leases(pending_ids, LEASE_SECONDS)  # missed once: renewed next time
 
     # ------------------------------------------------------------------ one row
     async def _upload(self, row: ClaimedRow) -> None:

@@ -48,7 +48,11 @@ async def test_two_daemons_on_one_shared_root_record_upload_and_apply_everything
         files[f"truck-{index % 10:02d}/requests/env/{index}.json"] = json.dumps(envelope).encode()
     for name, data in files.items():
         a.drop(name, data)
-    await a.wait_synced(len(files) + 200, timeout=180)  # every file, plus one response per envelope
+    try:
+        await a.wait_synced(len(files) + 200, timeout=180)  # every file, plus one response per envelope
+    except AssertionError as timed_out:  # say where the rows are and what the other daemon did
+        counts = await a.query("SELECT sync_status, file_type, count(*) FROM cloud_file_refs GROUP BY 1, 2")
+        raise AssertionError(f"{timed_out}\nledger: {[tuple(row) for row in counts]}\nB:\n{b.log()[-4000:]}") from None
     duplicates = await a.query(
         "SELECT local_path, count(*) AS n FROM cloud_file_refs GROUP BY local_path HAVING count(*) > 1"
     )

@@ -9,7 +9,9 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -18,7 +20,7 @@ from cloudwatcher.config import LocalTarget
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.layout import classify
-from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, Ledger
+from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, Ledger, SyncedRow
 from cloudwatcher.daemon.uploader import BATCH_FILE_LIMIT, TargetUploader
 from cloudwatcher.providers import BlockingUploads, UploadResult
 from cloudwatcher.providers.local import LocalProvider
@@ -202,3 +204,42 @@ async def test_two_versions_of_one_file_claimed_together_go_up_in_order(harness:
     assert "changed" in older["last_error"]
     assert newer["sync_status"] == "synced"
     assert (harness.mirror / "dev/requests/report.dat").read_bytes() == b"the second, final version"
+
+
+async def test_a_deadlock_while_writing_results_back_is_retried(harness: Harness) -> None:
+    """PostgreSQL aborts one side of a deadlock (another writer of the same rows) and asks for a
+    retry: the results stay in memory and are written by the next round."""
+    versions = [drop(harness.watch_root, f"dev/requests/f{i}.dat", f"c{i}".encode()) for i in range(10)]
+    await harness.record(versions)
+    write_back = harness.ledger.mark_synced
+    calls: list[int] = []
+
+    async def deadlocked_once(rows: Sequence[SyncedRow], instance_id: UUID | None) -> None:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        await write_back(rows, instance_id)
+
+    harness.ledger.mark_synced = deadlocked_once  # type: ignore[method-assign]
+    rows = await harness.run_until_settled(len(versions))
+
+    assert len(calls) >= 2
+    assert all(row["sync_status"] == "synced" for (row,) in rows.values())
+
+
+async def test_an_unexpected_failure_writing_results_back_stops_the_uploader(harness: Harness) -> None:
+    """A flush loop that died silently would leave rows 'uploading' with leases renewed forever."""
+    await harness.record([drop(harness.watch_root, "dev/requests/a.dat", b"a")])
+
+    async def broken(rows: Sequence[SyncedRow], instance_id: UUID | None) -> None:
+        raise RuntimeError("a bug in writing results back")
+
+    harness.ledger.mark_synced = broken  # type: ignore[method-assign]
+    running = asyncio.create_task(harness.uploader.run(asyncio.Event()))  # never asked to stop
+    done, _ = await asyncio.wait({running}, timeout=30)
+    if not done:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert done, "the uploader went on without writing its results back"
+    with pytest.raises(RuntimeError, match="a bug"):
+        running.result()
