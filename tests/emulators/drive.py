@@ -64,7 +64,7 @@ class DriveEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), DriveHandler)
         self._server.daemon_threads = True
         self._server.emulator = self  # type: ignore[attr-defined]
-        self._server.handle_error = self._handler_failed  # type: ignore[method-assign]
+        self._server.handle_error = self._handler_failed  # type: ignore[assignment,method-assign]
         #: Exceptions raised inside request handlers: an emulator bug, reported when it stops.
         self.handler_errors: list[str] = []
         scheme = "http"
