@@ -40,11 +40,8 @@ class TargetSpec:
 
 def sha256_of_path(path: Path) -> str:
     """The lowercase hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
     with open(path, "rb") as reader:
-        while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
 def hash_file(candidate: Candidate) -> str | None:

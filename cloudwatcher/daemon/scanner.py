@@ -129,7 +129,7 @@ class TreeScanner:
             if is_in_progress_name(entry.name):
                 continue
             if entry.is_symlink():
-                relative = Path(entry.path).relative_to(self.watch_root).as_posix()
+                relative = self._relative(entry.path)
                 self.warn(relative, "ignoring symbolic link %s (links are never followed)", relative)
             elif entry.is_dir(follow_symlinks=False):
                 yield from self._walk(Path(entry.path))

@@ -66,7 +66,8 @@ def _worth_a_quick_retry(error: BaseException) -> bool:
     )
 
 
-# tenacity's policy for in-attempt retries, the same for the async and the blocking path.
+# tenacity's policy for in-attempt retries. The blocking path makes one plain try first and hands
+# a transient failure to this same policy (so it may try once more than the async path).
 _QUICK_RETRIES: dict[str, Any] = {
     "stop": stop_after_attempt(3),
     "wait": wait_exponential(multiplier=0.2, max=_QUICK_RETRY_MAX_WAIT),
@@ -377,11 +378,11 @@ class TargetUploader:
         if (after.st_size, after.st_mtime_ns) != (row.size, mtime_ns):
             raise _LocalFileChangedError("file changed during upload; its new content gets its own row")
 
-    def _use_path_lock(self, local_path: str) -> asyncio.Lock:
-        """The lock that keeps versions of one file apart; one more user until :meth:`_done_with`."""
-        lock, users = self._path_locks.setdefault(local_path, (asyncio.Lock(), [0]))
+    def _use_path_lock(self, local_path: str) -> None:
+        """Register one more user of the lock that keeps versions of one file apart (until
+        :meth:`_done_with`); the uploads take it from ``_path_locks``."""
+        users = self._path_locks.setdefault(local_path, (asyncio.Lock(), [0]))[1]
         users[0] += 1
-        return lock
 
     def _done_with(self, row: ClaimedRow) -> None:
         users = self._path_locks[row.local_path][1]

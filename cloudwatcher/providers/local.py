@@ -24,6 +24,7 @@ from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, syncfs
 
 _CHUNK = 1024 * 1024
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_DEVICE_CACHE_LIMIT = 10_000  # destination folders whose filesystem is remembered
 
 
 def _create(temp: Path) -> int:
@@ -76,11 +77,8 @@ def _copy_and_hash(source: Path, temp: Path, expected_size: int, *, fsync: bool)
 
 
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as reader:
-        while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
 class LocalProvider:
@@ -126,6 +124,8 @@ class LocalProvider:
                     folder = destination.parent
                     device = self._devices.get(folder)
                     if device is None:
+                        if len(self._devices) >= _DEVICE_CACHE_LIMIT:  # dated folders never end
+                            self._devices.clear()
                         device = self._devices[folder] = os.stat(folder).st_dev
                     with self._unsynced_lock:
                         self._unsynced.setdefault(device, folder)  # made durable by flush()
