@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,6 +21,7 @@ from cloudwatcher.daemon.layout import FileKind
 from cloudwatcher.schema import queries
 
 _DEADLOCK_RETRIES = 5
+LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
 
 # A pool connection proxy or a plain connection: both run queries the same way.
 InTransaction = Callable[[Any], Awaitable[None]]
@@ -55,9 +56,17 @@ class ClaimedRow:
     sha256: str
     size: int
     mtime_ns: int
-    attempts: int
-    upload_session: dict[str, Any] | None
-    created_at: datetime
+    attempts: int = 0
+    upload_session: dict[str, Any] | None = None
+
+
+@dataclass
+class Recorded:
+    """What one recording transaction did."""
+
+    new_rows: int = 0
+    claimed: dict[str, list[ClaimedRow]] = field(default_factory=dict)  # target → rows born claimed
+    left_pending: set[str] = field(default_factory=set)  # targets with rows (new or revived) to claim
 
 
 @dataclass(frozen=True)
@@ -104,34 +113,62 @@ class Ledger:
         rows: Iterable[tuple[str, str, FileVersion]],
         in_transaction: InTransaction | None = None,
     ) -> int:
-        """Insert ``(target, provider, file)`` rows in one transaction; return how many are new.
+        """Insert ``(target, provider, file)`` rows (``pending``) in one transaction; return how many are new."""
+        return (await self.record_and_claim(rows, {}, in_transaction)).new_rows
+
+    async def record_and_claim(
+        self,
+        rows: Iterable[tuple[str, str, FileVersion]],
+        claims: Mapping[str, int],
+        in_transaction: InTransaction | None = None,
+        instance_id: UUID | None = None,
+    ) -> Recorded:
+        """Insert ``(target, provider, file)`` rows in one transaction, the first ``claims[target]``
+        new rows of each target already claimed (``uploading``, leased to ``instance_id``).
 
         Rows go in key order, so that daemons recording overlapping batches of a shared root
         take their row locks in the same order; a deadlock that happens anyway (with other
         statements) is retried a few times, as the database advises.
         """
+        wanted = dict(claims)
+        by_key: dict[tuple[str, str], FileVersion] = {}
         # Key columns first, so that plain tuple order (compared in C) is the key order.
-        ordered = sorted(
-            (target, file.local_path, file.sha256, provider, file.device_id, file.kind, file.size, file.mtime_ns)
-            for target, provider, file in rows
-        )
-        by_column: list[list[Any]] = [list(column) for column in zip(*ordered, strict=True)] or [[]] * 8
-        target, local_path, sha256, provider, device_id, kind, size, mtime_ns = by_column
+        keyed = []
+        for name, provider_name, file in rows:
+            claim = wanted.get(name, 0) > 0
+            if claim:
+                wanted[name] -= 1
+                by_key[(name, file.local_path)] = file
+            key = (name, file.local_path, file.sha256)
+            keyed.append((*key, provider_name, file.device_id, file.kind, file.size, file.mtime_ns, claim))
+        keyed.sort()
+        by_column: list[list[Any]] = [list(column) for column in zip(*keyed, strict=True)] or [[]] * 9
+        target, local_path, sha256, provider, device_id, kind, size, mtime_ns, take = by_column
         columns = [target, provider, device_id, local_path, kind, sha256, size, mtime_ns]  # RECORD_FILES' order
+        arguments = (*columns, self.source_root, take, LEASE_SECONDS, instance_id)
         for attempt in range(1, _DEADLOCK_RETRIES + 1):
             try:
                 async with self.pool.acquire() as connection, connection.transaction():
-                    result = (
-                        await connection.fetch(queries.RECORD_FILES, *columns, self.source_root) if columns[0] else []
-                    )
+                    result = await connection.fetch(queries.RECORD_FILES, *arguments) if keyed else []
                     if in_transaction is not None:
                         await in_transaction(connection)
-                return sum(1 for row in result if row["inserted"])
+                break
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 if attempt == _DEADLOCK_RETRIES:
                     raise
                 await asyncio.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
+        recorded = Recorded()
+        for row in result:
+            recorded.new_rows += row["inserted"]
+            claimed_id = row["claimed_id"]
+            if claimed_id is None:
+                recorded.left_pending.add(row["target"])
+                continue
+            f = by_key[(row["target"], row["local_path"])]
+            recorded.claimed.setdefault(row["target"], []).append(
+                ClaimedRow(claimed_id, f.local_path, f.device_id, f.kind, f.sha256, f.size, f.mtime_ns)
+            )
+        return recorded
 
     async def claim(self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None) -> list[ClaimedRow]:
         rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id, self.source_root)
@@ -146,7 +183,6 @@ class Ledger:
                 mtime_ns=row["file_mtime_ns"],
                 attempts=row["attempts"],
                 upload_session=json.loads(row["upload_session"]) if row["upload_session"] else None,
-                created_at=row["created_at"],
             )
             for row in rows
         ]

@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
+from uuid import UUID
 
 from cloudwatcher.daemon.filters import target_takes
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.layout import DroppedPath, classify
-from cloudwatcher.daemon.ledger import FileVersion, InTransaction, Ledger
+from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,19 @@ def _hash_many(candidates: Sequence[Candidate]) -> list[str | None]:
 DeviceActivity = Callable[[dict[str, datetime]], InTransaction]
 
 
+class Handoff(Protocol):
+    """The uploaders, taking freshly recorded rows claimed in the recording transaction itself.
+
+    A row inserted ``pending`` and claimed a moment later is written twice before its upload;
+    under a burst that claim was a third of the ledger's writes and a round trip the uploads
+    waited on. Rows an uploader has no room for (or any while it is behind) stay ``pending``.
+    """
+
+    def room(self, target: str) -> int: ...
+
+    def take(self, claimed: dict[str, list[ClaimedRow]], left_pending: set[str]) -> None: ...
+
+
 class Recorder:
     def __init__(
         self,
@@ -87,6 +102,8 @@ class Recorder:
         on_recorded: Callable[[list[FileVersion]], None],
         device_activity: DeviceActivity | None = None,
         batch_size: int = 2000,
+        handoff: Handoff | None = None,
+        instance_id: UUID | None = None,
     ) -> None:
         self.ledger = ledger
         self.targets = list(targets)
@@ -94,6 +111,8 @@ class Recorder:
         self.on_recorded = on_recorded
         self.device_activity = device_activity
         self.batch_size = batch_size
+        self.handoff = handoff
+        self.instance_id = instance_id
         self._waiting: dict[str, Candidate] = {}
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()
@@ -211,9 +230,12 @@ class Recorder:
                 if version.device_id not in seen or seen[version.device_id] < at:
                     seen[version.device_id] = at
             in_transaction = self.device_activity(seen)
-        new_rows = await self.ledger.record(rows, in_transaction)
-        if new_rows:
-            log.info("recorded %d file(s) as %d new ledger row(s)", len(versions), new_rows)
+        claims = {target.name: self.handoff.room(target.name) for target in self.targets} if self.handoff else {}
+        recorded = await self.ledger.record_and_claim(rows, claims, in_transaction, self.instance_id)
+        if recorded.new_rows:
+            log.info("recorded %d file(s) as %d new ledger row(s)", len(versions), recorded.new_rows)
+        if self.handoff is not None:
+            self.handoff.take(recorded.claimed, recorded.left_pending)
         self.on_recorded(versions)
 
     @staticmethod

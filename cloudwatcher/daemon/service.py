@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -180,8 +181,23 @@ class Daemon:
         def device_activity(seen: dict[str, datetime]) -> InTransaction:
             return lambda connection: domain.note_device_activity(connection, seen, settings.device_idle_seconds)
 
+        self.targets = TargetSet(
+            settings=settings,
+            ledger=ledger,
+            health=self.health,
+            instance_id=self.instance_id,
+            on_changed_file=lambda path: self.watcher.recheck(path),
+            on_result=self._upload_finished,
+            spawn=self._spawn,
+        )
         self.recorder = Recorder(
-            ledger, target_specs(settings.target_list), self.health, self._on_recorded, device_activity
+            ledger,
+            target_specs(settings.target_list),
+            self.health,
+            self._on_recorded,
+            device_activity,
+            handoff=self.targets,
+            instance_id=self.instance_id,
         )
         self.watcher = FolderWatcher(
             watch_root=settings.watch_path,
@@ -189,15 +205,6 @@ class Daemon:
             poll=should_poll(settings.watch_mode, settings.watch_path),
             poll_interval_seconds=settings.poll_interval_seconds,
             sink=self.recorder.offer,
-        )
-        self.targets = TargetSet(
-            settings=settings,
-            ledger=ledger,
-            health=self.health,
-            instance_id=self.instance_id,
-            on_changed_file=self.watcher.recheck,
-            on_result=self._upload_finished,
-            spawn=self._spawn,
         )
         self.targets.start(settings.target_list)
         self._spawn(self.recorder.run(), "recorder")
@@ -228,6 +235,10 @@ class Daemon:
         self._spawn(self.ingestor.catch_up(), "catch-up")
         self.monitoring.ready()
         self.health.on_recovered.append(self._after_outage)
+        # Everything made so far lives as long as the daemon: keep it out of the collector's
+        # full passes, which under a burst (tens of thousands of short-lived objects) otherwise
+        # walked it all again and stalled every thread for tens of milliseconds at a time.
+        gc.freeze()
 
     def _spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
@@ -291,7 +302,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ reactions
     def _on_recorded(self, versions: list[FileVersion]) -> None:
-        self.targets.wake()
+        # The uploaders heard from the recorder already (TargetSet.take: claimed rows, wake-ups).
         for hook in self.on_recorded_hooks:
             hook(versions)
 

@@ -70,6 +70,11 @@ class TargetStateTracker:
         # (another daemon may mark the target; a success here then clears it within a while).
         self._clean_until = 0.0
 
+    @property
+    def troubled(self) -> bool:
+        """Uploads failed lately for reasons not tied to one file."""
+        return self._streak > 0
+
     async def succeeded(self) -> None:
         """An upload went through: a failing, full or parked target is working again."""
         self._streak = 0

@@ -120,7 +120,19 @@ class TargetSet:
     def wake(self, names: Iterable[str] | None = None) -> None:
         for name in self.running if names is None else names:
             if name in self.running:
-                self.running[name].uploader.wake.set()
+                self.running[name].uploader.notify_pending()
+
+    # The recorder's hand-off (recorder.Handoff): rows born claimed go straight to their uploader.
+    def room(self, target: str) -> int:
+        running = self.running.get(target)
+        return running.uploader.handoff_room() if running is not None else 0
+
+    def take(self, claimed: dict[str, list[ClaimedRow]], left_pending: set[str]) -> None:
+        for name, rows in claimed.items():
+            running = self.running.get(name)
+            if running is not None:
+                running.uploader.accept(rows)
+        self.wake(left_pending)
 
     async def stop_all(self, deadline: float = 9.0) -> None:
         for running in self.running.values():

@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_att
 
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
-from cloudwatcher.daemon.ledger import ClaimedRow, FailedRow, Ledger, SyncedRow
+from cloudwatcher.daemon.ledger import LEASE_SECONDS, ClaimedRow, FailedRow, Ledger, SyncedRow
 from cloudwatcher.daemon.naming import RemoteNames
 from cloudwatcher.daemon.recorder import sha256_of_path
 from cloudwatcher.daemon.retry import next_attempt_at
@@ -37,7 +37,6 @@ from cloudwatcher.providers import (
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
 _QUICK_RETRY_MAX_WAIT = 2.0  # in-attempt retries only for short waits; longer ones go to the schedule
 # Files up to this size go through a blocking provider in batches (BlockingUploads); a batch
 # holds one upload slot, so bigger files get slots of their own and never queue behind a batch.
@@ -48,6 +47,7 @@ _BATCH_LIMIT = 64  # rows per batch: enough to amortise the hand-off, small enou
 # thread was as fast as two and four were 20% slower. Two still overlap the round trips of a
 # network mount (NFS, SMB), where each create and rename waits on the server.
 _BATCH_LANES = 2
+_BLOCKING_IN_FLIGHT = 2048  # claimed rows held at once by a target with a blocking provider
 
 
 class _LedgerUnavailableError(TransientError):
@@ -103,8 +103,16 @@ class TargetUploader:
         self.instance_id = instance_id
         self.on_changed_file = on_changed_file
         self.on_result = on_result
-        self.max_in_flight = max(32, concurrency * 64)
+        self._blocking = provider if isinstance(provider, BlockingUploads) else None
+        # Claimed rows held at once. Small files through a blocking provider go by the thousand
+        # a second, so a deep queue keeps its batches fed between claims; one task per row
+        # (the other providers) needs no more than a few rounds of its slots.
+        self.max_in_flight = _BLOCKING_IN_FLIGHT if self._blocking is not None else max(32, concurrency * 64)
         self.wake = asyncio.Event()
+        self._stopping: asyncio.Event | None = None
+        # True once a claim has found no more pending rows than it asked for, and until rows may
+        # be pending again (wake): only then do freshly recorded rows come straight here.
+        self._caught_up = False
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[UUID, asyncio.Task[None]] = {}
         self._synced: list[SyncedRow] = []
@@ -115,7 +123,6 @@ class TargetUploader:
         # Versions of one file go up one after another, oldest first: a superseded upload still
         # in flight must never land after (and over) the newer content.
         self._path_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock, tasks using it
-        self._blocking = provider if isinstance(provider, BlockingUploads) else None
         self._batch_lanes = min(_BATCH_LANES, concurrency)
         self._batch_slots = asyncio.Semaphore(self._batch_lanes)
         self.state = TargetStateTracker(ledger.pool, name)
@@ -128,6 +135,7 @@ class TargetUploader:
         (and the daemon stops, for systemd to restart it) rather than leaving a target whose
         results are never written while its leases are renewed forever.
         """
+        self._stopping = stopping
         claimer = asyncio.create_task(self._claim_loop(stopping))
         flusher = asyncio.create_task(self._flush_loop(stopping))
         renewer = asyncio.create_task(self._renew_loop(stopping))
@@ -162,9 +170,36 @@ class TargetUploader:
                 continue
             self.health.succeeded()
             delay = 0.5
+            if len(rows) < room and not self.wake.is_set():
+                self._caught_up = True
             if not rows:
                 await _wait_any(stopping, self.wake, seconds=5.0)
                 continue
+            self._start(rows)
+
+    # ------------------------------------------------------------------ rows claimed as recorded
+    def notify_pending(self) -> None:
+        """Rows may be pending for this target (recorded, re-queued, released): claim them."""
+        self._caught_up = False
+        self.wake.set()
+
+    def handoff_room(self) -> int:
+        """How many freshly recorded rows this uploader takes claimed from the recording itself.
+
+        None while it is behind (older pending rows go first), stopping, or seeing the target
+        fail: those rows are recorded ``pending`` and claimed in turn.
+        """
+        if not self._caught_up or self._stopping is None or self._stopping.is_set() or self.state.troubled:
+            return 0
+        return max(0, self.max_in_flight - len(self._in_flight))
+
+    def accept(self, rows: list[ClaimedRow]) -> None:
+        """Upload rows that were claimed for this uploader as they were recorded.
+
+        Should the uploader have stopped meanwhile, their leases run out and they are claimed
+        again (the daemon's exit also hands its claims back).
+        """
+        if self._stopping is not None and not self._stopping.is_set():
             self._start(rows)
 
     def _start(self, rows: list[ClaimedRow]) -> None:

@@ -22,7 +22,7 @@ _libc = ctypes.CDLL(_libc_name, use_errno=True) if _libc_name else None
 SYNCFS_AVAILABLE = _libc is not None and hasattr(_libc, "syncfs")
 
 
-def syncfs(path: Path) -> None:
+def syncfs(path: str | Path) -> None:
     """Flush every dirty page of the filesystem holding ``path`` to stable storage."""
     assert _libc is not None
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

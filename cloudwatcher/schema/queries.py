@@ -14,10 +14,22 @@ GROUP BY local_path, file_size_bytes, file_mtime_ns, content_sha256
 RECORD_FILES = """
 INSERT INTO cloud_file_refs
     (target, cloud_provider, device_id, local_path, file_type, content_sha256, file_size_bytes, file_mtime_ns,
-     source_root)
-SELECT files.*, $9::text
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
-     AS files
+     source_root, sync_status, lease_expires_at, claimed_by)
+SELECT f.target, f.provider, f.device_id, f.local_path, f.kind, f.sha256, f.size, f.mtime_ns, $9::text,
+       -- A row this daemon's uploader takes at once is born claimed (one write fewer than
+       -- inserting it pending and claiming it a moment later); the others wait for a claim.
+       CASE WHEN f.take THEN 'uploading' ELSE 'pending' END,
+       CASE WHEN f.take THEN now() + make_interval(secs => $11) END,
+       CASE WHEN f.take THEN $12::uuid END
+FROM (
+    SELECT files.*,
+           -- As in CLAIM_PENDING: a target parked by a daily upload cap takes nothing.
+           files.claim AND files.target NOT IN (
+               SELECT s.target FROM target_states AS s WHERE s.state = 'parked' AND s.until > now()) AS take
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+                $10::bool[])
+         AS files(target, provider, device_id, local_path, kind, sha256, size, mtime_ns, claim)
+) AS f
 ON CONFLICT (target, local_path, content_sha256) DO UPDATE
     -- The same content seen again with a new mtime. A failed row gets a fresh start (the file
     -- was written again), and so does a synced row that a newer version has since replaced
@@ -35,7 +47,9 @@ ON CONFLICT (target, local_path, content_sha256) DO UPDATE
                           ELSE cloud_file_refs.created_at END,
         updated_at = now()
     WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns
-RETURNING (xmax = 0) AS inserted
+-- Only new rows can have been born claimed; an updated row keeps (or regains) its own status.
+RETURNING (xmax = 0) AS inserted, target, local_path,
+          CASE WHEN xmax = 0 AND sync_status = 'uploading' THEN id END AS claimed_id
 """
 
 CLAIM_PENDING = """
@@ -58,7 +72,7 @@ SET sync_status = 'uploading',
 FROM claimable
 WHERE r.id = claimable.id
 RETURNING r.id, r.local_path, r.device_id, r.file_type, r.content_sha256, r.file_size_bytes,
-          r.file_mtime_ns, r.attempts, r.upload_session, r.created_at
+          r.file_mtime_ns, r.attempts, r.upload_session
 """
 
 RENEW_LEASES = """
