@@ -37,6 +37,8 @@ class FileVersion:
     sha256: str
     size: int
     mtime_ns: int
+    # The bytes that were hashed, for a small file (recorder.KEEP_CONTENT_LIMIT), else None.
+    content: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ClaimedRow:
     mtime_ns: int
     attempts: int = 0
     upload_session: dict[str, Any] | None = None
+    # The recorded bytes, for a small file claimed as it was recorded; None: read the file.
+    content: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -164,10 +168,11 @@ class Ledger:
             if claimed_id is None:
                 recorded.left_pending.add(row["target"])
                 continue
-            f = by_key[(row["target"], row["local_path"])]
-            recorded.claimed.setdefault(row["target"], []).append(
-                ClaimedRow(claimed_id, f.local_path, f.device_id, f.kind, f.sha256, f.size, f.mtime_ns)
+            v = by_key[(row["target"], row["local_path"])]
+            born = ClaimedRow(
+                claimed_id, v.local_path, v.device_id, v.kind, v.sha256, v.size, v.mtime_ns, content=v.content
             )
+            recorded.claimed.setdefault(row["target"], []).append(born)
         return recorded
 
     async def claim(self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None) -> list[ClaimedRow]:

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
 _FIRST_BATCH = 250  # files in the first batch after a quiet spell (then 500, 1000, ... batch_size)
+# The bytes of files up to KEEP_CONTENT_LIMIT travel with their rows, so that an upload right
+# after recording need not read the file again; up to KEEP_CONTENT_BUDGET per hashing thread
+# and batch, which bounds the memory this takes (a few MB a batch, freed once uploaded).
+KEEP_CONTENT_LIMIT = 8 * 1024
+KEEP_CONTENT_BUDGET = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,15 @@ def sha256_of_path(path: Path) -> str:
         return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
-def hash_file(candidate: Candidate) -> str | None:
-    """Stream the file through sha256; None when it vanished or changed while being read.
+def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | None] | None:
+    """Stream the file through sha256: its digest, and its bytes when ``keep`` is asked; None
+    when it vanished or changed while being read.
 
     Plain ``os`` calls: under a burst most files are a few KB, where a buffered file object
     costs more than the read.
     """
     digest = hashlib.sha256()
+    kept: list[bytes] | None = [] if keep else None
     try:
         reader = os.open(candidate.absolute_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -60,6 +67,8 @@ def hash_file(candidate: Candidate) -> str | None:
             while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
                 digest.update(chunk)
                 read += len(chunk)
+                if kept is not None:
+                    kept.append(chunk)
             info = os.fstat(reader)
         finally:
             os.close(reader)
@@ -70,11 +79,19 @@ def hash_file(candidate: Candidate) -> str | None:
         return None
     if (info.st_size, info.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
         return None  # still changing: the watcher will offer it again
-    return digest.hexdigest()
+    return digest.hexdigest(), None if kept is None else b"".join(kept)
 
 
-def _hash_many(candidates: Sequence[Candidate]) -> list[str | None]:
-    return [hash_file(candidate) for candidate in candidates]
+def _hash_many(candidates: Sequence[Candidate]) -> list[tuple[str, bytes | None] | None]:
+    """Hash each file, keeping the bytes of small ones (within a budget) for their upload."""
+    budget = KEEP_CONTENT_BUDGET
+    results = []
+    for candidate in candidates:
+        keep = candidate.size <= KEEP_CONTENT_LIMIT and budget >= candidate.size
+        if keep:
+            budget -= candidate.size
+        results.append(hash_file(candidate, keep))
+    return results
 
 
 DeviceActivity = Callable[[dict[str, datetime]], InTransaction]
@@ -204,11 +221,11 @@ class Recorder:
             results = await asyncio.gather(
                 *(asyncio.to_thread(_hash_many, [candidate for candidate, _ in half]) for half in halves if half)
             )
-            for half, digests in zip([h for h in halves if h], results, strict=True):
+            for half, hashed in zip([h for h in halves if h], results, strict=True):
                 versions.extend(
-                    self._version(candidate, dropped, digest)
-                    for (candidate, dropped), digest in zip(half, digests, strict=True)
-                    if digest is not None
+                    self._version(candidate, dropped, *digest_and_bytes)
+                    for (candidate, dropped), digest_and_bytes in zip(half, hashed, strict=True)
+                    if digest_and_bytes is not None
                 )
         return versions
 
@@ -239,7 +256,7 @@ class Recorder:
         self.on_recorded(versions)
 
     @staticmethod
-    def _version(candidate: Candidate, dropped: DroppedPath, sha256: str) -> FileVersion:
+    def _version(candidate: Candidate, dropped: DroppedPath, sha256: str, content: bytes | None = None) -> FileVersion:
         return FileVersion(
             local_path=candidate.local_path,
             device_id=dropped.device_id,
@@ -247,4 +264,5 @@ class Recorder:
             sha256=sha256,
             size=candidate.size,
             mtime_ns=candidate.mtime_ns,
+            content=content,
         )

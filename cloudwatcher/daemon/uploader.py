@@ -377,15 +377,21 @@ class TargetUploader:
                 outcomes.append(remote_path)
                 continue
             try:
-                local_file, mtime_ns = self._unchanged_since_recorded(row)
-                job = UploadJob(local_file, remote_path, row.size, row.sha256, mtime_ns)
+                if row.content is not None:  # the recorded bytes: the file is looked at once, after
+                    local_file, mtime_ns = self.watch_root / row.local_path, row.mtime_ns
+                else:
+                    local_file, mtime_ns = self._unchanged_since_recorded(row)
+                job = UploadJob(local_file, remote_path, row.size, row.sha256, mtime_ns, content=row.content)
                 try:
                     result = upload(job)
                 except Exception as exc:  # tenacity only from here: its set-up per call showed in profiles
                     if in_trouble or not _worth_a_quick_retry(exc):
                         raise
                     result = quick_retries(upload, job)
-                self._unchanged_during_upload(row, local_file, mtime_ns)
+                if row.content is not None:
+                    self._unchanged_since_recorded(row)  # still there, and still those bytes
+                else:
+                    self._unchanged_during_upload(row, local_file, mtime_ns)
                 outcomes.append(result)
             except Exception as exc:
                 in_trouble = in_trouble or isinstance(exc, TransientError)

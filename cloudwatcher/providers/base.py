@@ -70,6 +70,9 @@ class UploadJob:
     sha256: str  # lowercase hex, as recorded in the ledger
     mtime_ns: int
     resume_state: dict[str, Any] | None = None  # the session saved by an earlier attempt
+    # The recorded bytes themselves, when the daemon still holds them (small files uploaded
+    # right after recording): a provider may send these instead of reading ``local_file``.
+    content: bytes | None = field(default=None, repr=False)
 
 
 SaveState = Callable[[dict[str, Any] | None], Awaitable[None]]

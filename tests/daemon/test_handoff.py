@@ -5,6 +5,8 @@ and leaves them pending whenever the uploader should not jump the queue."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -13,7 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cloudwatcher.daemon import recorder
 from cloudwatcher.daemon.ledger import FileVersion
+from cloudwatcher.daemon.scanner import Candidate
 from tests.daemon.test_uploader_batches import Harness, drop
 
 
@@ -118,3 +122,75 @@ async def test_an_uploader_that_is_behind_or_told_of_pending_rows_takes_none(har
     finally:
         stopping.set()
         await task
+
+
+async def _upload_born_claimed(harness: Harness, versions: list[FileVersion]) -> dict[str, asyncpg.Record]:
+    """Record ``versions`` claimed for a running uploader, let it upload them; the rows by path."""
+    stopping = asyncio.Event()
+    task = asyncio.create_task(harness.uploader.run(stopping))
+    pool = harness.ledger.pool
+    try:
+        await _until(lambda: harness.uploader.handoff_room() > 0, "the first claim to find nothing pending")
+        recorded = await harness.ledger.record_and_claim([("mirror", "local", v) for v in versions], {"mirror": 100})
+        assert len(recorded.claimed["mirror"]) == len(versions)
+        harness.uploader.accept(recorded.claimed["mirror"])
+        deadline = time.monotonic() + 30
+        query = "SELECT count(*) FROM cloud_file_refs WHERE sync_status IN ('synced', 'failed')"
+        while await pool.fetchval(query) < len(versions):
+            assert time.monotonic() < deadline, "the handed-off rows did not settle"
+            await asyncio.sleep(0.05)
+    finally:
+        stopping.set()
+        await task
+    return {row["local_path"]: row for row in await pool.fetch("SELECT * FROM cloud_file_refs")}
+
+
+def _with_content(harness: Harness, local_path: str, content: bytes) -> FileVersion:
+    """A file described as the recorder describes a small one: with the bytes it hashed."""
+    version = drop(harness.watch_root, local_path, content)
+    return dataclasses.replace(version, content=content)
+
+
+async def test_recorded_bytes_are_what_lands_and_the_file_is_checked_after(harness: Harness) -> None:
+    same = _with_content(harness, "dev/requests/same.dat", b"recorded bytes")
+    # Rewritten in place after recording, same size, mtime put back: only the bytes differ.
+    # What lands must be what was recorded (and hashed), not what the file holds now.
+    rewritten = _with_content(harness, "dev/requests/rewritten.dat", b"AAAA")
+    path = harness.watch_root / rewritten.local_path
+    path.write_bytes(b"BBBB")
+    os.utime(path, ns=(rewritten.mtime_ns, rewritten.mtime_ns))
+    grown = _with_content(harness, "dev/requests/grown.dat", b"short")
+    (harness.watch_root / grown.local_path).write_bytes(b"grown after it was recorded")
+    gone = _with_content(harness, "dev/requests/gone.dat", b"soon gone")
+    (harness.watch_root / gone.local_path).unlink()
+
+    rows = await _upload_born_claimed(harness, [same, rewritten, grown, gone])
+
+    assert rows[same.local_path]["sync_status"] == "synced"
+    assert (harness.mirror / same.local_path).read_bytes() == b"recorded bytes"
+    assert rows[rewritten.local_path]["sync_status"] == "synced"
+    assert (harness.mirror / rewritten.local_path).read_bytes() == b"AAAA"
+    assert rows[grown.local_path]["sync_status"] == "failed"
+    assert "changed since it was recorded" in rows[grown.local_path]["last_error"]
+    assert rows[grown.local_path]["next_attempt_at"] is None  # its new content gets its own row
+    assert harness.changed == [grown.local_path]  # the watcher is asked to look again
+    assert rows[gone.local_path]["sync_status"] == "failed"
+    assert "no longer exists" in rows[gone.local_path]["last_error"]
+
+
+def test_the_recorder_keeps_the_bytes_of_small_files_within_a_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def candidate(name: str, content: bytes) -> Candidate:
+        path = tmp_path / name
+        path.write_bytes(content)
+        info = path.stat()
+        return Candidate(name, path, info.st_size, info.st_mtime_ns)
+
+    small = candidate("small", b"x" * 100)
+    big = candidate("big", b"y" * (recorder.KEEP_CONTENT_LIMIT + 1))
+    monkeypatch.setattr(recorder, "KEEP_CONTENT_BUDGET", 150)
+    first, second, third = recorder._hash_many([small, big, small])
+    assert first == (hashlib.sha256(b"x" * 100).hexdigest(), b"x" * 100)
+    assert second is not None and second[1] is None  # over the size limit: hashed, not kept
+    assert third is not None and third[1] is None  # the budget is spent: hashed, not kept

@@ -33,8 +33,8 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
         elif kind == "permanent":
             # The local analogue of a refused name: a path that would leave the mirror root.
             with mock.patch.object(provider, "remote_name", lambda path: f"../escape/{path}"):
-                original = provider._destination
-                with mock.patch.object(provider, "_destination", lambda path: original(f"../{path}")):
+                original = provider._destination_str
+                with mock.patch.object(provider, "_destination_str", lambda path: original(f"../{path}")):
                     yield
         else:
             with mock.patch("cloudwatcher.providers.local._copy_and_hash", return_value="0" * 64):
