@@ -21,6 +21,7 @@ from cloudwatcher.daemon.layout import FileKind
 from cloudwatcher.schema import queries
 
 _DEADLOCK_RETRIES = 5
+_MARK_SPLIT = 1000  # more rows than this are marked synced by two statements at once
 LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
 
 # A pool connection proxy or a plain connection: both run queries the same way.
@@ -197,17 +198,25 @@ class Ledger:
             await self.pool.execute(queries.RENEW_LEASES, list(ids), lease_seconds)
 
     async def mark_synced(self, rows: Sequence[SyncedRow], instance_id: UUID | None) -> None:
+        """Mark ``rows`` synced; a big batch as two statements at once (at the end of a burst it
+        would otherwise be one long statement on one core, with the uploads done and waiting)."""
         if not rows:
             return
-        await self.pool.execute(
-            queries.MARK_SYNCED,
-            [row.id for row in rows],
-            [row.cloud_path for row in rows],
-            [row.remote_id for row in rows],
-            [row.remote_size for row in rows],
-            [row.remote_hash for row in rows],
-            [row.verification for row in rows],
-            instance_id,
+        halves = [rows] if len(rows) <= _MARK_SPLIT else [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
+        await asyncio.gather(
+            *(
+                self.pool.execute(
+                    queries.MARK_SYNCED,
+                    [row.id for row in half],
+                    [row.cloud_path for row in half],
+                    [row.remote_id for row in half],
+                    [row.remote_size for row in half],
+                    [row.remote_hash for row in half],
+                    [row.verification for row in half],
+                    instance_id,
+                )
+                for half in halves
+            )
         )
 
     async def mark_failed(self, rows: Sequence[FailedRow]) -> None:

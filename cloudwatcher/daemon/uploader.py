@@ -47,7 +47,14 @@ _BATCH_LIMIT = 64  # rows per batch: enough to amortise the hand-off, small enou
 # thread was as fast as two and four were 20% slower. Two still overlap the round trips of a
 # network mount (NFS, SMB), where each create and rename waits on the server.
 _BATCH_LANES = 2
-_BLOCKING_IN_FLIGHT = 2048  # claimed rows held at once by a target with a blocking provider
+_FLUSH_INTERVAL = 0.04  # results are written back at least this often (one group commit each)
+_FLUSH_PAUSE = 0.01  # and never more often than this
+# Claimed rows held at once by a target with a blocking provider: enough to take a burst's
+# fresh rows as they are recorded (each claimed later instead costs another ledger write).
+_BLOCKING_IN_FLIGHT = 8192
+# Recorded bytes (ClaimedRow.content) held by rows in flight, beyond which fresh rows are left
+# pending (and uploaded from their files) rather than taken as they are recorded.
+_HELD_CONTENT_LIMIT = 16 * 1024 * 1024
 
 
 class _LedgerUnavailableError(TransientError):
@@ -113,11 +120,13 @@ class TargetUploader:
         # True once a claim has found no more pending rows than it asked for, and until rows may
         # be pending again (wake): only then do freshly recorded rows come straight here.
         self._caught_up = False
+        self._held_content = 0  # bytes of ClaimedRow.content in flight
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[UUID, asyncio.Task[None]] = {}
         self._synced: list[SyncedRow] = []
         self._failed: list[FailedRow] = []
         self._room = asyncio.Event()
+        self._drained = asyncio.Event()  # set when the last upload in flight finishes
         self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
         self.names = RemoteNames(ledger.pool, name, provider)
         # Versions of one file go up one after another, oldest first: a superseded upload still
@@ -191,6 +200,8 @@ class TargetUploader:
         """
         if not self._caught_up or self._stopping is None or self._stopping.is_set() or self.state.troubled:
             return 0
+        if self._held_content >= _HELD_CONTENT_LIMIT:
+            return 0
         return max(0, self.max_in_flight - len(self._in_flight))
 
     def accept(self, rows: list[ClaimedRow]) -> None:
@@ -211,6 +222,8 @@ class TargetUploader:
         singles: list[ClaimedRow] = []
         batchable: list[ClaimedRow] = []
         for row in rows:  # oldest first; each path's lock is registered before any task runs
+            if row.content is not None:
+                self._held_content += len(row.content)
             fits = self._blocking is not None and row.size <= BATCH_FILE_LIMIT and row.upload_session is None
             (batchable if fits and row.local_path not in self._path_locks else singles).append(row)
             self._use_path_lock(row.local_path)
@@ -239,8 +252,13 @@ class TargetUploader:
                 await self.ledger.release(abandoned)
 
     async def _flush_loop(self, stopping: asyncio.Event) -> None:
+        """Write results back every 50 ms, or 10 ms after the last upload in flight finished:
+        at the end of a burst nothing is gained by waiting for more."""
         while True:
-            await asyncio.sleep(0.05)
+            self._drained.clear()
+            if self._in_flight or not (self._synced or self._failed):
+                await _wait_any(self._drained, seconds=_FLUSH_INTERVAL)
+            await asyncio.sleep(_FLUSH_PAUSE)
             await self._flush()
 
     async def _flush(self, final: bool = False) -> None:
@@ -426,6 +444,8 @@ class TargetUploader:
         users[0] += 1
 
     def _done_with(self, row: ClaimedRow) -> None:
+        if row.content is not None:
+            self._held_content -= len(row.content)
         users = self._path_locks[row.local_path][1]
         users[0] -= 1
         if not users[0]:
@@ -433,6 +453,8 @@ class TargetUploader:
         self._sessions.pop(row.id, None)
         self._in_flight.pop(row.id, None)
         self._room.set()
+        if not self._in_flight:
+            self._drained.set()
 
     def _upload_succeeded(self, row: ClaimedRow, result: UploadResult, started: float) -> None:
         self._synced.append(
