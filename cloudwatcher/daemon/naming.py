@@ -53,10 +53,15 @@ class RemoteNames:
         self.provider = provider
         self._known: dict[str, str] = {}
 
+    @property
+    def identical(self) -> bool:
+        """Every local path is its own remote path: distinct local paths stay distinct remotely."""
+        return not self.provider.case_insensitive and not self.provider.renames_paths
+
     async def remote_path(self, local_path: str) -> str:
         """The path (relative to the target root) that ``local_path`` is uploaded to."""
-        if not self.provider.case_insensitive and not self.provider.renames_paths:
-            return local_path  # distinct local paths stay distinct remotely: nothing to decide
+        if self.identical:
+            return local_path  # nothing to decide
         known = self._known.get(local_path)
         if known is not None:
             return known

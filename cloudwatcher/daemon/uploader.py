@@ -354,11 +354,14 @@ class TargetUploader:
                 held.append(lock)
             async with self._batch_slots, self._slots:
                 remote_paths: list[str | Exception] = []
-                for row in rows:
-                    try:
-                        remote_paths.append(await self._remote_path(row.local_path))
-                    except _LedgerUnavailableError as exc:
-                        remote_paths.append(exc)
+                if self.names.identical:  # no coroutine per row when there is nothing to decide
+                    remote_paths.extend(row.local_path for row in rows)
+                else:
+                    for row in rows:
+                        try:
+                            remote_paths.append(await self._remote_path(row.local_path))
+                        except _LedgerUnavailableError as exc:
+                            remote_paths.append(exc)
                 outcomes = await asyncio.to_thread(self._attempt_blocking_many, rows, remote_paths)
             succeeded = False  # since the target state last heard of it (once per run of successes)
             for row, outcome in zip(rows, outcomes, strict=True):
