@@ -197,9 +197,10 @@ LIMIT $4
 REMOTE_NAME_OF = "SELECT remote_path FROM remote_names WHERE target = $1 AND local_path = $2"
 
 # Local paths of the target that differ from $2 only by case, oldest first (named first).
+# Asked for case-insensitive providers only: SharePoint, named here for its partial index (0009).
 CASE_VARIANTS = """
 SELECT local_path FROM cloud_file_refs
-WHERE target = $1 AND lower(local_path) = lower($2)
+WHERE target = $1 AND lower(local_path) = lower($2) AND cloud_provider = 'sharepoint'
 GROUP BY local_path
 ORDER BY min(created_at), local_path
 """
