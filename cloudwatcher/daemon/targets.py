@@ -130,7 +130,7 @@ class TargetSet:
     def take(self, claimed: dict[str, list[ClaimedRow]], left_pending: set[str]) -> None:
         for name, rows in claimed.items():
             running = self.running.get(name)
-            if running is not None:
+            if running is not None:  # else retired by a reload meanwhile: the leases run out
                 running.uploader.accept(rows)
         self.wake(left_pending)
 

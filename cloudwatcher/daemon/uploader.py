@@ -195,7 +195,7 @@ class TargetUploader:
     def handoff_room(self) -> int:
         """How many freshly recorded rows this uploader takes claimed from the recording itself.
 
-        None while it is behind (older pending rows go first), stopping, or seeing the target
+        Zero while it is behind (older pending rows go first), stopping, or seeing the target
         fail: those rows are recorded ``pending`` and claimed in turn.
         """
         if not self._caught_up or self._stopping is None or self._stopping.is_set() or self.state.troubled:
