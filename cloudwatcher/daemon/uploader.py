@@ -319,7 +319,8 @@ class TargetUploader:
             self._done_with(row)
 
     async def _attempt(self, row: ClaimedRow) -> UploadResult:
-        local_file, mtime_ns = await asyncio.to_thread(self._unchanged_since_recorded, row)
+        local_file = self.watch_root / row.local_path
+        mtime_ns = await asyncio.to_thread(self._unchanged_since_recorded, row, local_file)
         job = UploadJob(
             local_file=local_file,
             remote_path=await self._remote_path(row.local_path),
@@ -398,10 +399,10 @@ class TargetUploader:
                 outcomes.append(remote_path)
                 continue
             try:
-                if row.content is not None:  # the recorded bytes: the file is looked at once, after
-                    local_file, mtime_ns = self.watch_root / row.local_path, row.mtime_ns
-                else:
-                    local_file, mtime_ns = self._unchanged_since_recorded(row)
+                local_file = self.watch_root / row.local_path
+                # With the recorded bytes in hand the file is looked at once, after the upload.
+                recorded = row.content is not None
+                mtime_ns = row.mtime_ns if recorded else self._unchanged_since_recorded(row, local_file)
                 job = UploadJob(local_file, remote_path, row.size, row.sha256, mtime_ns, content=row.content)
                 try:
                     result = upload(job)
@@ -409,8 +410,8 @@ class TargetUploader:
                     if in_trouble or not _worth_a_quick_retry(exc):
                         raise
                     result = quick_retries(upload, job)
-                if row.content is not None:
-                    self._unchanged_since_recorded(row)  # still there, and still those bytes
+                if recorded:
+                    self._unchanged_since_recorded(row, local_file)  # still there, and still those bytes
                 else:
                     self._unchanged_during_upload(row, local_file, mtime_ns)
                 outcomes.append(result)
@@ -420,19 +421,19 @@ class TargetUploader:
         return outcomes
 
     # ------------------------------------------------------------------ shared by both paths
-    def _unchanged_since_recorded(self, row: ClaimedRow) -> tuple[Path, int]:
-        """The file to upload and the mtime to upload it with; blocking (it may hash the file)."""
-        local_file = self.watch_root / row.local_path
+    @staticmethod
+    def _unchanged_since_recorded(row: ClaimedRow, local_file: Path) -> int:
+        """The mtime to upload ``local_file`` (``row``'s file) with; blocking (it may hash the file)."""
         try:
             info = os.lstat(local_file)
         except FileNotFoundError as exc:
             raise PermanentError(f"local file no longer exists: {row.local_path}") from exc
         if (info.st_size, info.st_mtime_ns) == (row.size, row.mtime_ns):
-            return local_file, row.mtime_ns
+            return row.mtime_ns
         # Touched but not changed (same bytes) is no reason to fail: upload with the new mtime.
         if info.st_size != row.size or sha256_of_path(local_file) != row.sha256:
             raise _LocalFileChangedError("file changed since it was recorded; its new content gets its own row")
-        return local_file, info.st_mtime_ns
+        return info.st_mtime_ns
 
     @staticmethod
     def _unchanged_during_upload(row: ClaimedRow, local_file: Path, mtime_ns: int) -> None:

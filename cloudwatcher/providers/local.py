@@ -104,6 +104,7 @@ class LocalProvider:
         self.name = config.name
         self.root = config.root.expanduser()
         self._root = str(self.root)
+        self._root_prefix = os.path.join(self._root, "")  # with its trailing slash
         # Filesystems written since the last flush (device → a folder on it): one syncfs each per
         # batch of rows instead of an fsync per file (group_sync.py).
         self._unsynced: dict[int, str] = {}
@@ -120,6 +121,8 @@ class LocalProvider:
     def _destination_str(self, remote_path: str) -> str:
         """The destination as a string: the upload path builds names with string operations,
         which cost a fraction of pathlib's for the small files of a burst."""
+        if "//" not in remote_path and "/." not in "/" + remote_path and not remote_path.endswith("/"):
+            return self._root_prefix + remote_path  # the usual plain path: nothing to normalise
         parts = [part for part in remote_path.split("/") if part]
         if "." in parts or ".." in parts:
             raise PermanentError(f"refusing a path that leaves the mirror root: {remote_path}")
