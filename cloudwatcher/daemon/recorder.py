@@ -123,7 +123,7 @@ class Recorder:
         instance_id: UUID | None = None,
     ) -> None:
         self.ledger = ledger
-        self.targets = list(targets)
+        self.targets = targets
         self.health = health
         self.on_recorded = on_recorded
         self.device_activity = device_activity
@@ -134,6 +134,23 @@ class Recorder:
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
+
+    @property
+    def targets(self) -> list[TargetSpec]:
+        return self._targets
+
+    @targets.setter
+    def targets(self, targets: Sequence[TargetSpec]) -> None:
+        """The targets files are recorded for (replaced on a reload)."""
+        self._targets = list(targets)
+        # Without include/exclude globs every target takes every file: no per-file matching.
+        self._takes_everything = all(not t.include and not t.exclude for t in self._targets)
+        self._all_names = frozenset(t.name for t in self._targets)
+
+    def _taking(self, local_path: str) -> list[TargetSpec]:
+        if self._takes_everything:
+            return self._targets
+        return [t for t in self._targets if t.takes(local_path)]
 
     def offer(self, candidate: Candidate) -> None:
         self._waiting[candidate.local_path] = candidate  # a newer stat of the same path wins
@@ -202,7 +219,9 @@ class Recorder:
         versions: list[FileVersion] = []
         for candidate in batch:
             dropped = classify(candidate.local_path)
-            wanted = {t.name for t in self.targets if t.takes(candidate.local_path)}
+            wanted = self._all_names
+            if not self._takes_everything:
+                wanted = frozenset(t.name for t in self._taking(candidate.local_path))
             if dropped is None or not wanted:
                 continue
             same = [
@@ -233,12 +252,7 @@ class Recorder:
         """One ledger transaction for ``versions``: a row per target that takes each file."""
         if not versions:
             return
-        rows = [
-            (target.name, target.provider, version)
-            for version in versions
-            for target in self.targets
-            if target.takes(version.local_path)
-        ]
+        rows = [(t.name, t.provider, version) for version in versions for t in self._taking(version.local_path)]
         in_transaction = None
         if self.device_activity is not None:
             seen: dict[str, datetime] = {}
