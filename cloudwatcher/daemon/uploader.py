@@ -444,8 +444,10 @@ class TargetUploader:
     def _use_path_lock(self, local_path: str) -> None:
         """Register one more user of the lock that keeps versions of one file apart (until
         :meth:`_done_with`); the uploads take it from ``_path_locks``."""
-        users = self._path_locks.setdefault(local_path, (asyncio.Lock(), [0]))[1]
-        users[0] += 1
+        entry = self._path_locks.get(local_path)
+        if entry is None:  # not setdefault: that would build a lock for every row, used or not
+            entry = self._path_locks[local_path] = (asyncio.Lock(), [0])
+        entry[1][0] += 1
 
     def _done_with(self, row: ClaimedRow) -> None:
         if row.content is not None:

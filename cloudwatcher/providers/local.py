@@ -60,11 +60,8 @@ def _copy_and_hash(source: Path, temp: str, folder: str, expected_size: int, *, 
             written = 0
             while written < expected_size and (chunk := os.read(reader, min(_CHUNK, expected_size - written))):
                 digest.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    count = os.write(writer, view)
-                    view = view[count:]
-                    written += count
+                _write_all(writer, chunk)
+                written += len(chunk)
             if fsync:
                 os.fsync(writer)
         finally:
@@ -76,13 +73,18 @@ def _copy_and_hash(source: Path, temp: str, folder: str, expected_size: int, *, 
     return digest.hexdigest()
 
 
+def _write_all(writer: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(writer, view) :]
+
+
 def _write(temp: str, folder: str, content: bytes, *, fsync: bool) -> None:
     """Write ``content`` to ``temp`` (fsync'd only when asked)."""
     writer = _create(temp, folder)
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(writer, view) :]
+        _write_all(writer, content)
         if fsync:
             os.fsync(writer)
     finally:
