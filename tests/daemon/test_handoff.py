@@ -9,14 +9,14 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from cloudwatcher.daemon import recorder
-from cloudwatcher.daemon.ledger import FileVersion
+from cloudwatcher.daemon.ledger import FileVersion, Recorded
 from cloudwatcher.daemon.scanner import Candidate
 from tests.daemon.test_uploader_batches import Harness, drop
 
@@ -37,18 +37,43 @@ def _files(harness: Harness, count: int, folder: str = "dev/requests") -> list[F
     return [drop(harness.watch_root, f"{folder}/f{i}.dat", os.urandom(200 + i)) for i in range(count)]
 
 
+async def _upload_born_claimed(
+    harness: Harness,
+    versions: list[FileVersion],
+    before_upload: Callable[[Recorded], Awaitable[None]] | None = None,
+) -> dict[str, asyncpg.Record]:
+    """Record ``versions`` claimed for a running uploader (``before_upload`` looks at what the
+    recording did before the uploader gets them), let it upload them; the rows by path."""
+    stopping = asyncio.Event()
+    task = asyncio.create_task(harness.uploader.run(stopping))
+    pool = harness.ledger.pool
+    try:
+        await _until(lambda: harness.uploader.handoff_room() > 0, "the first claim to find nothing pending")
+        recorded = await harness.ledger.record_and_claim(
+            [("mirror", "local", v) for v in versions], {"mirror": harness.uploader.handoff_room()}
+        )
+        assert len(recorded.claimed["mirror"]) == len(versions)
+        if before_upload is not None:
+            await before_upload(recorded)
+        harness.uploader.accept(recorded.claimed["mirror"])
+        deadline = time.monotonic() + 30
+        query = "SELECT count(*) FROM cloud_file_refs WHERE sync_status IN ('synced', 'failed')"
+        while await pool.fetchval(query) < len(versions):
+            assert time.monotonic() < deadline, "the handed-off rows did not settle"
+            await asyncio.sleep(0.05)
+    finally:
+        stopping.set()
+        await task
+    return {row["local_path"]: row for row in await pool.fetch("SELECT * FROM cloud_file_refs")}
+
+
 async def test_a_caught_up_uploader_gets_fresh_rows_claimed_by_the_recording_itself(
     harness: Harness, pool: asyncpg.Pool
 ) -> None:
     assert harness.uploader.handoff_room() == 0  # not running: nothing is handed to it
-    stopping = asyncio.Event()
-    task = asyncio.create_task(harness.uploader.run(stopping))
-    try:
-        await _until(lambda: harness.uploader.handoff_room() > 0, "the first claim to find nothing pending")
-        versions = _files(harness, 40)
-        recorded = await harness.ledger.record_and_claim(
-            [("mirror", "local", version) for version in versions], {"mirror": harness.uploader.handoff_room()}
-        )
+    versions = _files(harness, 40)
+
+    async def born_claimed(recorded: Recorded) -> None:
         assert recorded.new_rows == 40
         assert not recorded.left_pending
         claimed = recorded.claimed["mirror"]
@@ -56,18 +81,9 @@ async def test_a_caught_up_uploader_gets_fresh_rows_claimed_by_the_recording_its
         born = await pool.fetch("SELECT sync_status, lease_expires_at > now() AS leased FROM cloud_file_refs")
         assert {(row["sync_status"], row["leased"]) for row in born} == {("uploading", True)}
 
-        harness.uploader.accept(claimed)
+    rows = await _upload_born_claimed(harness, versions, born_claimed)
 
-        async def synced() -> int:
-            return await pool.fetchval("SELECT count(*) FROM cloud_file_refs WHERE sync_status = 'synced'")
-
-        deadline = time.monotonic() + 30
-        while await synced() < 40:
-            assert time.monotonic() < deadline, "the handed-off rows were not synced"
-            await asyncio.sleep(0.05)
-    finally:
-        stopping.set()
-        await task
+    assert {row["sync_status"] for row in rows.values()} == {"synced"}
     for version in versions:
         mirrored = harness.mirror / version.local_path
         assert mirrored.read_bytes() == (harness.watch_root / version.local_path).read_bytes()
@@ -122,27 +138,6 @@ async def test_an_uploader_that_is_behind_or_told_of_pending_rows_takes_none(har
     finally:
         stopping.set()
         await task
-
-
-async def _upload_born_claimed(harness: Harness, versions: list[FileVersion]) -> dict[str, asyncpg.Record]:
-    """Record ``versions`` claimed for a running uploader, let it upload them; the rows by path."""
-    stopping = asyncio.Event()
-    task = asyncio.create_task(harness.uploader.run(stopping))
-    pool = harness.ledger.pool
-    try:
-        await _until(lambda: harness.uploader.handoff_room() > 0, "the first claim to find nothing pending")
-        recorded = await harness.ledger.record_and_claim([("mirror", "local", v) for v in versions], {"mirror": 100})
-        assert len(recorded.claimed["mirror"]) == len(versions)
-        harness.uploader.accept(recorded.claimed["mirror"])
-        deadline = time.monotonic() + 30
-        query = "SELECT count(*) FROM cloud_file_refs WHERE sync_status IN ('synced', 'failed')"
-        while await pool.fetchval(query) < len(versions):
-            assert time.monotonic() < deadline, "the handed-off rows did not settle"
-            await asyncio.sleep(0.05)
-    finally:
-        stopping.set()
-        await task
-    return {row["local_path"]: row for row in await pool.fetch("SELECT * FROM cloud_file_refs")}
 
 
 def _with_content(harness: Harness, local_path: str, content: bytes) -> FileVersion:
