@@ -21,9 +21,10 @@ def is_device_id(name: str) -> bool:
     return DEVICE_ID_PATTERN.fullmatch(name) is not None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DroppedPath:
-    """A path under ``watch_root`` that the daemon takes."""
+    """A path under ``watch_root`` that the daemon takes (one per file of a burst: not frozen,
+    which would make building it 4x dearer)."""
 
     local_path: str  # relative to watch_root, '/'-separated
     device_id: str
@@ -36,8 +37,9 @@ def classify(local_path: str) -> DroppedPath | None:
     parts = local_path.split("/")
     if len(parts) < 3 or not is_device_id(parts[0]) or parts[1] not in AREAS:
         return None
-    if any(is_in_progress_name(part) for part in parts[2:]):
-        return None
+    for part in parts[2:]:  # a loop, not any(genexpr): this runs for every file of a burst
+        if is_in_progress_name(part):
+            return None
     if parts[1] == "responses":
         kind: FileKind = "response"
     elif parts[-1].endswith(".json"):

@@ -25,10 +25,13 @@ _MARK_SPLIT = 1000  # more rows than this are marked synced by two statements at
 LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
 
 # A pool connection proxy or a plain connection: both run queries the same way.
+# (The per-file records below are plain slotted dataclasses, not frozen ones: a frozen
+# dataclass sets each field through object.__setattr__, which made building them 4x dearer,
+# and a burst builds several per file.)
 InTransaction = Callable[[Any], Awaitable[None]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FileVersion:
     """One settled, hashed local file, ready to be recorded."""
 
@@ -50,7 +53,7 @@ class KnownVersion:
     targets: frozenset[str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClaimedRow:
     id: UUID
     local_path: str
@@ -74,7 +77,7 @@ class Recorded:
     left_pending: set[str] = field(default_factory=set)  # targets with rows (new or revived) to claim
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SyncedRow:
     id: UUID
     cloud_path: str

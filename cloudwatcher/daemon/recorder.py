@@ -218,7 +218,7 @@ class Recorder:
         to_hash: list[tuple[Candidate, DroppedPath]] = []
         versions: list[FileVersion] = []
         for candidate in batch:
-            dropped = classify(candidate.local_path)
+            dropped = candidate.dropped or classify(candidate.local_path)
             wanted = self._all_names
             if not self._takes_everything:
                 wanted = frozenset(t.name for t in self._taking(candidate.local_path))

@@ -9,19 +9,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudwatcher.daemon.layout import AREAS, classify, is_device_id, is_in_progress_name
+from cloudwatcher.daemon.layout import AREAS, DroppedPath, classify, is_device_id, is_in_progress_name
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
-    """A regular file seen under the watch root, with the stat that saw it."""
+    """A regular file seen under the watch root, with the stat that saw it.
+
+    Built for every file of a burst, so it is cheap to build: the absolute path stays the string
+    the walk produced (a ``Path`` costs a parse here and a format at each system call), the
+    classification the scanner already made travels along, and the dataclass is not frozen
+    (a frozen one's ``__init__`` sets each field through ``object.__setattr__``, 4x slower).
+    """
 
     local_path: str
-    absolute_path: Path
+    absolute_path: str
     size: int
     mtime_ns: int
+    dropped: DroppedPath | None = None  # classify(local_path), when the finder has it at hand
 
 
 class WarnOnce:
@@ -54,7 +61,7 @@ def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidat
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    return Candidate(relative, absolute, info.st_size, info.st_mtime_ns)
+    return Candidate(relative, str(absolute), info.st_size, info.st_mtime_ns, dropped)
 
 
 class TreeScanner:
@@ -139,5 +146,6 @@ class TreeScanner:
                 except FileNotFoundError:
                     continue
                 relative = self._relative(entry.path)
-                if classify(relative) is not None:
-                    yield Candidate(relative, Path(entry.path), info.st_size, info.st_mtime_ns)
+                dropped = classify(relative)
+                if dropped is not None:
+                    yield Candidate(relative, entry.path, info.st_size, info.st_mtime_ns, dropped)

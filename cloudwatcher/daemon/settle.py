@@ -68,7 +68,7 @@ class Settler:
                 del self._watched[path]
                 continue
             if (info.st_size, info.st_mtime_ns) != (old.size, old.mtime_ns):
-                fresh = Candidate(old.local_path, old.absolute_path, info.st_size, info.st_mtime_ns)
+                fresh = Candidate(old.local_path, old.absolute_path, info.st_size, info.st_mtime_ns, old.dropped)
                 self._watched[path] = _Watched(fresh, now)
                 heapq.heappush(self._due, (now + self.settle_seconds, path))
                 continue

@@ -60,8 +60,8 @@ class FileChangedError(PermanentError):
     """The local file changed while it was being uploaded; its new content gets its own row."""
 
 
-@dataclass(frozen=True)
-class UploadJob:
+@dataclass(slots=True)
+class UploadJob:  # not frozen: built per file (see ledger.FileVersion)
     """One file to place at one remote path, as the ledger recorded it."""
 
     local_file: Path
@@ -78,8 +78,8 @@ class UploadJob:
 SaveState = Callable[[dict[str, Any] | None], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class UploadResult:
+@dataclass(slots=True)
+class UploadResult:  # not frozen: built per file (see ledger.FileVersion)
     """What the provider reports about the copy it now holds."""
 
     cloud_path: str  # the full remote path actually used, after any renaming rule

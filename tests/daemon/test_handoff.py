@@ -180,7 +180,7 @@ def test_the_recorder_keeps_the_bytes_of_small_files_within_a_budget(
         path = tmp_path / name
         path.write_bytes(content)
         info = path.stat()
-        return Candidate(name, path, info.st_size, info.st_mtime_ns)
+        return Candidate(name, str(path), info.st_size, info.st_mtime_ns)
 
     small = candidate("small", b"x" * 100)
     big = candidate("big", b"y" * (recorder.KEEP_CONTENT_LIMIT + 1))

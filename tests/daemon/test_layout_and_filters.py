@@ -73,7 +73,7 @@ def test_include_and_exclude_globs(path: str, include: list[str], exclude: list[
 
 def _candidate(path: Path) -> Candidate:
     info = path.stat()
-    return Candidate(path.name, path, info.st_size, info.st_mtime_ns)
+    return Candidate(path.name, str(path), info.st_size, info.st_mtime_ns)
 
 
 def test_an_old_file_has_settled_at_once(tmp_path: Path) -> None:

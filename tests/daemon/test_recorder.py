@@ -21,7 +21,7 @@ def candidate(root: Path, local_path: str, content: bytes) -> Candidate:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     info = path.stat()
-    return Candidate(local_path, path, info.st_size, info.st_mtime_ns)
+    return Candidate(local_path, str(path), info.st_size, info.st_mtime_ns)
 
 
 async def record_all(recorder: Recorder) -> None:
@@ -54,7 +54,7 @@ async def test_a_burst_is_recorded_once_in_batches_that_grow(pool: asyncpg.Pool,
     recorded = {version.local_path: version for batch in batches for version in batch}
     assert len(recorded) == 3000
     for found in offered:
-        assert recorded[found.local_path].sha256 == hashlib.sha256(found.absolute_path.read_bytes()).hexdigest()
+        assert recorded[found.local_path].sha256 == hashlib.sha256(Path(found.absolute_path).read_bytes()).hexdigest()
     assert await pool.fetchval("SELECT count(*) FROM cloud_file_refs") == 6000  # a row per target
     assert await pool.fetchval("SELECT count(DISTINCT target) FROM cloud_file_refs") == 2
 
@@ -82,5 +82,5 @@ async def test_a_file_rewritten_during_a_burst_gets_a_row_per_version(pool: asyn
         await asyncio.gather(task, return_exceptions=True)
 
     rows = await pool.fetch("SELECT content_sha256 FROM cloud_file_refs WHERE local_path = 'dev/requests/f1.dat'")
-    assert hashlib.sha256(rewritten.absolute_path.read_bytes()).hexdigest() in {row[0] for row in rows}
+    assert hashlib.sha256(Path(rewritten.absolute_path).read_bytes()).hexdigest() in {row[0] for row in rows}
     assert await pool.fetchval("SELECT count(DISTINCT local_path) FROM cloud_file_refs") == 600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -208,7 +209,7 @@ async def test_interrupted_multipart_upload_resumes_without_sending_its_parts_ag
     assert len(in_progress_uploads(bucket_of(harness))) == 1  # kept for the restarted daemon
 
     states = StateLog()
-    resumed = UploadJob(**{**job.__dict__, "resume_state": state})
+    resumed = dataclasses.replace(job, resume_state=state)
     with counting(s3(harness), "UploadPart") as sent, counting(s3(harness), "CreateMultipartUpload") as made:
         result = await harness.provider.upload(resumed, states)
     assert (sent[0], made[0]) == (2, 0)
@@ -223,7 +224,7 @@ async def test_resume_of_an_upload_s3_no_longer_knows_starts_over(harness: Provi
     job = make_job(tmp_path, "dev1/requests/expired.bin", data)
     state = await interrupt_after_parts(s3(harness), job, parts=1)
     admin_client().abort_multipart_upload(Bucket=bucket_of(harness), Key=state["key"], UploadId=state["upload_id"])
-    resumed = UploadJob(**{**job.__dict__, "resume_state": state})
+    resumed = dataclasses.replace(job, resume_state=state)
     with counting(s3(harness), "UploadPart") as sent:
         result = await harness.provider.upload(resumed, StateLog())
     assert sent[0] == 3
@@ -237,7 +238,7 @@ async def test_resume_of_a_file_changed_since_is_refused_and_aborted(harness: Pr
     job.local_file.write_bytes(os.urandom(job.size))  # same size, new content
     states = StateLog()
     with pytest.raises(FileChangedError):
-        await harness.provider.upload(UploadJob(**{**job.__dict__, "resume_state": state}), states)
+        await harness.provider.upload(dataclasses.replace(job, resume_state=state), states)
     assert in_progress_uploads(bucket_of(harness)) == []
     assert states.last is None
 

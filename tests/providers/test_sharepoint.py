@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import logging
 import os
@@ -381,7 +382,7 @@ async def test_an_interrupted_upload_resumes_from_the_saved_session(
     saved = states.calls[-1]
     assert saved is not None and saved["upload_url"].startswith(emulator.upload_base)
     emulator.log.clear()
-    resumed = await provider.upload(UploadJob(**{**job.__dict__, "resume_state": saved}), states)
+    resumed = await provider.upload(dataclasses.replace(job, resume_state=saved), states)
     assert resumed.verification == "hash"
     assert emulator.file_bytes("CloudWatcher/dev1/requests/resume.bin") == data
     assert not [entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path]
@@ -401,7 +402,7 @@ async def test_an_expired_saved_session_starts_over(
     emulator.clear_faults()
     emulator.expire_sessions()
     saved = states.calls[-1]
-    result = await provider.upload(UploadJob(**{**job.__dict__, "resume_state": saved}), states)
+    result = await provider.upload(dataclasses.replace(job, resume_state=saved), states)
     assert result.verification == "hash"
     assert emulator.file_bytes("CloudWatcher/dev1/requests/expired.bin") == data
     assert len([entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path]) == 2
