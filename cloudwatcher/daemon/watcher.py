@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import watchfiles
@@ -25,6 +26,8 @@ from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_c
 from cloudwatcher.daemon.settle import Settler
 
 log = logging.getLogger(__name__)
+
+_WALK_CHUNK = 250  # files a walking thread hands to the event loop at a time
 
 NETWORK_FILESYSTEMS = {
     "nfs",
@@ -138,32 +141,19 @@ class FolderWatcher:
     async def full_scan(self) -> int:
         """Offer every file under the watch root; log progress on long scans."""
         started = time.monotonic()
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[list[Candidate] | None] = asyncio.Queue(maxsize=8)
-
-        def walk() -> None:
-            batch: list[Candidate] = []
-            for candidate in self.scanner.scan():
-                batch.append(candidate)
-                if len(batch) >= 1000:
-                    asyncio.run_coroutine_threadsafe(queue.put(batch), loop).result()
-                    batch = []
-            asyncio.run_coroutine_threadsafe(queue.put(batch), loop).result()
-            asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
-
-        self.scanner.folders_seen = 0
-        walker = loop.run_in_executor(None, walk)
         count, last_report = 0, started
+        self.scanner.folders_seen = 0
         with scan_progress() as progress:
-            while (batch := await queue.get()) is not None:
-                for candidate in batch:
-                    self.offer(candidate)
-                count += len(batch)
+
+            def found(chunk: int) -> None:
+                nonlocal count, last_report
+                count += chunk
                 progress(count)
                 if time.monotonic() - last_report > 5:
                     last_report = time.monotonic()
                     log.info("reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started))
-        await walker
+
+            await self._walk_in_thread(self.scanner.scan, found)
         log.info(
             "reconcile scan: %d files in %d folders in %.2f s",
             count,
@@ -173,6 +163,35 @@ class FolderWatcher:
         if not self.poll:
             check_inotify_limit(self.scanner.folders_seen)
         return count
+
+    async def _walk_in_thread(
+        self, walk: Callable[[], Iterable[Candidate]], found: Callable[[int], None] = lambda count: None
+    ) -> None:
+        """Run ``walk`` in a worker thread, offering what it finds in chunks as it goes.
+
+        Neither side waits for the other: under a burst the event loop is busy recording and
+        uploading, and a walk that waited for the loop between folders (or chunks) took most of a
+        second to deliver 10,000 files the thread finds in a tenth of that. Every chunk is offered
+        before this returns (the loop runs callbacks in the order they were scheduled).
+        """
+        loop = asyncio.get_running_loop()
+
+        def offer_all(chunk: list[Candidate]) -> None:
+            for candidate in chunk:
+                self.offer(candidate)
+            found(len(chunk))
+
+        def run() -> None:
+            chunk: list[Candidate] = []
+            for candidate in walk():
+                chunk.append(candidate)
+                if len(chunk) >= _WALK_CHUNK:
+                    loop.call_soon_threadsafe(offer_all, chunk)
+                    chunk = []
+            if chunk:
+                loop.call_soon_threadsafe(offer_all, chunk)
+
+        await asyncio.to_thread(run)
 
     async def watch(self, stopping: asyncio.Event) -> None:
         self.watch_root.mkdir(parents=True, exist_ok=True)
@@ -199,11 +218,12 @@ class FolderWatcher:
             ignore_permission_denied=True,
             yield_on_timeout=False,
         ):
+            paths: list[Path] = []
             for change, raw_path in changes:
                 metrics.record_watcher_event(change.name)
-                if change == watchfiles.Change.deleted:
-                    continue
-                await self._look_at(Path(raw_path))
+                if change != watchfiles.Change.deleted:
+                    paths.append(Path(raw_path))
+            await self._walk_in_thread(functools.partial(self._look_at, paths))
 
     async def _poll(self, stopping: asyncio.Event) -> None:
         """Stat polling for NFS/CIFS/FUSE, where events from other hosts never arrive.
@@ -226,23 +246,22 @@ class FolderWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.poll_interval_seconds)
 
-    async def _look_at(self, path: Path) -> None:
-        try:
-            is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
-        except OSError:
-            return
-        if is_dir:
-            if path.parent == self.watch_root and not is_device_id(path.name):
+    def _look_at(self, paths: list[Path]) -> Iterator[Candidate]:
+        """The files the changed ``paths`` hold: a file itself, every file of a folder (one moved
+        into place with thousands of files raises a single event). Runs in a worker thread."""
+        for path in paths:
+            try:
+                is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
+            except OSError:
+                continue
+            if not is_dir:
+                found = stat_candidate(self.watch_root, path, self.warn)
+                if found is not None:
+                    yield found
+            elif path.parent == self.watch_root and not is_device_id(path.name):
                 self.warn(path.name, "ignoring %s: not a device folder", path.name)
-                return
-            # A folder moved into place can hold thousands of files: walk it in a thread, so the
-            # recorder starts on the first folders while the next ones are still being walked.
-            for candidate in await asyncio.to_thread(lambda: list(self.scanner.scan(path))):
-                self.offer(candidate)
-        else:
-            found = stat_candidate(self.watch_root, path, self.warn)
-            if found is not None:
-                self.offer(found)
+            else:
+                yield from self.scanner.scan(path)
 
     async def settle_loop(self) -> None:
         while True:
