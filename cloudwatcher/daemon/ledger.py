@@ -200,12 +200,13 @@ class Ledger:
         if ids:
             await self.pool.execute(queries.RENEW_LEASES, list(ids), lease_seconds)
 
-    async def mark_synced(self, rows: Sequence[SyncedRow], instance_id: UUID | None) -> None:
-        """Mark ``rows`` synced; a big batch as two statements at once (at the end of a burst it
-        would otherwise be one long statement on one core, with the uploads done and waiting)."""
+    async def mark_synced(self, rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> None:
+        """Mark ``rows`` synced; a big batch as two statements at once when ``split`` (at the end
+        of a burst it would otherwise be one long statement on one core, with the uploads done
+        and waiting; while uploads still run, one statement leaves them the other core)."""
         if not rows:
             return
-        halves = [rows] if len(rows) <= _MARK_SPLIT else [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
+        halves = [rows] if len(rows) <= _MARK_SPLIT or not split else [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
         await asyncio.gather(
             *(
                 self.pool.execute(

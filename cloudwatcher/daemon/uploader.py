@@ -276,7 +276,7 @@ class TargetUploader:
                 synced = []
         for attempt in range(100 if final else 1):
             try:
-                await self.ledger.mark_synced(synced, self.instance_id)
+                await self.ledger.mark_synced(synced, self.instance_id, split=not self._in_flight)
                 synced = []
                 await self.ledger.mark_failed(failed)
                 self.health.succeeded()

@@ -72,14 +72,16 @@ async def test_synced_rows_keep_what_the_provider_reported(ledger: Ledger) -> No
     assert stored["attempts"] == 1 and stored["lease_expires_at"] is None
 
 
-async def test_a_big_batch_of_results_is_written_in_full(ledger: Ledger) -> None:
-    # More rows than one mark statement takes (they go as two at once): every one is written.
+@pytest.mark.parametrize("split", [True, False], ids=["two-statements", "one-statement"])
+async def test_a_big_batch_of_results_is_written_in_full(ledger: Ledger, split: bool) -> None:
+    # More rows than one mark statement takes when split (they go as two at once, the way the
+    # uploader marks them once nothing else is uploading), or all in one: every one is written.
     await ledger.record([("a", "local", version(f"f{i}", str(i).encode())) for i in range(2501)])
     claimed = await ledger.claim("a", 5000, 30, None)
     results = [
         SyncedRow(row.id, f"/m/{row.local_path}", None, row.size, f"sha256:{row.sha256}", "hash") for row in claimed
     ]
-    await ledger.mark_synced(results, None)
+    await ledger.mark_synced(results, None, split=split)
     rows = await ledger.pool.fetch("SELECT sync_status, cloud_path, local_path FROM cloud_file_refs")
     assert len(rows) == 2501
     assert all(row["sync_status"] == "synced" and row["cloud_path"] == f"/m/{row['local_path']}" for row in rows)
