@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import uvloop
 
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
@@ -332,7 +333,10 @@ def run_daemon(
         server = embedded_server(settings)
         database_url = server.ensure_running()
     try:
-        return asyncio.run(Daemon(settings, database_url, server, reload_settings).run())
+        # uvloop (libuv, by asyncpg's authors): under a burst the event loop turns over thousands
+        # of callbacks a second (worker-thread results, database replies), and the standard
+        # loop's own Python code was a fifth of the daemon's main-thread time.
+        return uvloop.run(Daemon(settings, database_url, server, reload_settings).run())
     finally:
         if server is not None and server.started_here:
             server.stop()
