@@ -49,6 +49,7 @@ _BATCH_LIMIT = 64  # rows per batch: enough to amortise the hand-off, small enou
 _BATCH_LANES = 2
 _FLUSH_INTERVAL = 0.04  # results are written back at least this often (one group commit each)
 _FLUSH_PAUSE = 0.01  # and never more often than this
+_FLUSHES_AT_ONCE = 2  # write-backs in progress at a time (see _flush_loop)
 # Claimed rows held at once by a target with a blocking provider: enough to take a burst's
 # fresh rows as they are recorded (each claimed later instead costs another ledger write).
 _BLOCKING_IN_FLIGHT = 8192
@@ -252,14 +253,29 @@ class TargetUploader:
                 await self.ledger.release(abandoned)
 
     async def _flush_loop(self, stopping: asyncio.Event) -> None:
-        """Write results back every 50 ms, or 10 ms after the last upload in flight finished:
-        at the end of a burst nothing is gained by waiting for more."""
-        while True:
-            self._drained.clear()
-            if self._in_flight or not (self._synced or self._failed):
-                await _wait_any(self._drained, seconds=_FLUSH_INTERVAL)
-            await asyncio.sleep(_FLUSH_PAUSE)
-            await self._flush()
+        """Write results back every 40 ms, or 10 ms after the last upload in flight finished:
+        at the end of a burst nothing is gained by waiting for more.
+
+        Up to two write-backs run at once, so the rows that finish while one is being marked
+        need not queue behind it (at the end of a burst that wait was most of the tail). A
+        write-back that fails unexpectedly fails this loop, as a sequential one did.
+        """
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._drained.clear()
+                if self._in_flight or not (self._synced or self._failed):
+                    await _wait_any(self._drained, seconds=_FLUSH_INTERVAL)
+                await asyncio.sleep(_FLUSH_PAUSE)
+                if len(running) >= _FLUSHES_AT_ONCE:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in [task for task in running if task.done()]:
+                    running.discard(task)
+                    task.result()
+                if self._synced or self._failed:
+                    running.add(asyncio.create_task(self._flush()))
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _flush(self, final: bool = False) -> None:
         synced, failed = self._synced, self._failed

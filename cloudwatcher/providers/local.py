@@ -111,6 +111,7 @@ class LocalProvider:
         # batch of rows instead of an fsync per file (group_sync.py).
         self._unsynced: dict[int, str] = {}
         self._unsynced_lock = threading.Lock()  # uploads note their filesystem from worker threads
+        self._flushing = asyncio.Lock()
         self._devices: dict[str, int] = {}  # destination folder → its filesystem (st_dev)
         self._pid = os.getpid()  # in temp names: two daemons sharing a mirror never collide
 
@@ -192,15 +193,19 @@ class LocalProvider:
         return await asyncio.to_thread(self._destination(remote_path).read_bytes)
 
     async def flush(self) -> None:
-        with self._unsynced_lock:
-            unsynced, self._unsynced = self._unsynced, {}
-        try:
-            for folder in unsynced.values():
-                await asyncio.to_thread(syncfs, folder)
-        except OSError as exc:
+        # One flush at a time: a file written before another flush took its filesystems is
+        # durable only once that flush's syncfs returns, so a later flush (which may find
+        # nothing left to sync) must not report its files durable any sooner.
+        async with self._flushing:
             with self._unsynced_lock:
-                self._unsynced.update(unsynced)
-            raise TransientError(f"cannot make the mirror durable: {exc.strerror or exc}") from exc
+                unsynced, self._unsynced = self._unsynced, {}
+            try:
+                for folder in unsynced.values():
+                    await asyncio.to_thread(syncfs, folder)
+            except OSError as exc:
+                with self._unsynced_lock:
+                    self._unsynced.update(unsynced)
+                raise TransientError(f"cannot make the mirror durable: {exc.strerror or exc}") from exc
 
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         return None

@@ -206,6 +206,46 @@ async def test_two_versions_of_one_file_claimed_together_go_up_in_order(harness:
     assert (harness.mirror / "dev/requests/report.dat").read_bytes() == b"the second, final version"
 
 
+async def test_rows_that_finish_during_a_slow_write_back_are_written_back_without_waiting_for_it(
+    harness: Harness,
+) -> None:
+    # At the end of a burst, the last rows used to queue behind the write-back in progress.
+    await harness.record([drop(harness.watch_root, "dev/requests/a.dat", b"a")])
+    write_back = harness.ledger.mark_synced
+    first_started, release = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def slow_first(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> None:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            first_started.set()
+            await release.wait()
+        await write_back(rows, instance_id, split)
+
+    harness.ledger.mark_synced = slow_first  # type: ignore[method-assign]
+    stopping = asyncio.Event()
+    running = asyncio.create_task(harness.uploader.run(stopping))
+    try:
+        await asyncio.wait_for(first_started.wait(), 30)
+        await harness.record([drop(harness.watch_root, "dev/requests/b.dat", b"b")])
+        harness.uploader.notify_pending()
+        deadline = time.monotonic() + 30
+        while (
+            await harness.ledger.pool.fetchval("SELECT count(*) FROM cloud_file_refs WHERE sync_status = 'synced'") < 1
+        ):
+            assert time.monotonic() < deadline, "b was not written back while a's write-back was stuck"
+            await asyncio.sleep(0.05)
+        synced = await harness.ledger.pool.fetchval(
+            "SELECT local_path FROM cloud_file_refs WHERE sync_status = 'synced'"
+        )
+        assert synced == "dev/requests/b.dat" and calls == [1, 1]
+    finally:
+        release.set()
+        stopping.set()
+        await running
+    assert await harness.ledger.pool.fetchval("SELECT count(*) FROM cloud_file_refs WHERE sync_status = 'synced'") == 2
+
+
 async def test_a_deadlock_while_writing_results_back_is_retried(harness: Harness) -> None:
     """PostgreSQL aborts one side of a deadlock (another writer of the same rows) and asks for a
     retry: the results stay in memory and are written by the next round."""

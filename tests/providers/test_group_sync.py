@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,34 @@ async def test_one_flush_per_filesystem_makes_a_whole_batch_durable(
     assert len(calls) == 1  # one filesystem, one flush for 25 files
     await provider.flush()
     assert len(calls) == 1  # nothing written since: nothing to flush
+
+
+@pytest.mark.skipif(not SYNCFS_AVAILABLE, reason="syncfs(2) is Linux-only; the provider then fsyncs each file")
+async def test_a_flush_returns_only_once_an_earlier_flush_has_made_its_files_durable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The uploader runs two write-backs at once. A file written before the first flush took
+    # its filesystem is made durable by that flush's syncfs; the second flush, finding nothing
+    # left to sync, must still not return (and let its rows be marked synced) before then.
+    started, release = threading.Event(), threading.Event()
+    calls: list[Path] = []
+
+    def slow_syncfs(path: Path) -> None:
+        calls.append(path)
+        started.set()
+        assert release.wait(10)
+
+    monkeypatch.setattr(local, "syncfs", slow_syncfs)
+    provider = local.LocalProvider(LocalTarget(name="m", provider="local", root=tmp_path / "mirror"))
+    await provider.upload(job(tmp_path, "a.bin"), no_state)
+    first = asyncio.create_task(provider.flush())
+    assert await asyncio.to_thread(started.wait, 10)
+    second = asyncio.create_task(provider.flush())
+    await asyncio.sleep(0.2)
+    assert not second.done() and not first.done()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert len(calls) == 1  # the second had nothing of its own to sync
 
 
 @pytest.mark.skipif(not SYNCFS_AVAILABLE, reason="syncfs(2) is Linux-only; the provider then fsyncs each file")
