@@ -223,7 +223,8 @@ class FolderWatcher:
                 metrics.record_watcher_event(change.name)
                 if change != watchfiles.Change.deleted:
                     paths.append(Path(raw_path))
-            await self._walk_in_thread(functools.partial(self._look_at, paths))
+            if paths:  # not only deletions
+                await self._walk_in_thread(functools.partial(self._look_at, paths))
 
     async def _poll(self, stopping: asyncio.Event) -> None:
         """Stat polling for NFS/CIFS/FUSE, where events from other hosts never arrive.
