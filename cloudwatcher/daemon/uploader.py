@@ -257,8 +257,9 @@ class TargetUploader:
         at the end of a burst nothing is gained by waiting for more.
 
         Up to two write-backs run at once, so the rows that finish while one is being marked
-        need not queue behind it (at the end of a burst that wait was most of the tail). A
-        write-back that fails unexpectedly fails this loop, as a sequential one did.
+        need not queue behind it (with the uploader alone, that wait was most of the time from
+        the last upload to the last row marked). A write-back that fails unexpectedly fails this
+        loop, as a sequential one did.
         """
         running: set[asyncio.Task[None]] = set()
         try:

@@ -170,8 +170,8 @@ class FolderWatcher:
         """Run ``walk`` in a worker thread, offering what it finds in chunks as it goes.
 
         Neither side waits for the other: under a burst the event loop is busy recording and
-        uploading, and a walk that waited for the loop between folders (or chunks) took most of a
-        second to deliver 10,000 files the thread finds in a tenth of that. Every chunk is offered
+        uploading, and a walk that waited for the loop between folders took most of a second to
+        deliver 10,000 files, which kept the recorder short of work. Every chunk is offered
         before this returns (the loop runs callbacks in the order they were scheduled).
         """
         loop = asyncio.get_running_loop()

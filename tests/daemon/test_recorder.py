@@ -4,7 +4,6 @@ next batch is hashed as the previous one is written."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from pathlib import Path
 
@@ -12,12 +11,8 @@ import asyncpg
 
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.ledger import FileVersion, Ledger
-from cloudwatcher.daemon.recorder import Recorder, TargetSpec
+from cloudwatcher.daemon.recorder import Recorder, TargetSpec, sha256_of_path
 from cloudwatcher.daemon.scanner import Candidate
-
-
-def _sha256_of(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def candidate(root: Path, local_path: str, content: bytes) -> Candidate:
@@ -58,7 +53,7 @@ async def test_a_burst_is_recorded_once_in_batches_that_grow(pool: asyncpg.Pool,
     recorded = {version.local_path: version for batch in batches for version in batch}
     assert len(recorded) == 3000
     for found in offered:
-        assert recorded[found.local_path].sha256 == _sha256_of(found.absolute_path)
+        assert recorded[found.local_path].sha256 == sha256_of_path(Path(found.absolute_path))
     assert await pool.fetchval("SELECT count(*) FROM cloud_file_refs") == 6000  # a row per target
     assert await pool.fetchval("SELECT count(DISTINCT target) FROM cloud_file_refs") == 2
 
@@ -86,5 +81,5 @@ async def test_a_file_rewritten_during_a_burst_gets_a_row_per_version(pool: asyn
         await asyncio.gather(task, return_exceptions=True)
 
     rows = await pool.fetch("SELECT content_sha256 FROM cloud_file_refs WHERE local_path = 'dev/requests/f1.dat'")
-    assert _sha256_of(rewritten.absolute_path) in {row[0] for row in rows}
+    assert sha256_of_path(Path(rewritten.absolute_path)) in {row[0] for row in rows}
     assert await pool.fetchval("SELECT count(DISTINCT local_path) FROM cloud_file_refs") == 600
