@@ -5,7 +5,9 @@ offer (``part_suppliers.is_preferred``), else the cheapest active one (the seed'
 supplier" query, pattern 3); offers for the exact variant win over offers for the part as a
 whole. The approver of level k is the k-th manager
 met walking up the department tree from the location's department; departments without a
-(active) manager are skipped, and a manager met twice counts once.
+(active) manager are skipped, and a manager met twice counts once. Separation of duties: the
+order's creator is never one of its approvers, so a manager who orders for their own
+department is skipped and the next manager up takes their level (too few left: ``no_approver``).
 """
 
 from __future__ import annotations
@@ -131,17 +133,21 @@ async def choose_supplier(ctx: HandlerContext, ref: PartRef, line: OrderLine) ->
     return Choice(chosen["supplier_id"], chosen["name"], chosen["supplier_cost"], rule)
 
 
-async def manager_chain(connection: asyncpg.Connection, dept_id: UUID, levels: int) -> list[tuple[UUID, str]]:
-    """The first ``levels`` distinct active managers walking up from ``dept_id``; ``no_approver`` if short."""
+async def manager_chain(
+    connection: asyncpg.Connection, dept_id: UUID, levels: int, creator_id: UUID
+) -> list[tuple[UUID, str]]:
+    """The first ``levels`` distinct active managers walking up from ``dept_id``, the creator
+    left out (nobody approves their own order); ``no_approver`` if too few are left."""
     chain: list[tuple[UUID, str]] = []
     for row in await connection.fetch(MANAGER_CHAIN, dept_id):
-        if all(row["id"] != seen for seen, _ in chain):
+        if row["id"] != creator_id and all(row["id"] != seen for seen, _ in chain):
             chain.append((row["id"], row["email"]))
         if len(chain) == levels:
             return chain
     raise RequestError(
         "no_approver",
-        f"the order needs {levels} approval level(s) but only {len(chain)} manager(s) sit above its location",
+        f"the order needs {levels} approval level(s) but only {len(chain)} manager(s) other than its creator"
+        " sit above its location",
     )
 
 
@@ -156,7 +162,7 @@ async def create_order(ctx: HandlerContext, payload: CreateOrderPayload) -> dict
         Decimal(0),
     )
     levels = approval_levels(total)
-    chain = await manager_chain(connection, location.dept_id, levels)
+    chain = await manager_chain(connection, location.dept_id, levels, ctx.actor.id)
     order_id: UUID = await connection.fetchval(
         INSERT_ORDER, ctx.request_id, location.id, payload.order_type, total, ctx.actor.id
     )
