@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     scan_interval_seconds: float = Field(default=300.0, gt=0)
     device_idle_seconds: float = Field(default=900.0, gt=0)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Which users a device may act for (devices bound by `cloudwatcher load`): "listed" binds
+    # listed devices only, "strict" also refuses unlisted devices, "off" trusts the envelope.
+    device_binding: Literal["listed", "strict", "off"] = "listed"
     retry: RetrySettings = Field(default_factory=RetrySettings)
     upload_concurrency: int = Field(default=4, ge=1, le=256)
     http_bind: str = "127.0.0.1:8765"

@@ -174,7 +174,12 @@ class Daemon:
 
         self.ingestor = Ingestor(
             self.pool,
-            domain.IngestContext(settings.watch_path, self.instance_id, settings.max_request_bytes),
+            domain.IngestContext(
+                settings.watch_path,
+                self.instance_id,
+                settings.max_request_bytes,
+                domain.DeviceBinding(settings.device_binding),
+            ),
             self.health,
         )
         self.on_recorded_hooks.append(self.ingestor.submit_versions)

@@ -15,6 +15,7 @@ The daemon calls this package's functions (and only these):
 from cloudwatcher.domain.catalog import CatalogError, load_catalog_file
 from cloudwatcher.domain.catchup import unprocessed_files
 from cloudwatcher.domain.delivery import mark_delivered_responses
+from cloudwatcher.domain.device_binding import DeviceBinding
 from cloudwatcher.domain.devices import close_idle_device_sessions, note_device_activity
 from cloudwatcher.domain.external import process_response_file
 from cloudwatcher.domain.files import DroppedFile, IngestContext
@@ -23,6 +24,7 @@ from cloudwatcher.domain.retention import archive_old_requests, ensure_audit_par
 
 __all__ = [
     "CatalogError",
+    "DeviceBinding",
     "DroppedFile",
     "IngestContext",
     "archive_old_requests",

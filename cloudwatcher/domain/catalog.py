@@ -1,7 +1,7 @@
 """``load_catalog_file``: reference data upserted on natural keys (CONTRACT §7).
 
 Everything is validated first, then written in ONE transaction in dependency order (roles,
-users, departments, user links, locations, suppliers, parts with variants and offers,
+users, departments, user links, devices with their users, locations, suppliers, parts with variants and offers,
 inventory). A data error raises :class:`CatalogError` naming the entry and the key, and the
 transaction is rolled back, so nothing is loaded. Rows are compared before they are
 written: loading the same file twice changes nothing and adds no audit rows.
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from cloudwatcher.domain.catalog_models import (
     SECTIONS,
     DepartmentEntry,
+    DeviceEntry,
     InventoryEntry,
     LocationEntry,
     PartEntry,
@@ -123,7 +124,7 @@ class _Loader:
         identifier: UUID = row["id"]
         return identifier
 
-    async def sync_set(self, table: str, owner: str, owner_id: UUID, member: str, wanted: set[Any]) -> None:
+    async def sync_set(self, table: str, owner: str, owner_id: UUID | str, member: str, wanted: set[Any]) -> None:
         """Make the owner's links exactly ``wanted`` (permissions of a role, roles of a user...)."""
         current = {
             row[0] for row in await self.connection.fetch(f"SELECT {member} FROM {table} WHERE {owner} = $1", owner_id)
@@ -211,6 +212,8 @@ async def _load(loader: _Loader, catalog: dict[str, list[Any]]) -> None:
             }
             await loader.sync_set("user_departments", "user_id", user_id, "dept_id", wanted)
 
+    await _load_devices(loader, catalog.get("devices", []))
+
     locations: list[LocationEntry] = catalog.get("locations", [])
     for index, location_entry in enumerate(locations):
         dept = await loader.lookup(
@@ -249,6 +252,15 @@ async def _load(loader: _Loader, catalog: dict[str, list[Any]]) -> None:
         }
         keys = {"part_id": part, "variant_id": variant, "location_id": location}
         await loader.upsert("inventory", keys, values, touch="last_updated_at")
+
+
+async def _load_devices(loader: _Loader, devices: list[DeviceEntry]) -> None:
+    """Bind each device to exactly the users listed for it (users come earlier in the file order)."""
+    for index, device in enumerate(devices):
+        label = _label("devices", index, device)
+        await loader.upsert("devices", {"device_id": device.id}, {"description": device.description})
+        wanted = {await loader.lookup("users", "email", user, label, "users") for user in device.users}
+        await loader.sync_set("device_users", "device_id", device.id, "user_id", wanted)
 
 
 async def _variant(loader: _Loader, part_id: UUID, code: str | None, label: str, key: str) -> UUID | None:

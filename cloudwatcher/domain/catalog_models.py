@@ -37,11 +37,24 @@ class DepartmentEntry(_Entry):
 
 
 class UserEntry(_Entry):
-    email: Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")]
+    email: Email
     name: Name
     roles: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = None
     departments: list[Name] | None = None
     is_active: bool | None = None
+
+
+Email = Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")]
+# The folder name a device drops into (CONTRACT §4).
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")]
+
+
+class DeviceEntry(_Entry):
+    """A device bound to the users it may act for; ``users`` is the complete set."""
+
+    id: DeviceId
+    users: list[Email]
+    description: str | None = None
 
 
 class LocationEntry(_Entry):
@@ -101,6 +114,7 @@ SECTIONS: dict[str, tuple[type[_Entry], str]] = {
     "roles": (RoleEntry, "name"),
     "departments": (DepartmentEntry, "name"),
     "users": (UserEntry, "email"),
+    "devices": (DeviceEntry, "id"),
     "locations": (LocationEntry, "name"),
     "suppliers": (SupplierEntry, "name"),
     "parts": (PartEntry, "part_code"),

@@ -25,9 +25,10 @@ from cloudwatcher.domain.responses import to_json
 
 log = logging.getLogger(__name__)
 
+# The daemon's own response names the id the device sent (coalesce(device_request_id, id)).
 OWN_RESPONSE = """
-SELECT s.id, s.status FROM responses s
-WHERE s.request_id = $1 AND s.content = $2::jsonb
+SELECT s.id, s.status FROM responses s JOIN requests r ON r.id = s.request_id
+WHERE r.device_id = $3 AND coalesce(r.device_request_id, r.id) = $1 AND s.content = $2::jsonb
 """
 
 REQUEST_FOR_ANSWER = """
@@ -121,7 +122,7 @@ async def _ingest(connection: asyncpg.Connection, file: DroppedFile, ctx: Ingest
         request_id = UUID(str(document.get("request_id")))
     except ValueError:
         return "no valid request_id"
-    own = await connection.fetchrow(OWN_RESPONSE, request_id, to_json(document))
+    own = await connection.fetchrow(OWN_RESPONSE, request_id, to_json(document), file.device_id)
     if own is not None:
         await link_response(connection, file, own["id"])
         if own["status"] == "processing":  # written just before a crash: the file exists, so it is ready

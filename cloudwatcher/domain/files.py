@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from uuid import UUID
+
+from cloudwatcher.domain.device_binding import DeviceBinding
 
 FileKind = Literal["request", "attachment", "response"]
 
@@ -29,6 +31,7 @@ class IngestContext:
     watch_root: Path
     instance_id: UUID | None  # instances.id of this daemon, stored in requests.processed_by
     max_request_bytes: int
+    binding: DeviceBinding = field(default_factory=DeviceBinding)  # the device_binding setting
 
 
 def sibling_path(local_path: str, folder: Literal["requests", "responses"]) -> str:

@@ -6,9 +6,12 @@ ledger links. Business effects run inside a savepoint: a request that fails roll
 so a refused request changes no business row but is still recorded and answered.
 
 Exactly once, even with two daemons on one database: the request's transaction first takes
-an advisory lock on its device, then looks for an earlier request with the same
-``request_id`` or the same bytes from the same device (``uq_requests_device_payload`` backs
-this up). A duplicate is not applied again; its response repeats the first one's content.
+an advisory lock on its device, then looks for an earlier request of the same device with the
+same ``request_id`` or the same bytes (``uq_requests_device_payload`` and
+``uq_requests_device_request`` back this up). A duplicate is not applied again; its response
+repeats the first one's content. Request ids are scoped to their device (CONTRACT §11): a
+``request_id`` another device already used is refused with ``conflict``, recorded under a
+fresh row id, and never answered with the other device's response.
 
 The response file is written after commit. The response row stays ``processing`` until the
 file exists, then becomes ``ready`` and the ledger rows are marked processed; a crash in
@@ -54,13 +57,14 @@ RETRIES = 5
 
 DEVICE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cloudwatcher.device:' || $1, 0))"
 
-# An earlier request this file repeats: same bytes from the same device, or the same request_id.
+# An earlier request of the same device that this file repeats: the same bytes, or the same
+# request_id (coalesce(device_request_id, id) is the id the device sent; see migration 0011).
 EARLIER_LIVE = """
 SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
        s.local_path AS response_path, false AS archived
 FROM requests r LEFT JOIN responses s ON s.request_id = r.id
-WHERE (r.device_id = $1 AND r.payload_hash = $2) OR r.id = $3
-ORDER BY (r.device_id = $1 AND r.payload_hash = $2) DESC
+WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
+ORDER BY (r.payload_hash = $2) DESC
 LIMIT 1
 """
 
@@ -68,14 +72,19 @@ EARLIER_ARCHIVED = """
 SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
        s.local_path AS response_path, true AS archived
 FROM requests_archive r LEFT JOIN responses_archive s ON s.request_id = r.id
-WHERE (r.device_id = $1 AND r.payload_hash = $2) OR r.id = $3
-ORDER BY (r.device_id = $1 AND r.payload_hash = $2) DESC
+WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
+ORDER BY (r.payload_hash = $2) DESC
 LIMIT 1
 """
 
+# Whether a request id is already another device's (live or archived).
+ID_TAKEN = """
+SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1) OR EXISTS (SELECT 1 FROM requests_archive WHERE id = $1)
+"""
+
 INSERT_REQUEST = """
-INSERT INTO requests (id, device_id, request_type, status, payload_hash, created_by, local_path)
-VALUES ($1, $2, $3, 'processing', $4, $5, $6)
+INSERT INTO requests (id, device_id, request_type, status, payload_hash, created_by, local_path, device_request_id)
+VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7)
 ON CONFLICT DO NOTHING
 RETURNING created_at
 """
@@ -111,6 +120,23 @@ class Answer:
 
     document: dict[str, Any] | None
     response_id: UUID | None  # set when this call owns the row that should become 'ready'
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """The request's row id, and the request_id the device sent (None: it sent none)."""
+
+    row_id: UUID
+    sent_id: UUID | None
+
+    @property
+    def taken_by_another_device(self) -> bool:
+        return self.sent_id is not None and self.sent_id != self.row_id
+
+    @property
+    def answered_id(self) -> UUID:
+        """The id the response names: the device's own, so that it can match the answer."""
+        return self.sent_id or self.row_id
 
 
 @dataclass(frozen=True)
@@ -178,7 +204,10 @@ async def _apply_once(
                 earlier = await _earlier_request(connection, file, request_id)
                 if earlier is not None:
                     return await _answer_duplicate(connection, file, earlier)
-                answer = await _apply_new(connection, file, ctx, attempt, new_id)
+                identity = _Identity(new_id, request_id)
+                if request_id is not None and await connection.fetchval(ID_TAKEN, request_id):
+                    identity = _Identity(uuid4(), request_id)  # refused with `conflict` below
+                answer = await _apply_new(connection, file, ctx, attempt, identity)
                 if answer is not None:
                     return answer
                 # else another device inserted the same request_id meanwhile: look again
@@ -221,10 +250,13 @@ async def _answer_duplicate(connection: asyncpg.Connection, file: DroppedFile, e
 
 
 async def _apply_new(
-    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, attempt: _Attempt, request_id: UUID
+    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, attempt: _Attempt, identity: _Identity
 ) -> Answer | None:
+    request_id = identity.row_id
     envelope = attempt.envelope
     problem = attempt.problem
+    if identity.taken_by_another_device:
+        problem = RequestError("conflict", f"request_id {identity.sent_id} is already used by another device")
     actor: Actor | None = None
     created_by: UUID | None = None
     if envelope is not None and problem is None:
@@ -234,11 +266,17 @@ async def _apply_new(
                 f"envelope device_id {envelope.device_id!r} is not the folder's {file.device_id!r}",
             )
         try:
-            actor = await load_actor(connection, envelope.user_email)
-            created_by = actor.id
+            # Before the user is looked up: a device acting for someone else learns nothing.
+            await ctx.binding.check(connection, file.device_id, envelope.user_email)
         except RequestError as error:
             problem = problem or error
-            created_by = await user_id_by_email(connection, envelope.user_email)
+        else:
+            try:
+                actor = await load_actor(connection, envelope.user_email)
+                created_by = actor.id
+            except RequestError as error:
+                problem = problem or error
+                created_by = await user_id_by_email(connection, envelope.user_email)
     elif attempt.hints.user_email:
         created_by = await user_id_by_email(connection, attempt.hints.user_email)
 
@@ -252,6 +290,7 @@ async def _apply_new(
         file.content_sha256,
         created_by,
         file.local_path,
+        identity.sent_id,
     )
     if inserted is None:
         return None
@@ -284,10 +323,10 @@ async def _apply_new(
     now = datetime.now(UTC)
     response_type = request_type if envelope is not None else (attempt.hints.request_type or INVALID_TYPE)
     if problem is not None:
-        document = failed_document(request_id, response_type, problem, now)
+        document = failed_document(identity.answered_id, response_type, problem, now)
         await connection.execute(FINISH_REQUEST, request_id, "failed", problem.code, ctx.instance_id)
     else:
-        document = completed_document(request_id, response_type, result or {}, now)
+        document = completed_document(identity.answered_id, response_type, result or {}, now)
         await connection.execute(FINISH_REQUEST, request_id, "completed", None, ctx.instance_id)
     response_id: UUID = await connection.fetchval(
         INSERT_RESPONSE, request_id, to_json(document), sibling_path(file.local_path, "responses")

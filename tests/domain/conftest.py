@@ -141,6 +141,8 @@ BUSINESS_TABLES = (
     "locations",
     "parts",
     "part_suppliers",
+    "devices",
+    "device_users",
 )
 
 

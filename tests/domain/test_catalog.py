@@ -15,7 +15,7 @@ from tests.domain.conftest import EXAMPLE_CATALOG, business_fingerprint
 
 TABLES = (
     "roles", "role_permissions", "users", "user_roles", "user_departments", "departments", "locations",
-    "suppliers", "parts", "part_variants", "part_suppliers", "inventory",
+    "suppliers", "parts", "part_variants", "part_suppliers", "inventory", "devices", "device_users",
 )  # fmt: skip
 
 
@@ -37,7 +37,8 @@ async def counts(db: asyncpg.Connection) -> dict[str, int]:
 async def test_the_example_catalog_loads_and_loading_twice_changes_nothing(db: asyncpg.Connection) -> None:
     result = await load_catalog_file(db, EXAMPLE_CATALOG)
     assert result == {
-        "roles": 4, "departments": 8, "users": 13, "locations": 5, "suppliers": 5, "parts": 9, "inventory": 17,
+        "roles": 4, "departments": 8, "users": 13, "devices": 4, "locations": 5, "suppliers": 5, "parts": 9,
+        "inventory": 17,
     }  # fmt: skip
     first = await business_fingerprint(db)
     audit = await db.fetchval("SELECT count(*) FROM audit_logs")
@@ -82,6 +83,13 @@ MUTATIONS: list[tuple[Any, list[str]]] = [
     (lambda d: d["departments"][1].update(manager="ghost@example.com"), ["departments[1]", "Operations", "manager"]),
     (lambda d: d["departments"][0].update(parent="North Region"), ["departments", "parent", "cycle"]),
     (lambda d: d["suppliers"][0].update(colour="red"), ["suppliers[0]", "FleetParts Direct", "colour"]),
+    (
+        lambda d: d["devices"][1]["users"].append("ghost@example.com"),
+        ["devices[1]", "south-depot-scanner", "users", "ghost@example.com"],
+    ),
+    (lambda d: d["devices"][0].update(id="../etc"), ["devices[0]", "../etc", "id"]),
+    (lambda d: d["devices"][2].pop("users"), ["devices[2]", "crew-n1-tablet", "users"]),
+    (lambda d: d["devices"][3].update(users="it.admin@northwind-fleet.example"), ["devices[3]", "users"]),
 ]
 
 
@@ -90,7 +98,8 @@ MUTATIONS: list[tuple[Any, list[str]]] = [
     MUTATIONS,
     ids=[
         "missing-key", "unknown-department", "unknown-role", "unknown-variant", "negative", "unknown-manager",
-        "cycle", "unknown-key",
+        "cycle", "unknown-key", "unknown-device-user", "device-id-not-a-folder-name", "device-without-users",
+        "device-users-not-a-list",
     ],
 )  # fmt: skip
 async def test_a_data_error_names_the_entry_and_key_and_loads_nothing(
@@ -121,3 +130,32 @@ async def test_yaml_catalogs_load_too(db: asyncpg.Connection, tmp_path: Path) ->
     path.write_text("roles:\n  - name: viewer\n    permissions: [inventory.read, requests.create]\n")
     assert await load_catalog_file(db, path) == {"roles": 1}
     assert await db.fetchval("SELECT count(*) FROM role_permissions") == 2
+
+
+async def test_devices_are_bound_to_exactly_their_listed_users_and_audited(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await load_catalog_file(db, EXAMPLE_CATALOG)
+    document = example()
+    document["devices"][0]["users"] = ["rita.kowalski@northwind-fleet.example", "tom.hughes@northwind-fleet.example"]
+    document["devices"][0]["description"] = "Moved to the crew room"
+    audit = await db.fetchval("SELECT count(*) FROM audit_logs WHERE table_name IN ('devices', 'device_users')")
+    await load_catalog_file(db, write(tmp_path, document))
+    bound = await db.fetch(
+        "SELECT u.email FROM device_users du JOIN users u ON u.id = du.user_id "
+        "WHERE du.device_id = 'north-depot-scanner' ORDER BY u.email"
+    )
+    assert [r["email"] for r in bound] == [
+        "rita.kowalski@northwind-fleet.example",
+        "tom.hughes@northwind-fleet.example",
+    ]
+    changes = await db.fetch(
+        "SELECT table_name, operation FROM audit_logs WHERE table_name IN ('devices', 'device_users') "
+        "ORDER BY created_at, table_name, operation OFFSET $1",
+        audit,
+    )
+    assert sorted((r["table_name"], r["operation"]) for r in changes) == [
+        ("device_users", "DELETE"),  # sam.becker unbound
+        ("device_users", "INSERT"),  # tom.hughes bound
+        ("devices", "UPDATE"),  # the description
+    ]

@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from cloudwatcher.domain import process_request_file, unprocessed_files
+from cloudwatcher.domain import archive_old_requests, process_request_file, unprocessed_files
 from tests.domain.conftest import Devices, envelope, stock
 
 TAKE_ONE = {"location": "Truck N-101", "items": [{"part_code": "BLB-H7", "quantity": 1}]}
@@ -156,3 +156,111 @@ async def test_files_outside_a_requests_folder_are_not_treated_as_envelopes(
     file = await devices.drop("truck-n101", "notes.txt", b"not an envelope")
     await process_request_file(devices.pool, file, devices.ctx)
     assert await db.fetchval("SELECT count(*) FROM requests") == 0
+
+
+async def test_another_device_reusing_a_request_id_gets_conflict_and_never_the_first_response(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    request_id = str(uuid.uuid4())
+    first = await devices.send(
+        "truck-n101", "a.json", envelope("consume_parts", "tom.hughes", TAKE_ONE, request_id=request_id)
+    )
+    # Device B replays A's request_id, even with A's very bytes.
+    copied = (devices.root / "truck-n101" / "requests" / "a.json").read_bytes()
+    stolen = await devices.send("truck-n102", "a.json", copied)
+    assert first is not None and first["status"] == "completed"
+    assert stolen is not None and stolen["status"] == "failed" and stolen["error"]["code"] == "conflict"
+    assert stolen["request_id"] == request_id  # B's own id, so B can match the answer
+    assert "result" not in stolen and "BLB-H7" not in json.dumps(stolen)
+    assert await stock(db, "Truck N-101", "BLB-H7") == 5  # applied once, by A
+    rows = await db.fetch("SELECT id::text, device_id, status, error_code FROM requests ORDER BY device_id")
+    assert [(r["device_id"], r["status"], r["error_code"]) for r in rows] == [
+        ("truck-n101", "completed", None),
+        ("truck-n102", "failed", "conflict"),
+    ]
+    assert rows[0]["id"] == request_id and rows[1]["id"] != request_id
+    # A's own retry is still A's duplicate, answered with A's response.
+    again = await devices.send(
+        "truck-n101", "retry.json", envelope("consume_parts", "tom.hughes", TAKE_ONE, request_id=request_id, n=2)
+    )
+    assert again == first
+
+
+async def test_a_request_id_first_used_by_another_device_blocks_only_the_later_device(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    request_id = str(uuid.uuid4())
+    squatter = await devices.send(
+        "truck-n102",
+        "squat.json",
+        envelope("get_parts", "tom.hughes", {"location": "Truck N-102"}, request_id=request_id),
+    )
+    late = await devices.send(
+        "truck-n101", "late.json", envelope("consume_parts", "tom.hughes", TAKE_ONE, request_id=request_id)
+    )
+    assert squatter is not None and squatter["status"] == "completed"
+    assert late is not None and late["error"]["code"] == "conflict" and late["request_id"] == request_id
+    assert "Truck N-102" not in json.dumps(late)
+    assert await stock(db, "Truck N-101", "BLB-H7") == 6  # nothing applied for the later device
+
+
+async def test_the_conflicting_device_sending_its_request_id_again_gets_the_same_conflict(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    request_id = str(uuid.uuid4())
+    await devices.send("truck-n101", "a.json", envelope("get_parts", "tom.hughes", TAKE_ONE, request_id=request_id))
+    first = await devices.send(
+        "truck-n102", "b.json", envelope("get_parts", "tom.hughes", {"location": "X"}, request_id=request_id)
+    )
+    second = await devices.send(
+        "truck-n102", "c.json", envelope("get_parts", "tom.hughes", {"location": "Y"}, request_id=request_id)
+    )
+    assert first is not None and first["error"]["code"] == "conflict"
+    assert second == first  # a duplicate of B's own request: same key (device, request_id)
+    assert await db.fetchval("SELECT count(*) FROM requests WHERE device_id = 'truck-n102'") == 1
+
+
+async def test_an_invalid_envelope_reusing_another_devices_request_id_gets_conflict(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    request_id = str(uuid.uuid4())
+    first = await devices.send(
+        "truck-n101", "a.json", envelope("get_parts", "tom.hughes", {"location": "Truck N-101"}, request_id=request_id)
+    )
+    broken = await devices.send("truck-n102", "b.json", {"type": "get_parts", "request_id": request_id})
+    assert first is not None and broken is not None
+    assert broken["status"] == "failed" and broken["error"]["code"] == "conflict"
+    assert "items" not in json.dumps(broken)
+
+
+async def test_an_archived_request_id_is_still_another_devices(devices: Devices, db: asyncpg.Connection) -> None:
+    request_id = str(uuid.uuid4())
+    await devices.send("truck-n101", "a.json", envelope("consume_parts", "tom.hughes", TAKE_ONE, request_id=request_id))
+    await db.execute("UPDATE requests SET created_at = now() - interval '100 days'")
+    await db.execute("UPDATE cloud_file_refs SET sync_status = 'synced', uploaded_at = now(), local_state = 'archived'")
+    assert await archive_old_requests(db, 90) == 1
+    late = await devices.send(
+        "truck-n102", "a.json", envelope("consume_parts", "tom.hughes", TAKE_ONE, request_id=request_id)
+    )
+    assert late is not None and late["error"]["code"] == "conflict"
+    # ...while the first device's own retry is recognised in the archive and not applied again.
+    retry = await devices.send(
+        "truck-n101", "retry.json", envelope("consume_parts", "tom.hughes", TAKE_ONE, request_id=request_id, n=2)
+    )
+    assert retry is not None and retry["status"] == "completed" and retry["request_id"] == request_id
+    assert await stock(db, "Truck N-101", "BLB-H7") == 5
+
+
+async def test_the_daemons_own_conflict_response_is_linked_to_the_conflicting_request(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    request_id = str(uuid.uuid4())
+    await devices.send("truck-n101", "a.json", envelope("get_parts", "tom.hughes", TAKE_ONE, request_id=request_id))
+    await devices.send("truck-n102", "a.json", envelope("get_parts", "tom.hughes", TAKE_ONE, request_id=request_id))
+    data = (devices.root / "truck-n102" / "responses" / "a.json").read_bytes()
+    await devices.answer("truck-n102", "a.json", data)  # the daemon notices its own file
+    linked = await db.fetchval(
+        "SELECT r.device_id FROM cloud_file_refs f JOIN responses s ON s.id = f.response_id "
+        "JOIN requests r ON r.id = s.request_id WHERE f.local_path = 'truck-n102/responses/a.json'"
+    )
+    assert linked == "truck-n102"

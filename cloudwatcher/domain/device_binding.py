@@ -1,0 +1,65 @@
+"""Device binding (CONTRACT §11): which users a device may act for.
+
+A device only controls its own folder, so the ``user`` its envelope names is a claim, not an
+identity. ``cloudwatcher load`` binds devices to users (``devices`` / ``device_users``); the
+``device_binding`` setting says how claims are checked:
+
+- ``listed`` (default): a listed device may act only for its users; an unlisted device is not
+  restricted, and is warned about once per daemon run, so an operator notices it;
+- ``strict``: as ``listed``, and an unlisted device may act for nobody;
+- ``off``: the envelope's ``user`` is taken at face value.
+
+The check runs before the user is looked up, so a bound device cannot probe which emails exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg
+
+from cloudwatcher.domain.errors import RequestError
+
+log = logging.getLogger(__name__)
+
+BindingMode = Literal["listed", "strict", "off"]
+
+# One row when the device is listed: whether the email is one of its users.
+_DEVICE_MAY_ACT_FOR = """
+SELECT coalesce(bool_or(lower(u.email) = lower($2)), false) AS bound
+FROM devices d
+LEFT JOIN device_users du ON du.device_id = d.device_id
+LEFT JOIN users u ON u.id = du.user_id
+WHERE d.device_id = $1
+GROUP BY d.id
+"""
+
+
+@dataclass
+class DeviceBinding:
+    """The configured mode, and the unlisted devices already warned about in this run."""
+
+    mode: BindingMode = "listed"
+    warned: set[str] = field(default_factory=set)
+
+    async def check(self, connection: asyncpg.Connection, device_id: str, email: str) -> None:
+        """Raise ``forbidden`` when ``device_id`` may not act for ``email``."""
+        if self.mode == "off":
+            return
+        row = await connection.fetchrow(_DEVICE_MAY_ACT_FOR, device_id, email)
+        if row is None:
+            if self.mode == "strict":
+                raise RequestError("forbidden", f"device {device_id!r} is not listed, and device_binding is strict")
+            if device_id not in self.warned:
+                self.warned.add(device_id)
+                log.warning(
+                    "device %s is not listed in the reference data, so it may act for any user; "
+                    'bind it with a devices entry in `cloudwatcher load`, or set device_binding = "strict"',
+                    device_id,
+                    extra={"device": device_id},
+                )
+            return
+        if not row["bound"]:
+            raise RequestError("forbidden", f"device {device_id!r} may not act for {email!r}")
