@@ -7,11 +7,16 @@ reuse :func:`is_authorized`.
 
 Security rules, and why:
 
-- Actions (``POST /api/retry``) always need ``Authorization: Bearer <http_token>``, compared
-  in constant time. Without a configured token they are refused with 403: an unauthenticated
-  action endpoint on a shared host is a bigger risk than a missing button.
-- Reads need the token too when ``require_token_for_reads`` (the daemon sets it when
-  ``http_bind`` is not loopback); ``/healthz`` stays open for load balancers and probes.
+- With ``http_token`` set, every endpoint needs ``Authorization: Bearer <http_token>``
+  (compared in constant time) on any bind address, loopback included: any local account can
+  reach a loopback port, and the dashboard's data holds device envelopes and audit rows.
+  The exceptions hold no such data: ``/healthz`` and ``/metrics`` (probes and Prometheus
+  scrapes carry no token) and the dashboard's static shell (:func:`mark_public`).
+- Without a token, actions (any method but ``GET``/``HEAD``, such as ``POST /api/retry``)
+  are refused with 401: no credentials could be right. Reads are refused too when
+  ``require_token_for_reads`` (the daemon sets it when ``http_bind`` is not loopback), and
+  otherwise answer only requests that address the server by IP address or ``localhost``
+  (see :func:`addressed_by_ip_or_localhost`).
 - ``POST`` bodies must be ``application/json``. A browser cannot send that cross-origin
   without a CORS preflight, which this server never grants, so a web page a user visits
   cannot trigger actions (and the bearer token is never sent automatically anyway).
@@ -61,8 +66,8 @@ RetryCallback = Callable[[list[str] | None], Awaitable[int]]
 class _Auth:
     token: bytes | None
     require_token_for_reads: bool
-    # Exact paths, or prefixes written "/static/*", served without a token even when reads need one.
-    public: set[str] = field(default_factory=lambda: {"/healthz"})
+    # Exact paths, or prefixes written "/static/*", served without a token even when one is set.
+    public: set[str] = field(default_factory=lambda: {"/healthz", "/metrics"})
 
     def is_public(self, path: str) -> bool:
         return path in self.public or any(p.endswith("*") and path.startswith(p[:-1]) for p in self.public)
@@ -161,20 +166,23 @@ _NO_TOKEN_MESSAGE = (
 )
 
 
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 @web.middleware
 async def _guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Token for reads when required; JSON errors instead of aiohttp's HTML pages."""
+    """The token rules of the module docstring; JSON errors instead of aiohttp's HTML pages."""
     auth = request.app[_AUTH_KEY]
     if not auth.is_public(request.path):
-        if auth.require_token_for_reads:
-            if auth.token is None:
-                return _error(403, _NO_TOKEN_MESSAGE)
+        if auth.token is not None:
             if not is_authorized(request):
                 return _error(401, "missing or wrong bearer token", headers=_UNAUTHORIZED_HEADERS)
-        elif not addressed_by_ip_or_localhost(request) and not is_authorized(request):
-            return _error(403, "address this daemon by IP address or localhost, or send the token")
+        elif auth.require_token_for_reads or request.method not in _READ_METHODS:
+            return _error(401, _NO_TOKEN_MESSAGE, headers=_UNAUTHORIZED_HEADERS)
+        elif not addressed_by_ip_or_localhost(request):
+            return _error(403, "address this daemon by IP address or localhost")
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -210,11 +218,11 @@ def addressed_by_ip_or_localhost(request: web.Request) -> bool:
 
 
 def mark_public(app: web.Application, *paths: str) -> None:
-    """Serve ``paths`` without a token even when reads need one (before the server starts).
+    """Serve ``paths`` without a token even when one is set (before the server starts).
 
     For the dashboard's page shell and static assets (``"/"``, ``"/static/*"``: a trailing
-    ``*`` marks a prefix): a browser cannot send a bearer header when it navigates, so the
-    page itself must load; the data it fetches (``/status``) and actions still need the token.
+    ``*`` marks a prefix), which hold no data: a browser cannot send a bearer header when it
+    navigates, so the page itself must load; the data it fetches and actions need the token.
     """
     app[_AUTH_KEY].public.update(paths)
 
@@ -253,11 +261,7 @@ def build_http_app(
         return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def post_retry(request: web.Request) -> web.Response:
-        auth = request.app[_AUTH_KEY]
-        if auth.token is None:
-            return _error(403, "retry over HTTP is disabled: " + _NO_TOKEN_MESSAGE)
-        if not is_authorized(request):
-            return _error(401, "missing or wrong bearer token", headers=_UNAUTHORIZED_HEADERS)
+        # The guard has checked the token: actions never pass it without one.
         if request.content_type != "application/json":
             return _error(415, "the body must be JSON (Content-Type: application/json)")
         try:

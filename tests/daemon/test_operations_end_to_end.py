@@ -52,6 +52,8 @@ async def test_http_status_health_metrics_and_retry(daemon: Daemon) -> None:
         async with http.get(f"{base}/healthz") as response:
             assert response.status == 200
         async with http.get(f"{base}/status") as response:
+            assert response.status == 401  # a token is set: needed on loopback too
+        async with http.get(f"{base}/status", headers={"Authorization": f"Bearer {TOKEN}"}) as response:
             status = await response.json()
         assert set(status) == {"targets", "requests", "devices", "recent_failures", "instances"}
         assert status["targets"][0]["name"] == "local" and status["targets"][0]["failed"] == 1

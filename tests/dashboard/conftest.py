@@ -47,9 +47,12 @@ class Dashboard:
     base: str
     http: aiohttp.ClientSession
     settings: Settings
+    token: str | None  # the configured http_token, which get() sends unless told otherwise
 
     async def get(self, path: str, *, token: str | None = None, expect: int = 200) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """GET with ``token`` as the bearer; None sends the configured one, "" sends none."""
+        presented = self.token if token is None else token
+        headers = {"Authorization": f"Bearer {presented}"} if presented else {}
         async with self.http.get(self.base + path, headers=headers) as response:
             assert response.status == expect, await response.text()
             if response.content_type == "application/json":
@@ -76,7 +79,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 async def serve(settings: Settings, database_url: str) -> AsyncIterator[Serve]:
-    """Start the HTTP app with the dashboard on 127.0.0.1:0 (reads need the token if asked)."""
+    """Start the HTTP app with the dashboard on 127.0.0.1:0 (with a token unless ``token=None``;
+    ``reads_need_token`` is what the daemon sets for a bind off loopback)."""
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     runners = []
     http = aiohttp.ClientSession()
@@ -93,7 +97,7 @@ async def serve(settings: Settings, database_url: str) -> AsyncIterator[Serve]:
         add_dashboard_routes(app, monitoring)  # type: ignore[arg-type]
         runner = await start_http_server("127.0.0.1:0", app)
         runners.append(runner)
-        return Dashboard(f"http://127.0.0.1:{bound_port(runner)}", http, settings)
+        return Dashboard(f"http://127.0.0.1:{bound_port(runner)}", http, settings, token)
 
     yield start
     await http.close()

@@ -33,14 +33,36 @@ async def test_shell_is_public_and_holds_no_data_while_its_json_needs_the_token(
     await dashboard.get("/static/nope.js", expect=404)
     await dashboard.get("/static/..%2Fhttp_api.py", expect=404)
     for path in ("/api/dashboard/overview", "/api/dashboard/files", "/api/dashboard/failures", "/status"):
-        await dashboard.get(path, expect=401)
+        await dashboard.get(path, token="", expect=401)
         await dashboard.get(path, token="wrong", expect=401)
     found = await dashboard.get("/api/dashboard/files", token=TOKEN)
     assert [row["local_path"] for row in found["files"]] == [SCRIPT_NAME]
 
 
-async def test_reads_are_open_on_loopback(serve: Serve) -> None:
-    dashboard = await serve(reads_need_token=False)
+async def test_with_a_token_set_every_data_endpoint_needs_it_on_loopback_too(
+    serve: Serve, db: asyncpg.Connection
+) -> None:
+    await add_ref(db, SCRIPT_NAME)
+    dashboard = await serve(reads_need_token=False)  # a loopback bind
+    await dashboard.get("/", token="")  # the shell and its assets hold no data
+    await dashboard.get("/static/dashboard.js", token="")
+    pages = ("overview", "throughput", "devices", "files", "failures", "requests", "requests/" + str(uuid.uuid4()))
+    for page in pages:
+        for token in ("", "wrong", TOKEN + "x"):
+            body = await dashboard.get(f"/api/dashboard/{page}", token=token, expect=401)
+            assert "truck-1" not in json.dumps(body)
+    await dashboard.get("/status", token="", expect=401)
+    await dashboard.get("/healthz", token="")
+    await dashboard.get("/metrics", token="")
+    found = await dashboard.get("/api/dashboard/files")
+    assert [row["local_path"] for row in found["files"]] == [SCRIPT_NAME]
+    headers = {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"}
+    async with dashboard.http.get(dashboard.base + "/api/dashboard/files", headers=headers) as response:
+        assert response.status == 200  # whoever holds the token may use any name
+
+
+async def test_reads_are_open_on_loopback_without_a_token_configured(serve: Serve) -> None:
+    dashboard = await serve(reads_need_token=False, token=None)
     for page in ("overview", "throughput", "devices", "files", "failures", "requests"):
         body = await dashboard.get(f"/api/dashboard/{page}")
         assert "now" in body
@@ -281,7 +303,7 @@ async def test_envelope_is_never_read_from_outside_the_daemons_folders(serve: Se
 async def test_json_refuses_a_foreign_host_name_without_the_token(serve: Serve, db: asyncpg.Connection) -> None:
     """DNS rebinding: a page whose domain now points at 127.0.0.1 must not read token-less data."""
     await add_ref(db, SCRIPT_NAME)
-    dashboard = await serve(reads_need_token=False)
+    dashboard = await serve(reads_need_token=False, token=None)
     url = dashboard.base + "/api/dashboard/files"
     port = dashboard.base.rsplit(":", 1)[1]
     for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.nip.example"):
@@ -291,9 +313,6 @@ async def test_json_refuses_a_foreign_host_name_without_the_token(serve: Serve, 
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "localhost"):
         async with dashboard.http.get(url, headers={"Host": host}) as response:
             assert response.status == 200, host
-    headers = {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"}
-    async with dashboard.http.get(url, headers=headers) as response:
-        assert response.status == 200  # whoever holds the token may use any name
     async with dashboard.http.get(dashboard.base + "/", headers={"Host": "evil.example"}) as response:
         assert response.status == 200  # the shell holds no data
 

@@ -161,12 +161,25 @@ def assert_nothing_injected(driver: WebDriver) -> None:
     assert css(driver, "img") == []
 
 
+def enter_token(driver: WebDriver) -> None:
+    """Type the token into the Token field (kept in the tab's sessionStorage across pages)."""
+    field = driver.find_element(By.ID, "token")
+    if field.get_attribute("value") != TOKEN:
+        field.clear()
+        field.send_keys(TOKEN)
+
+
 def test_every_page_shows_what_the_ledger_holds_and_device_names_stay_text(
     world: World, browser: WebDriver, tmp_path: Path
 ) -> None:
     browser.get(world.base + "/")
     assert [a.text for a in css(browser, "nav a")] == NAV
     assert browser.find_element(By.CSS_SELECTOR, "label[for=token]").text == "Token"
+    # The daemon has a token: even on loopback, the shell shows no data until it is typed in.
+    error = wait(browser, "the token request", lambda d: css(d, ".load-error .error"))[0]
+    assert "Token" in error.text
+    assert "truck-1" not in browser.page_source
+    enter_token(browser)
 
     # Overview: one card per target with its light, counts and the last hour's uploads.
     wait(browser, "target cards", lambda d: len(css(d, "article.target")) == 2)
@@ -242,6 +255,7 @@ def test_every_page_shows_what_the_ledger_holds_and_device_names_stay_text(
 
 def test_a_new_file_shows_up_without_reloading(world: World, browser: WebDriver) -> None:
     browser.get(world.base + "/#/files?path=live-")
+    enter_token(browser)
     wait(browser, "an empty result", lambda d: css(d, "p.empty"))
     browser.execute_script("window.notReloaded = true")
     world.daemon.drop("truck-1/requests/live-1.txt", b"live")
@@ -257,16 +271,13 @@ def test_a_new_file_shows_up_without_reloading(world: World, browser: WebDriver)
 
 def test_retry_with_the_token_requeues_a_row_and_then_a_group(world: World, browser: WebDriver, tmp_path: Path) -> None:
     browser.get(world.base + "/#/failures")
+    enter_token(browser)  # without it the page holds no rows to retry (see the first test)
     wait(browser, "failure rows", lambda d: css(d, "section.failure-group tbody tr"))
     failed = world.count("SELECT count(*) FROM cloud_file_refs WHERE sync_status = 'failed'")
     assert failed >= FILES
-    browser.find_element(By.ID, "token").clear()
-    click(browser, "tbody button.retry", "a row's Retry")
     notice = browser.find_element(By.ID, "notice")
-    wait(browser, "a request for the token", lambda d: "Token" in notice.text)
 
     world.offsite_block.unlink()  # the target works again
-    browser.find_element(By.ID, "token").send_keys(TOKEN)
     ref_id = css(browser, "section.failure-group tbody tr")[0].get_attribute("data-ref-id")
     click(browser, f"button.retry[data-ref-id='{ref_id}']", "the row's Retry")
     wait(browser, "the row to go", lambda d: not css(d, f"tr[data-ref-id='{ref_id}']"))

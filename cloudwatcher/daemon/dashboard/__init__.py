@@ -4,9 +4,10 @@ The shell (``/`` and ``/static/*``) holds no data and no token, so it is public 
 reads need the token; the page's script asks for the token in a field labelled Token, keeps it
 in ``sessionStorage`` at most, and sends it as a bearer header to the JSON endpoints below
 and to ``POST /api/retry``. Those endpoints sit behind http_api's guard, which requires the
-token for every read whenever ``http_bind`` is not loopback. Every value is rendered by the
-script with ``textContent`` and the shell is served with a strict Content-Security-Policy, so
-a file name a device chose (``<script>...``) is only ever text. Without the token, the JSON
+token whenever ``http_token`` is set, on any bind address (envelopes and audit rows are not
+for every local account). Every value is rendered by the script with ``textContent`` and the
+shell is served with a strict Content-Security-Policy, so a file name a device chose
+(``<script>...``) is only ever text. With no token configured (loopback only), the JSON
 endpoints answer only requests that address the server by IP address or ``localhost`` (no
 DNS rebinding onto the token-less loopback reads).
 
