@@ -3,14 +3,19 @@
 Either the daemon's own response (its content equals a ``responses`` row: link the ledger
 rows to it), or an external processor's answer to a pending request (CONTRACT §6): stored as
 the request's response (``ai_processed`` when an ``agent`` block is present, which also
-becomes an ``agent_decisions`` row) and the request's status follows. Anything else is
-logged and left alone; the daemon mirrors the file either way.
+becomes an ``agent_decisions`` row, with the local account that owns the file as
+``processor_account``) and the request's status follows. Anything else is logged and left
+alone; the daemon mirrors the file either way.
+
+Only the daemon and the processors' accounts may write into ``responses/`` (the deployment
+makes it read-only for the device), so the file's owner names the processor that answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 from uuid import UUID
@@ -21,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cloudwatcher.domain.envelope import InvalidEnvelope, decode_json, describe_validation_error
 from cloudwatcher.domain.files import DroppedFile, IngestContext
 from cloudwatcher.domain.ledger_links import link_response, mark_processed, read_version
+from cloudwatcher.domain.processor_accounts import processor_account
 from cloudwatcher.domain.responses import to_json
 
 log = logging.getLogger(__name__)
@@ -46,8 +52,8 @@ RETURNING id
 
 INSERT_DECISION = """
 INSERT INTO agent_decisions
-    (request_id, agent_name, decision_type, decision_value, reasoning, confidence_score)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+    (request_id, agent_name, decision_type, decision_value, reasoning, confidence_score, processor_account)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
 """
 
 FINISH_REQUEST = """
@@ -85,17 +91,25 @@ class ExternalAnswer(BaseModel):
     agent: AgentBlock | None = None
 
 
-def _load(file: DroppedFile, ctx: IngestContext) -> tuple[Any, str | None]:
-    """The parsed document, or a reason it cannot be used."""
+@dataclass(frozen=True)
+class _Loaded:
+    document: Any
+    problem: str | None  # why the file cannot be used, else None
+    account: str | None = None  # the local account that owns the file (see processor_account)
+
+
+def _load(file: DroppedFile, ctx: IngestContext) -> _Loaded:
+    """The parsed document and its owner's account, or a reason it cannot be used."""
     if file.size > ctx.max_request_bytes:
-        return None, f"larger than {ctx.max_request_bytes} bytes"
+        return _Loaded(None, f"larger than {ctx.max_request_bytes} bytes")
     raw = read_version(file, ctx.max_request_bytes)
     if raw is None:
-        return None, "changed or vanished before it could be read"
+        return _Loaded(None, "changed or vanished before it could be read")
+    account = processor_account(file.absolute_path)
     try:
-        return decode_json(raw), None
+        return _Loaded(decode_json(raw), None, account)
     except InvalidEnvelope as error:
-        return None, error.message
+        return _Loaded(None, error.message)
 
 
 async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> None:
@@ -104,18 +118,21 @@ async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inge
     if len(steps) < 3 or steps[0] != file.device_id or steps[1] != "responses":
         log.warning("%s is not in a device's responses/ folder; not processed", file.local_path)
         return
-    document, problem = await asyncio.to_thread(_load, file, ctx)
+    loaded = await asyncio.to_thread(_load, file, ctx)
+    problem = loaded.problem
     async with pool.acquire() as proxy:
         connection = cast(asyncpg.Connection, proxy)
         async with connection.transaction():
             if problem is None:
-                problem = await _ingest(connection, file, ctx, document)
+                problem = await _ingest(connection, file, ctx, loaded.document, loaded.account)
             if problem is not None:
                 log.warning("response file %s not ingested: %s", file.local_path, problem)
             await mark_processed(connection, file)
 
 
-async def _ingest(connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, document: Any) -> str | None:
+async def _ingest(
+    connection: asyncpg.Connection, file: DroppedFile, ctx: IngestContext, document: Any, account: str | None
+) -> str | None:
     if not isinstance(document, dict):
         return "not a JSON object"
     try:
@@ -161,6 +178,7 @@ async def _ingest(connection: asyncpg.Connection, file: DroppedFile, ctx: Ingest
             decision,
             to_json(agent.reasoning) if agent.reasoning is not None else None,
             Decimal(str(round(agent.confidence, 2))) if agent.confidence is not None else None,
+            account,
         )
     await connection.execute(
         FINISH_REQUEST,

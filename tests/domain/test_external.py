@@ -4,12 +4,15 @@ the daemon's own response files are linked to their ledger rows and delivered.""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import uuid
 from typing import Any
 
 import asyncpg
 
 from cloudwatcher.domain import mark_delivered_responses, process_response_file
+from cloudwatcher.domain.processor_accounts import account_name
 from tests.domain.conftest import Devices, business_fingerprint, envelope
 
 
@@ -111,3 +114,30 @@ async def test_the_daemons_own_response_is_linked_and_then_delivered(devices: De
     row = await db.fetchrow("SELECT status, delivered_at FROM responses")
     assert row["status"] == "delivered" and row["delivered_at"] is not None
     assert await mark_delivered_responses(db) == 0
+
+
+def _unnamed_uid() -> int:
+    """A uid the system has no user name for."""
+    uid = 54_321
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+        uid += 1
+
+
+async def test_an_agent_decision_records_the_processor_account_that_owns_the_answer_file(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    request_id = await _pending(devices, db)
+    answer = {"request_id": request_id, "status": "completed", "result": {}, "agent": {"name": "DiagnosticsAgent"}}
+    await devices.answer("truck-n101", "diag.json", answer)
+    account = await db.fetchval("SELECT processor_account FROM agent_decisions WHERE agent_name = 'DiagnosticsAgent'")
+    assert account == pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_a_processor_account_without_a_user_name_is_recorded_as_its_uid() -> None:
+    uid = _unnamed_uid()
+    assert account_name(uid) == str(uid)
+    assert account_name(os.getuid()) == pwd.getpwuid(os.getuid()).pw_name
