@@ -63,3 +63,11 @@ class DeviceBinding:
             return
         if not row["bound"]:
             raise RequestError("forbidden", f"device {device_id!r} may not act for {email!r}")
+
+    async def allows(self, connection: asyncpg.Connection, device_id: str, email: str) -> bool:
+        """Whether ``device_id`` may act for ``email``: a refused claim names no sender."""
+        try:
+            await self.check(connection, device_id, email)
+        except RequestError:
+            return False
+        return True

@@ -277,7 +277,7 @@ async def _apply_new(
             except RequestError as error:
                 problem = problem or error
                 created_by = await user_id_by_email(connection, envelope.user_email)
-    elif attempt.hints.user_email:
+    elif attempt.hints.user_email and await ctx.binding.allows(connection, file.device_id, attempt.hints.user_email):
         created_by = await user_id_by_email(connection, attempt.hints.user_email)
 
     request_type = envelope.request_type if envelope is not None else INVALID_TYPE

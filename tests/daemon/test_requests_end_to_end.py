@@ -92,3 +92,52 @@ async def test_load_reports_a_data_error_and_exits_1(daemon: Daemon, tmp_path: P
     result = d.command("load", str(bad), check=False)
     assert result.returncode == 1
     assert "name" in result.stderr
+
+
+async def test_a_strict_daemon_answers_only_devices_acting_for_their_bound_users(daemon: Daemon) -> None:
+    d = daemon(device_binding="strict")
+    d.command("load", str(CATALOG))  # binds north-depot-scanner to sam.becker and rita.kowalski
+    d.start()
+    await d.wait_started()
+    shared_id = str(uuid.uuid4())
+    drops = {
+        "north-depot-scanner/requests/own.json": envelope(
+            "get_parts", {"location": "North Depot"}, user="sam.becker@northwind-fleet.example", request_id=shared_id
+        ),
+        "north-depot-scanner/requests/admin.json": envelope(
+            "get_parts", {"location": "North Depot"}, user="it.admin@northwind-fleet.example"
+        ),
+        "truck-n101/requests/unlisted.json": envelope("get_parts", {"location": "North Depot"}),
+        "south-depot-scanner/requests/reused.json": envelope(
+            "get_parts", {"location": "South Depot"}, user="ana.silva@northwind-fleet.example", request_id=shared_id
+        ),
+    }
+    d.drop("north-depot-scanner/requests/own.json", drops.pop("north-depot-scanner/requests/own.json"))
+
+    def response(path: str) -> Path:
+        return d.watch_root / path.replace("/requests/", "/responses/")
+
+    async def first_answered() -> bool:
+        return response("north-depot-scanner/requests/own.json").exists()
+
+    await d.wait_for(first_answered, 60, "the bound device's answer")
+    for path, data in drops.items():
+        d.drop(path, data)
+
+    async def answered() -> bool:
+        return all(response(path).exists() for path in drops)
+
+    await d.wait_for(answered, 60, "every answer")
+    outcomes = {}
+    for path in ["north-depot-scanner/requests/own.json", *drops]:
+        document = json.loads(response(path).read_text())
+        outcomes[path.split("/")[-1]] = document["status"] if "error" not in document else document["error"]["code"]
+    assert outcomes == {
+        "own.json": "completed",
+        "admin.json": "forbidden",
+        "unlisted.json": "forbidden",
+        "reused.json": "conflict",
+    }
+    reused = json.loads(response("south-depot-scanner/requests/reused.json").read_text())
+    assert reused["request_id"] == shared_id and "North Depot" not in json.dumps(reused)
+    assert d.stop() == 0

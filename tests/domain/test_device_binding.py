@@ -117,3 +117,20 @@ async def test_a_request_for_an_external_processor_is_bound_too(devices: Devices
     assert await db.fetchval("SELECT status FROM requests WHERE local_path = 'crew-n1-tablet/requests/ok.json'") == (
         "pending"
     )
+
+
+async def test_an_invalid_envelope_from_a_listed_device_is_not_attributed_to_a_user_it_may_not_act_for(
+    devices: Devices, db: asyncpg.Connection
+) -> None:
+    broken = {"type": "consume_parts", "user": email("it.admin"), "payload": {"location": 7}}
+    refused = await devices.send("crew-n1-tablet", "broken.json", broken)
+    own = await devices.send("crew-n1-tablet", "own.json", {**broken, "user": email("tom.hughes")})
+    assert refused is not None and refused["error"]["code"] == "invalid_request"
+    assert own is not None and own["error"]["code"] == "invalid_request"
+    senders = await db.fetch(
+        "SELECT r.local_path, u.email FROM requests r LEFT JOIN users u ON u.id = r.created_by ORDER BY 1"
+    )
+    assert [(r["local_path"], r["email"]) for r in senders] == [
+        ("crew-n1-tablet/requests/broken.json", None),
+        ("crew-n1-tablet/requests/own.json", email("tom.hughes")),
+    ]
