@@ -256,8 +256,12 @@ async def _load(loader: _Loader, catalog: dict[str, list[Any]]) -> None:
 
 async def _load_devices(loader: _Loader, devices: list[DeviceEntry]) -> None:
     """Bind each device to exactly the users listed for it (users come earlier in the file order)."""
+    seen: set[str] = set()
     for index, device in enumerate(devices):
         label = _label("devices", index, device)
+        if device.id in seen:  # the later entry would undo the earlier one on every load
+            raise CatalogError(f"{label}: key 'id': device {device.id!r} is listed more than once")
+        seen.add(device.id)
         await loader.upsert("devices", {"device_id": device.id}, {"description": device.description})
         wanted = {await loader.lookup("users", "email", user, label, "users") for user in device.users}
         await loader.sync_set("device_users", "device_id", device.id, "user_id", wanted)

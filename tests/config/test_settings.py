@@ -42,6 +42,7 @@ def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     assert (settings.backup.interval_hours, settings.backup.keep) == (24, 7)
     assert settings.watch_mode == "auto" and settings.poll_interval_seconds == 2
     assert settings.after_sync == "keep" and settings.after_sync_min_age_seconds == 86400
+    assert settings.device_binding == "listed"
 
 
 def test_state_directory_from_systemd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -96,6 +97,7 @@ def test_config_file_from_environment_variable(monkeypatch: pytest.MonkeyPatch, 
             "target names must be unique",
         ),
         ('http_bind = "everywhere"', "http_bind"),
+        ('device_binding = "loose"', "device_binding"),
         (
             '[[targets]]\nname = "s"\nprovider = "sharepoint"\ntenant_id = "t"\nclient_id = "c"\nclient_secret = "x"',
             "drive_id or site_id",

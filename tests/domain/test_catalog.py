@@ -90,6 +90,7 @@ MUTATIONS: list[tuple[Any, list[str]]] = [
     (lambda d: d["devices"][0].update(id="../etc"), ["devices[0]", "../etc", "id"]),
     (lambda d: d["devices"][2].pop("users"), ["devices[2]", "crew-n1-tablet", "users"]),
     (lambda d: d["devices"][3].update(users="it.admin@northwind-fleet.example"), ["devices[3]", "users"]),
+    (lambda d: d["devices"].append(dict(d["devices"][0])), ["devices[4]", "north-depot-scanner", "more than once"]),
 ]
 
 
@@ -99,7 +100,7 @@ MUTATIONS: list[tuple[Any, list[str]]] = [
     ids=[
         "missing-key", "unknown-department", "unknown-role", "unknown-variant", "negative", "unknown-manager",
         "cycle", "unknown-key", "unknown-device-user", "device-id-not-a-folder-name", "device-without-users",
-        "device-users-not-a-list",
+        "device-users-not-a-list", "device-listed-twice",
     ],
 )  # fmt: skip
 async def test_a_data_error_names_the_entry_and_key_and_loads_nothing(
