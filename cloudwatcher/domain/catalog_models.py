@@ -45,7 +45,7 @@ class UserEntry(_Entry):
 
 
 Email = Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")]
-# The folder name a device drops into (CONTRACT §4).
+# The folder name a device drops into (see the README, "Folder layout").
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")]
 
 

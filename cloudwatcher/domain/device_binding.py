@@ -1,4 +1,4 @@
-"""Device binding (CONTRACT §11): which users a device may act for.
+"""Device binding: which users a device may act for (README, "Security model").
 
 A device only controls its own folder, so the ``user`` its envelope names is a claim, not an
 identity. ``cloudwatcher load`` binds devices to users (``devices`` / ``device_users``); the

@@ -9,7 +9,7 @@ Exactly once, even with two daemons on one database: the request's transaction f
 an advisory lock on its device, then looks for an earlier request of the same device with the
 same ``request_id`` or the same bytes (``uq_requests_device_payload`` and
 ``uq_requests_device_request`` back this up). A duplicate is not applied again; its response
-repeats the first one's content. Request ids are scoped to their device (CONTRACT §11): a
+repeats the first one's content. Request ids are scoped to their device: a
 ``request_id`` another device already used is refused with ``conflict``, recorded under a
 fresh row id, and never answered with the other device's response.
 

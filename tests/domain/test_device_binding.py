@@ -1,4 +1,4 @@
-"""Device binding: a device listed in the reference data acts only for its users (CONTRACT §11).
+"""Device binding: a device listed in the reference data acts only for its users.
 
 The example catalog binds north-depot-scanner to sam.becker and rita.kowalski, crew-n1-tablet
 to tom.hughes and it-office-pc to it.admin; truck-n101 is not listed.

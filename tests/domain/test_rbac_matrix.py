@@ -1,8 +1,8 @@
 """The permission matrix: every role x request type x location scope x kind of device.
 
 A request is applied only when all three rules allow it: the device may act for the user
-(CONTRACT §11), the user's roles grant the permission, and the location lies in the user's
-departments (CONTRACT §6). The expected outcome is computed from those rules, independently of
+(device_binding), the user's roles grant the permission, and the location lies in the user's
+departments. The expected outcome is computed from those rules, independently of
 the code under test, and compared for every combination.
 """
 

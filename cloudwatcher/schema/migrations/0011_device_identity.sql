@@ -1,4 +1,4 @@
--- Device identity (CONTRACT §11): which users a device may act for, request ids scoped to their
+-- Device identity: which users a device may act for, request ids scoped to their
 -- device, and the processor account behind an external answer.
 
 -- ---------------------------------------------------------------- device binding
