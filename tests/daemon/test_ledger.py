@@ -52,7 +52,13 @@ async def test_failures_are_requeued_when_due_and_gave_up_rows_only_by_retry(led
     await ledger.record([("a", "local", version("due")), ("a", "local", version("gave-up", b"y"))])
     due, gave_up = sorted(await ledger.claim("a", 10, 30, None), key=lambda r: r.local_path)
     past = datetime.now(UTC) - timedelta(seconds=1)
-    await ledger.mark_failed([FailedRow(due.id, "503 busy", past), FailedRow(gave_up.id, "403 forbidden", None)])
+    await ledger.mark_failed(
+        [
+            FailedRow(due.id, due.claim_token, "503 busy", past),
+            FailedRow(gave_up.id, gave_up.claim_token, "403 forbidden", None),
+        ],
+        None,
+    )
     assert await ledger.requeue_due() == {"a"}
     assert [r.id for r in await ledger.claim("a", 10, 30, None)] == [due.id]
     assert await retry_failed(ledger.pool, None) == 1
@@ -65,7 +71,8 @@ async def test_failures_are_requeued_when_due_and_gave_up_rows_only_by_retry(led
 async def test_synced_rows_keep_what_the_provider_reported(ledger: Ledger) -> None:
     await ledger.record([("a", "local", version("f"))])
     (row,) = await ledger.claim("a", 10, 30, None)
-    await ledger.mark_synced([SyncedRow(row.id, "/m/dev/requests/f", "id-1", 1, "sha256:ab", "hash")], None)
+    synced = SyncedRow(row.id, row.claim_token, "/m/dev/requests/f", "id-1", 1, "sha256:ab", "hash")
+    assert await ledger.mark_synced([synced], None) == 0
     stored = await ledger.pool.fetchrow("SELECT * FROM cloud_file_refs WHERE id = $1", row.id)
     assert stored["sync_status"] == "synced" and stored["uploaded_at"] is not None
     assert (stored["remote_id"], stored["remote_size"], stored["remote_hash"]) == ("id-1", 1, "sha256:ab")
@@ -79,9 +86,10 @@ async def test_a_big_batch_of_results_is_written_in_full(ledger: Ledger, split: 
     await ledger.record([("a", "local", version(f"f{i}", str(i).encode())) for i in range(2501)])
     claimed = await ledger.claim("a", 5000, 30, None)
     results = [
-        SyncedRow(row.id, f"/m/{row.local_path}", None, row.size, f"sha256:{row.sha256}", "hash") for row in claimed
+        SyncedRow(row.id, row.claim_token, f"/m/{row.local_path}", None, row.size, f"sha256:{row.sha256}", "hash")
+        for row in claimed
     ]
-    await ledger.mark_synced(results, None, split=split)
+    assert await ledger.mark_synced(results, None, split=split) == 0
     rows = await ledger.pool.fetch("SELECT sync_status, cloud_path, local_path FROM cloud_file_refs")
     assert len(rows) == 2501
     assert all(row["sync_status"] == "synced" and row["cloud_path"] == f"/m/{row['local_path']}" for row in rows)
