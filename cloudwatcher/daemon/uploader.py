@@ -259,7 +259,11 @@ class TargetUploader:
             return
         tasks = list(self._in_flight.values())
         _, still_running = await asyncio.wait(tasks, timeout=deadline)
-        abandoned = {row_id: self._claims[row_id].claim_token for row_id in self._in_flight}
+        abandoned = {
+            row_id: self._claims[row_id].claim_token
+            for row_id, task in self._in_flight.items()
+            if task in still_running
+        }
         for task in still_running:
             task.cancel()
         await asyncio.gather(*still_running, return_exceptions=True)
