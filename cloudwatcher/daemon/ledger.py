@@ -313,7 +313,7 @@ class Ledger:
         return {row["target"] for row in await self.pool.fetch(queries.REQUEUE_DUE)}
 
     async def reap_expired_leases(self) -> set[str]:
-        return {row["target"] for row in await self.pool.fetch(queries.REAP_EXPIRED_LEASES)}
+        return {row["target"] for row in await self.pool.fetch(queries.REAP_EXPIRED_LEASES, LEASE_SECONDS)}
 
     async def pending_targets(self) -> set[str]:
         return {row["target"] for row in await self.pool.fetch(queries.PENDING_TARGETS)}

@@ -171,11 +171,18 @@ WHERE sync_status = 'failed' AND next_attempt_at <= now()
 RETURNING target
 """
 
+# An expired lease is taken back only from an instance that has gone silent for as long as a
+# lease ($1 seconds; it heartbeats every 10 s) or has stopped, or from no known instance: a live
+# instance's claims are never released by another, however late its renewals.
 REAP_EXPIRED_LEASES = """
-UPDATE cloud_file_refs
+UPDATE cloud_file_refs AS r
 SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, claim_token = NULL, updated_at = now()
-WHERE sync_status = 'uploading' AND lease_expires_at < now()
-RETURNING target
+WHERE r.sync_status = 'uploading' AND r.lease_expires_at < now()
+  AND NOT EXISTS (
+      SELECT 1 FROM instances AS i
+      WHERE i.id = r.claimed_by AND i.stopped_at IS NULL
+        AND i.last_heartbeat > now() - make_interval(secs => $1))
+RETURNING r.target
 """
 
 RETRY_ALL = """

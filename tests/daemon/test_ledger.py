@@ -13,7 +13,15 @@ import asyncpg
 import pytest
 
 from cloudwatcher.daemon.cluster import release_claims_of_dead_instances
-from cloudwatcher.daemon.ledger import ClaimedRow, FailedRow, FileVersion, Ledger, SyncedRow, retry_failed
+from cloudwatcher.daemon.ledger import (
+    LEASE_SECONDS,
+    ClaimedRow,
+    FailedRow,
+    FileVersion,
+    Ledger,
+    SyncedRow,
+    retry_failed,
+)
 from cloudwatcher.daemon.status import STALE_AFTER_SECONDS
 
 
@@ -113,17 +121,27 @@ async def an_instance(pool: asyncpg.Pool, *, heartbeat_age_seconds: float = 0.0)
     return instance_id
 
 
-async def lose_the_lease(ledger: Ledger) -> None:
-    """The lease ran out (its worker stalled) and the reaper gave the row back."""
+async def stall(pool: asyncpg.Pool, instance_id: UUID | None) -> None:
+    """The instance stalled for longer than a lease: neither heartbeats nor renewals."""
+    await pool.execute(
+        "UPDATE instances SET last_heartbeat = now() - make_interval(secs => $2) WHERE id = $1",
+        instance_id,
+        LEASE_SECONDS + 5,
+    )
+
+
+async def lose_the_lease(ledger: Ledger, holder: UUID | None = None) -> None:
+    """The holder stalled past its lease and the reaper gave the row back."""
+    await stall(ledger.pool, holder)
     await ledger.pool.execute("UPDATE cloud_file_refs SET lease_expires_at = now() - interval '1 second'")
-    await ledger.reap_expired_leases()
+    assert await ledger.reap_expired_leases() == {"a"}
 
 
 async def a_claim_taken_over(ledger: Ledger, stalled: UUID | None, other: UUID | None) -> tuple[ClaimedRow, ClaimedRow]:
     """One row claimed by ``stalled``, reaped after its lease ran out, claimed by ``other``."""
     await ledger.record([("a", "local", version("f"))])
     (stale,) = await ledger.claim("a", 10, 30, stalled)
-    await lose_the_lease(ledger)
+    await lose_the_lease(ledger, stalled)
     (current,) = await ledger.claim("a", 10, 30, other)
     return stale, current
 
@@ -218,6 +236,7 @@ async def test_a_lost_claim_among_a_batch_of_results_leaves_only_that_row_alone(
     await ledger.record([("a", "local", version(f"f{i}", str(i).encode())) for i in range(50)])
     claimed = await ledger.claim("a", 50, 30, stalled)
     taken = claimed[7]
+    await stall(ledger.pool, stalled)
     await ledger.pool.execute(
         "UPDATE cloud_file_refs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", taken.id
     )
@@ -250,7 +269,7 @@ async def test_rows_born_claimed_carry_the_token_their_write_back_needs(ledger: 
     assert (stored["claimed_by"], stored["claim_token"]) == (instance, born.claim_token)
     assert born.lease_surely_held()
 
-    await lose_the_lease(ledger)
+    await lose_the_lease(ledger, instance)
     (again,) = await ledger.claim("a", 10, 30, instance)
     assert await write_synced(ledger, born, instance) == 1  # the born claim was lost
     assert await write_synced(ledger, again, instance) == 0
@@ -291,3 +310,28 @@ async def test_start_up_frees_the_claims_of_a_stale_instance_but_never_of_a_live
     assert by_id[of_dead.id] == ("pending", None)
     assert by_id[of_live.id] == ("uploading", live)
     assert by_id[of_mine.id] == ("uploading", me)
+
+
+async def test_an_expired_lease_of_a_live_instance_is_not_reaped_until_it_falls_silent(ledger: Ledger) -> None:
+    live = await an_instance(ledger.pool)
+    await ledger.record([("a", "local", version("f"))])
+    (claimed,) = await ledger.claim("a", 10, 30, live)
+    await ledger.pool.execute("UPDATE cloud_file_refs SET lease_expires_at = now() - interval '1 second'")
+
+    assert await ledger.reap_expired_leases() == set()  # it still heartbeats: its claim stands
+    held, _ = await ledger.renew_leases({claimed.id: claimed.claim_token}, 30, live)
+    assert held == {claimed.id}
+
+    await ledger.pool.execute("UPDATE cloud_file_refs SET lease_expires_at = now() - interval '1 second'")
+    await stall(ledger.pool, live)
+    assert await ledger.reap_expired_leases() == {"a"}
+    assert await ledger.pool.fetchval("SELECT sync_status FROM cloud_file_refs") == "pending"
+
+
+async def test_an_expired_lease_of_a_stopped_instance_is_reaped(ledger: Ledger) -> None:
+    stopped = await an_instance(ledger.pool)
+    await ledger.record([("a", "local", version("f"))])
+    await ledger.claim("a", 10, 30, stopped)
+    await ledger.pool.execute("UPDATE instances SET stopped_at = now() WHERE id = $1", stopped)
+    await ledger.pool.execute("UPDATE cloud_file_refs SET lease_expires_at = now() - interval '1 second'")
+    assert await ledger.reap_expired_leases() == {"a"}
