@@ -73,8 +73,9 @@ WHERE sync_status = 'uploading' AND claimed_by IN (
 async def release_claims_of_dead_instances(pool: asyncpg.Pool, instance_id: UUID) -> int:
     """At start-up: claims of instances whose heartbeat is stale go back to pending.
 
-    Their leases expire on their own within ``LEASE_SECONDS`` and the lease reaper frees them;
-    this only spares a (re)started daemon the wait where a dead instance's lease is longer.
+    The lease reaper frees them anyway once their leases have run out and their holder has
+    been silent for a lease's length; this is the same rule, stated by the heartbeat alone, for
+    claims whose leases are longer than that.
     A claim freed here and still written back by its old holder changes nothing: every
     write-back is fenced by the claim's token.
     """
