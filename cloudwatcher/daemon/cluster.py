@@ -8,12 +8,13 @@ killed instance never holds it.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+
+from cloudwatcher.daemon.status import STALE_AFTER_SECONDS
 
 T = TypeVar("T")
 
@@ -55,37 +56,28 @@ async def run_exclusively(
         return True, await job(connection)
 
 
-_SAME_HOST_INSTANCES = """
-SELECT id, pid FROM instances
-WHERE host = $1 AND id <> $2 AND stopped_at IS NULL
-"""
-
-_RELEASE_CLAIMS_OF = """
+# Instances are told apart by their per-boot id (a new ``instances`` row each start), never
+# by host name or process id: a cloned VM or a container has the same host name, and a
+# process id means nothing outside its own namespace. So a live instance's claims are never
+# released here, however alike the two instances look; only a heartbeat as old as the one
+# ``status`` calls stale says "dead".
+_RELEASE_CLAIMS_OF_DEAD_INSTANCES = """
 UPDATE cloud_file_refs
-SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, updated_at = now()
-WHERE sync_status = 'uploading' AND claimed_by = ANY($1::uuid[])
+SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, claim_token = NULL, updated_at = now()
+WHERE sync_status = 'uploading' AND claimed_by IN (
+    SELECT id FROM instances
+    WHERE id <> $1 AND last_heartbeat < now() - make_interval(secs => $2))
 """
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+async def release_claims_of_dead_instances(pool: asyncpg.Pool, instance_id: UUID) -> int:
+    """At start-up: claims of instances whose heartbeat is stale go back to pending.
 
-
-async def release_claims_of_dead_local_instances(pool: asyncpg.Pool, host: str, instance_id: UUID) -> int:
-    """At start-up: claims of earlier daemons on this host whose process is gone go back to pending.
-
-    Their leases would expire on their own within ``LEASE_SECONDS``; a restarted daemon need not
-    wait for that. Instances on other hosts are left to the lease reaper.
+    The lease reaper frees them anyway once their leases have run out and their holder has
+    been silent for a lease's length; this is the same rule, stated by the heartbeat alone, for
+    claims whose leases are longer than that.
+    A claim freed here and still written back by its old holder changes nothing: every
+    write-back is fenced by the claim's token.
     """
-    rows = await pool.fetch(_SAME_HOST_INSTANCES, host, instance_id)
-    dead = [row["id"] for row in rows if not _process_exists(row["pid"])]
-    if not dead:
-        return 0
-    status = await pool.execute(_RELEASE_CLAIMS_OF, dead)
+    status = await pool.execute(_RELEASE_CLAIMS_OF_DEAD_INSTANCES, instance_id, STALE_AFTER_SECONDS)
     return int(status.split()[-1])

@@ -21,7 +21,7 @@ from cloudwatcher.config import Settings
 from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
-from cloudwatcher.daemon.ledger import Ledger
+from cloudwatcher.daemon.ledger import LEASE_SECONDS, Ledger
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
 from cloudwatcher.schema import queries
 
@@ -128,7 +128,8 @@ class DaemonJobs:
 
         async def requeue(connection: asyncpg.Connection) -> set[str]:
             due = {row["target"] for row in await connection.fetch(queries.REQUEUE_DUE)}
-            return due | {row["target"] for row in await connection.fetch(queries.REAP_EXPIRED_LEASES)}
+            reaped = await connection.fetch(queries.REAP_EXPIRED_LEASES, LEASE_SECONDS)
+            return due | {row["target"] for row in reaped}
 
         await run_exclusively(
             self.pool,

@@ -3,12 +3,18 @@
 The database does the hard part (procrastinate's lesson): claims are one statement with
 ``FOR UPDATE SKIP LOCKED`` and a lease, results are written back in bulk, and any process may
 die at any moment without losing a row.
+
+Every claim carries a token (see :mod:`cloudwatcher.schema.queries`): the write-backs below
+take it with each row and change only rows whose claim is still this instance's. Each returns
+how many of its rows had lost their claim (another instance took them after the lease ran
+out), for the caller to count and log; such a row keeps the other instance's result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +29,9 @@ from cloudwatcher.schema import queries
 _DEADLOCK_RETRIES = 5
 _MARK_SPLIT = 1000  # more rows than this are marked synced by two statements at once
 LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
+# A claim is acted on only while this much of its lease is surely left, by this process's clock
+# (counted from before the statement that took or renewed it): slack for the clocks' rates.
+LEASE_MARGIN_SECONDS = 2.0
 
 # A pool connection proxy or a plain connection: both run queries the same way.
 # (The per-file records below are plain slotted dataclasses, not frozen ones: a frozen
@@ -56,6 +65,7 @@ class KnownVersion:
 @dataclass(slots=True)
 class ClaimedRow:
     id: UUID
+    claim_token: UUID  # this claim's fencing token: every write-back of the row carries it
     local_path: str
     device_id: str
     kind: str
@@ -66,6 +76,17 @@ class ClaimedRow:
     upload_session: dict[str, Any] | None = None
     # The recorded bytes, for a small file claimed as it was recorded; None: read the file.
     content: bytes | None = field(default=None, compare=False, repr=False)
+    # time.monotonic() before which the lease is surely still held (see LEASE_MARGIN_SECONDS);
+    # an upload must not start later unless a renewal has moved it on.
+    lease_until: float = 0.0
+
+    def lease_surely_held(self) -> bool:
+        return time.monotonic() < self.lease_until
+
+
+def lease_until(sent_at: float, lease_seconds: float) -> float:
+    """The ``lease_until`` of a lease taken or renewed by a statement sent at ``sent_at``."""
+    return sent_at + lease_seconds - LEASE_MARGIN_SECONDS
 
 
 @dataclass
@@ -80,6 +101,7 @@ class Recorded:
 @dataclass(slots=True)
 class SyncedRow:
     id: UUID
+    claim_token: UUID
     cloud_path: str
     remote_id: str | None
     remote_size: int | None
@@ -90,6 +112,7 @@ class SyncedRow:
 @dataclass(frozen=True)
 class FailedRow:
     id: UUID
+    claim_token: UUID
     error: str
     next_attempt_at: datetime | None
     spent_attempt: bool = True  # False for a quota park, which must not spend attempts
@@ -154,6 +177,7 @@ class Ledger:
         target, local_path, sha256, provider, device_id, kind, size, mtime_ns, take = by_column
         columns = [target, provider, device_id, local_path, kind, sha256, size, mtime_ns]  # RECORD_FILES' order
         arguments = (*columns, self.source_root, take, LEASE_SECONDS, instance_id)
+        sent_at = time.monotonic()
         for attempt in range(1, _DEADLOCK_RETRIES + 1):
             try:
                 async with self.pool.acquire() as connection, connection.transaction():
@@ -174,16 +198,28 @@ class Ledger:
                 continue
             v = by_key[(row["target"], row["local_path"])]
             born = ClaimedRow(
-                claimed_id, v.local_path, v.device_id, v.kind, v.sha256, v.size, v.mtime_ns, content=v.content
+                claimed_id,
+                row["claim_token"],
+                v.local_path,
+                v.device_id,
+                v.kind,
+                v.sha256,
+                v.size,
+                v.mtime_ns,
+                content=v.content,
+                lease_until=lease_until(sent_at, LEASE_SECONDS),
             )
             recorded.claimed.setdefault(row["target"], []).append(born)
         return recorded
 
     async def claim(self, target: str, limit: int, lease_seconds: float, instance_id: UUID | None) -> list[ClaimedRow]:
+        sent_at = time.monotonic()
         rows = await self.pool.fetch(queries.CLAIM_PENDING, target, limit, lease_seconds, instance_id, self.source_root)
+        held_until = lease_until(sent_at, lease_seconds)
         return [
             ClaimedRow(
                 id=row["id"],
+                claim_token=row["claim_token"],
                 local_path=row["local_path"],
                 device_id=row["device_id"],
                 kind=row["file_type"],
@@ -192,22 +228,38 @@ class Ledger:
                 mtime_ns=row["file_mtime_ns"],
                 attempts=row["attempts"],
                 upload_session=json.loads(row["upload_session"]) if row["upload_session"] else None,
+                lease_until=held_until,
             )
             for row in rows
         ]
 
-    async def renew_leases(self, ids: Sequence[UUID], lease_seconds: float) -> None:
-        if ids:
-            await self.pool.execute(queries.RENEW_LEASES, list(ids), lease_seconds)
+    async def renew_leases(
+        self, claims: Mapping[UUID, UUID], lease_seconds: float, instance_id: UUID | None
+    ) -> tuple[set[UUID], float]:
+        """Renew the leases of ``claims`` (row id → claim token) that this instance still holds.
 
-    async def mark_synced(self, rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> None:
+        Returns the ids still held, and the ``lease_until`` they now have; the other claims
+        were lost (another instance took them after their lease ran out).
+        """
+        sent_at = time.monotonic()
+        if not claims:
+            return set(), lease_until(sent_at, lease_seconds)
+        rows = await self.pool.fetch(
+            queries.RENEW_LEASES, list(claims), list(claims.values()), lease_seconds, instance_id
+        )
+        return {row["id"] for row in rows}, lease_until(sent_at, lease_seconds)
+
+    async def mark_synced(self, rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> int:
         """Mark ``rows`` synced; a big batch as two statements at once when ``split`` (at the end
         of a burst it would otherwise be one long statement on one core, with the uploads done
-        and waiting; while uploads still run, one statement leaves them the other core)."""
+        and waiting; while uploads still run, one statement leaves them the other core).
+
+        Returns how many rows were not marked because their claim was lost.
+        """
         if not rows:
-            return
+            return 0
         halves = [rows] if len(rows) <= _MARK_SPLIT or not split else [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
-        await asyncio.gather(
+        statuses = await asyncio.gather(
             *(
                 self.pool.execute(
                     queries.MARK_SYNCED,
@@ -218,38 +270,58 @@ class Ledger:
                     [row.remote_hash for row in half],
                     [row.verification for row in half],
                     instance_id,
+                    [row.claim_token for row in half],
                 )
                 for half in halves
             )
         )
+        return len(rows) - sum(_changed(status) for status in statuses)
 
-    async def mark_failed(self, rows: Sequence[FailedRow]) -> None:
+    async def mark_failed(self, rows: Sequence[FailedRow], instance_id: UUID | None) -> int:
+        """Mark ``rows`` failed; returns how many were not marked because their claim was lost."""
         if not rows:
-            return
-        await self.pool.execute(
+            return 0
+        marked = await self.pool.fetchval(
             queries.MARK_FAILED,
             [row.id for row in rows],
             [row.error for row in rows],
             [row.next_attempt_at for row in rows],
             [1 if row.spent_attempt else 0 for row in rows],
             [row.announce for row in rows],
+            [row.claim_token for row in rows],
+            instance_id,
         )
+        return len(rows) - int(marked)
 
-    async def release(self, ids: Sequence[UUID]) -> None:
-        if ids:
-            await self.pool.execute(queries.RELEASE_CLAIMS, list(ids))
+    async def release(self, claims: Mapping[UUID, UUID], instance_id: UUID | None) -> int:
+        """Give ``claims`` (row id → claim token) back (pending); returns how many had been lost."""
+        if not claims:
+            return 0
+        status = await self.pool.execute(queries.RELEASE_CLAIMS, list(claims), list(claims.values()), instance_id)
+        return len(claims) - _changed(status)
 
-    async def save_upload_session(self, ref_id: UUID, state: dict[str, Any] | None) -> None:
-        await self.pool.execute(queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state))
+    async def save_upload_session(
+        self, ref_id: UUID, claim_token: UUID, instance_id: UUID | None, state: dict[str, Any] | None
+    ) -> bool:
+        """Keep a resumable upload's state with its row; False if the claim was lost (nothing saved)."""
+        status = await self.pool.execute(
+            queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state), claim_token, instance_id
+        )
+        return _changed(status) == 1
 
     async def requeue_due(self) -> set[str]:
         return {row["target"] for row in await self.pool.fetch(queries.REQUEUE_DUE)}
 
     async def reap_expired_leases(self) -> set[str]:
-        return {row["target"] for row in await self.pool.fetch(queries.REAP_EXPIRED_LEASES)}
+        return {row["target"] for row in await self.pool.fetch(queries.REAP_EXPIRED_LEASES, LEASE_SECONDS)}
 
     async def pending_targets(self) -> set[str]:
         return {row["target"] for row in await self.pool.fetch(queries.PENDING_TARGETS)}
+
+
+def _changed(status: str) -> int:
+    """Rows changed, from a command status such as ``UPDATE 12``."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def retry_failed(connection: asyncpg.Connection | asyncpg.Pool, ref_ids: Sequence[UUID] | None) -> int:

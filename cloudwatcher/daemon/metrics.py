@@ -35,6 +35,7 @@ __all__ = [
     "observe_drop_to_synced",
     "observe_ingest_latency",
     "publish_status",
+    "record_claims_lost",
     "record_request",
     "record_upload",
     "record_watcher_event",
@@ -144,6 +145,13 @@ WATCHER_EVENTS = Counter(
     "cloudwatcher_watcher_events",
     "File-system events and scan findings by kind (added, modified, deleted, overflow, rescan, ...).",
     ["kind"],
+    registry=REGISTRY,
+)
+CLAIMS_LOST = Counter(
+    "cloudwatcher_claims_lost",
+    "Claimed rows whose result was not written back (or whose upload was not started) because "
+    "their claim had passed to another instance after the lease ran out.",
+    ["target"],
     registry=REGISTRY,
 )
 DB_POOL = Gauge(
@@ -259,6 +267,11 @@ def publish_status(snapshot: Mapping[str, Any]) -> None:
         )
 
 
+def record_claims_lost(target: str, count: int) -> None:
+    """``count`` claims of ``target`` were found lost when writing back (or before uploading)."""
+    CLAIMS_LOST.labels(target).inc(count)
+
+
 def record_watcher_event(kind: str) -> None:
     """Count one watcher event or scan finding of ``kind``."""
     WATCHER_EVENTS.labels(kind).inc()
@@ -278,7 +291,7 @@ def forget_target(target: str) -> None:
         for labels in list(_label_sets(metric)):
             if labels[0] == target:
                 metric.remove(*labels)
-    for metric in (OLDEST_PENDING_AGE, RETRY_QUEUE):
+    for metric in (OLDEST_PENDING_AGE, RETRY_QUEUE, CLAIMS_LOST):
         for labels in list(_label_sets(metric)):
             if labels == (target,):
                 metric.remove(target)

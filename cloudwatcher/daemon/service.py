@@ -25,7 +25,7 @@ import uvloop
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon import metrics
-from cloudwatcher.daemon.cluster import release_claims_of_dead_local_instances
+from cloudwatcher.daemon.cluster import release_claims_of_dead_instances
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
 from cloudwatcher.daemon.jobs import DaemonJobs
@@ -166,9 +166,9 @@ class Daemon:
                 str(settings.watch_path),
             )
         log.info("cloudwatcher %s started as instance %s", __version__, self.instance_id)
-        released = await release_claims_of_dead_local_instances(self.pool, socket.gethostname(), self.instance_id)
+        released = await release_claims_of_dead_instances(self.pool, self.instance_id)
         if released:
-            log.info("took back %d upload claim(s) left by a daemon that died on this host", released)
+            log.info("took back %d upload claim(s) left by instances whose heartbeat is stale", released)
         ledger = Ledger(self.pool, str(settings.watch_path))
         self.ledger = ledger
 

@@ -17,6 +17,7 @@ import asyncpg
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cloudwatcher.config.settings import RetrySettings
+from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, ClaimedRow, FailedRow, Ledger, SyncedRow
 from cloudwatcher.daemon.naming import RemoteNames
@@ -64,6 +65,19 @@ class _LedgerUnavailableError(TransientError):
 
 class _LocalFileChangedError(FileChangedError):
     """The watched file is not what the ledger recorded: the watcher should look at it again."""
+
+
+class _ClaimUnsureError(Exception):
+    """The row's lease may have run out (the process stalled, or renewals failed) before its
+    upload could start: another instance may hold it now, so it is not uploaded but given back.
+    Not a TransientError: never retried in place."""
+
+
+def _upload_while_held(upload: Callable[[UploadJob], UploadResult], row: ClaimedRow, job: UploadJob) -> UploadResult:
+    """One blocking try, started only while the row's lease is surely this instance's."""
+    if not row.lease_surely_held():
+        raise _ClaimUnsureError
+    return upload(job)
 
 
 def _worth_a_quick_retry(error: BaseException) -> bool:
@@ -124,6 +138,7 @@ class TargetUploader:
         self._held_content = 0  # bytes of ClaimedRow.content in flight
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[UUID, asyncio.Task[None]] = {}
+        self._claims: dict[UUID, ClaimedRow] = {}  # the rows in flight, with their claim tokens
         self._synced: list[SyncedRow] = []
         self._failed: list[FailedRow] = []
         self._room = asyncio.Event()
@@ -228,6 +243,7 @@ class TargetUploader:
             fits = self._blocking is not None and row.size <= BATCH_FILE_LIMIT and row.upload_session is None
             (batchable if fits and row.local_path not in self._path_locks else singles).append(row)
             self._use_path_lock(row.local_path)
+            self._claims[row.id] = row
         size = min(_BATCH_LIMIT, -(-len(batchable) // self._batch_lanes)) if batchable else 1
         for start in range(0, len(batchable), size):
             batch = batchable[start : start + size]
@@ -243,14 +259,18 @@ class TargetUploader:
             return
         tasks = list(self._in_flight.values())
         _, still_running = await asyncio.wait(tasks, timeout=deadline)
-        abandoned = [row_id for row_id, task in self._in_flight.items() if task in still_running]
+        abandoned = {
+            row_id: self._claims[row_id].claim_token
+            for row_id, task in self._in_flight.items()
+            if task in still_running
+        }
         for task in still_running:
             task.cancel()
         await asyncio.gather(*still_running, return_exceptions=True)
         if abandoned:
             log.info("target %s: giving back %d unfinished claim(s)", self.name, len(abandoned))
             with contextlib.suppress(*CONNECTION_ERRORS):
-                await self.ledger.release(abandoned)
+                self._claims_lost(await self.ledger.release(abandoned, self.instance_id), "given back")
 
     async def _flush_loop(self, stopping: asyncio.Event) -> None:
         """Write results back every 40 ms, or 10 ms after the last upload in flight finished:
@@ -289,13 +309,14 @@ class TargetUploader:
             except Exception as exc:
                 error = f"upload not made durable: {exc}"
                 retry_at = datetime.now(UTC) + timedelta(seconds=self.retry.initial_delay_seconds)
-                failed = failed + [FailedRow(row.id, error, retry_at) for row in synced]
+                failed = failed + [FailedRow(row.id, row.claim_token, error, retry_at) for row in synced]
                 synced = []
         for attempt in range(100 if final else 1):
             try:
-                await self.ledger.mark_synced(synced, self.instance_id, split=not self._in_flight)
+                lost = await self.ledger.mark_synced(synced, self.instance_id, split=not self._in_flight)
                 synced = []
-                await self.ledger.mark_failed(failed)
+                self._claims_lost(lost, "written back as synced")
+                self._claims_lost(await self.ledger.mark_failed(failed, self.instance_id), "written back as failed")
                 self.health.succeeded()
                 return
             except CONNECTION_ERRORS as exc:
@@ -313,11 +334,50 @@ class TargetUploader:
         self._failed = failed + self._failed
 
     async def _renew_loop(self, stopping: asyncio.Event) -> None:
+        """Renew the leases of every claim held (in flight, or waiting to be written back).
+
+        Renewal is fenced like every write-back: a claim another instance has taken meanwhile
+        stays lost, and its row keeps its old ``lease_until``, so its upload, if not begun, is
+        never started (it is counted lost then, or when its result is written back).
+        """
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            pending_ids = list(self._in_flight) + [row.id for row in self._synced] + [row.id for row in self._failed]
+            claims = {row_id: row.claim_token for row_id, row in self._claims.items()}
+            claims.update((row.id, row.claim_token) for row in self._synced)
+            claims.update((row.id, row.claim_token) for row in self._failed)
             with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.TransactionRollbackError):
-                await self.ledger.renew_leases(pending_ids, LEASE_SECONDS)  # missed once: renewed next time
+                # missed once: renewed next time (and uploads wait for it once the margin is reached)
+                held, until = await self.ledger.renew_leases(claims, LEASE_SECONDS, self.instance_id)
+                for row_id in held:
+                    row = self._claims.get(row_id)
+                    if row is not None:
+                        row.lease_until = until
+
+    def _claims_lost(self, count: int, what: str) -> None:
+        """Count and log claims found lost (their rows keep the result of the instance that took them)."""
+        if count:
+            metrics.record_claims_lost(self.name, count)
+            log.warning(
+                "target %s: %d claim(s) lost to another instance after their lease ran out; "
+                "not %s (the other instance's result stands)",
+                self.name,
+                count,
+                what,
+                extra={"target": self.name},
+            )
+
+    async def _give_back(self, rows: list[ClaimedRow]) -> None:
+        """Rows whose lease may have lapsed before their upload began: released if still this
+        instance's (then claimed afresh, by whichever instance comes first), counted if lost."""
+        claims = {row.id: row.claim_token for row in rows}
+        try:
+            lost = await self.ledger.release(claims, self.instance_id)
+        except CONNECTION_ERRORS as exc:  # their leases run out, and the reaper frees them
+            self.health.failed(exc)
+            return
+        self._claims_lost(lost, "uploaded")
+        if lost < len(claims):
+            self.notify_pending()
 
     # ------------------------------------------------------------------ one row
     async def _upload(self, row: ClaimedRow) -> None:
@@ -330,6 +390,8 @@ class TargetUploader:
             await self._note_target_state(self.state.succeeded())
         except asyncio.CancelledError:
             raise
+        except _ClaimUnsureError:
+            await self._give_back([row])
         except Exception as exc:  # every failure lands in the ledger with its reason
             await self._upload_failed(row, exc)
         finally:
@@ -350,11 +412,13 @@ class TargetUploader:
         async def save_state(state: dict[str, Any] | None) -> None:
             self._sessions[row.id] = state
             with contextlib.suppress(*CONNECTION_ERRORS):
-                await self.ledger.save_upload_session(row.id, state)
+                await self.ledger.save_upload_session(row.id, row.claim_token, self.instance_id, state)
 
         result: UploadResult | None = None
         async for attempt in AsyncRetrying(**_QUICK_RETRIES):
             with attempt:
+                if not row.lease_surely_held():  # checked before every try: a retry is an upload too
+                    raise _ClaimUnsureError
                 result = await self.provider.upload(job, save_state)
         assert result is not None
         self._unchanged_during_upload(row, local_file, mtime_ns)
@@ -382,7 +446,12 @@ class TargetUploader:
                             remote_paths.append(exc)
                 outcomes = await asyncio.to_thread(self._attempt_blocking_many, rows, remote_paths)
             succeeded = False  # since the target state last heard of it (once per run of successes)
+            unsure = [row for row, done in zip(rows, outcomes, strict=True) if isinstance(done, _ClaimUnsureError)]
+            if unsure:
+                await self._give_back(unsure)
             for row, outcome in zip(rows, outcomes, strict=True):
+                if isinstance(outcome, _ClaimUnsureError):
+                    continue
                 if isinstance(outcome, UploadResult):
                     self._upload_succeeded(row, outcome, started)
                     succeeded = True
@@ -422,11 +491,11 @@ class TargetUploader:
                 mtime_ns = row.mtime_ns if recorded else self._unchanged_since_recorded(row, local_file)
                 job = UploadJob(local_file, remote_path, row.size, row.sha256, mtime_ns, content=row.content)
                 try:
-                    result = upload(job)
+                    result = _upload_while_held(upload, row, job)
                 except Exception as exc:  # tenacity only from here: its set-up per call showed in profiles
                     if in_trouble or not _worth_a_quick_retry(exc):
                         raise
-                    result = quick_retries(upload, job)
+                    result = quick_retries(_upload_while_held, upload, row, job)
                 if recorded:
                     self._unchanged_since_recorded(row, local_file)  # still there, and still those bytes
                 else:
@@ -475,6 +544,7 @@ class TargetUploader:
             del self._path_locks[row.local_path]
         self._sessions.pop(row.id, None)
         self._in_flight.pop(row.id, None)
+        self._claims.pop(row.id, None)
         self._room.set()
         if not self._in_flight:
             self._drained.set()
@@ -482,7 +552,13 @@ class TargetUploader:
     def _upload_succeeded(self, row: ClaimedRow, result: UploadResult, started: float) -> None:
         self._synced.append(
             SyncedRow(
-                row.id, result.cloud_path, result.remote_id, result.remote_size, result.remote_hash, result.verification
+                row.id,
+                row.claim_token,
+                result.cloud_path,
+                result.remote_id,
+                result.remote_size,
+                result.remote_hash,
+                result.verification,
             )
         )
         self.on_result(row, result, None)
@@ -523,7 +599,7 @@ class TargetUploader:
         except Exception as exc:  # best effort: the provider's own expiry cleans up the rest
             log.info("could not cancel the upload session of %s: %s", row.local_path, exc)
         with contextlib.suppress(*CONNECTION_ERRORS):
-            await self.ledger.save_upload_session(row.id, None)
+            await self.ledger.save_upload_session(row.id, row.claim_token, self.instance_id, None)
 
     async def _note_failure_for_target(self, error: Exception, failure: FailedRow) -> None:
         """A daily cap parks the target, a full quota marks it full, other trouble may make it failing."""
@@ -549,18 +625,20 @@ class TargetUploader:
         now = datetime.now(UTC)
         message = str(error) or type(error).__name__
         if isinstance(error, _LedgerUnavailableError):  # not the upload's fault: spend nothing
-            return FailedRow(row.id, message, now + timedelta(seconds=5), spent_attempt=False)
+            return FailedRow(row.id, row.claim_token, message, now + timedelta(seconds=5), spent_attempt=False)
         if isinstance(error, DailyCapError):
             parked = now.timestamp() + (error.retry_after or 3600.0)
-            return FailedRow(row.id, message, datetime.fromtimestamp(parked, UTC), spent_attempt=False)
+            return FailedRow(row.id, row.claim_token, message, datetime.fromtimestamp(parked, UTC), spent_attempt=False)
         if isinstance(error, PermanentError):
             # A file that changed is not a give-up worth announcing: its new content has a row.
-            return FailedRow(row.id, message, None, announce=not isinstance(error, FileChangedError))
+            return FailedRow(row.id, row.claim_token, message, None, announce=not isinstance(error, FileChangedError))
         retry_after = error.retry_after if isinstance(error, TransientError) else None
         if not isinstance(error, TransientError):
             message = f"{type(error).__name__}: {message}"
         attempts = row.attempts + 1
-        return FailedRow(row.id, message, next_attempt_at(self.retry, attempts, now, retry_after=retry_after))
+        return FailedRow(
+            row.id, row.claim_token, message, next_attempt_at(self.retry, attempts, now, retry_after=retry_after)
+        )
 
 
 async def _wait_any(*events: asyncio.Event, seconds: float) -> None:

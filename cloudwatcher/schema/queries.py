@@ -2,6 +2,12 @@
 
 Batch statements take parallel arrays and ``unnest`` them, so that a burst of thousands of
 files costs a handful of round trips instead of one per file.
+
+Claim fencing: every claim sets ``claimed_by`` (the instance's per-boot id) and a fresh random
+``claim_token``; every write-back of a claim (renewal, synced, failed, release, upload session)
+carries both and changes only rows that still hold them. A worker whose lease was reaped while
+it stalled, and whose row another instance has claimed since, thus changes nothing; the
+statements report how many rows they changed, so the caller can count the claims it lost.
 """
 
 KNOWN_VERSIONS = """
@@ -14,13 +20,14 @@ GROUP BY local_path, file_size_bytes, file_mtime_ns, content_sha256
 RECORD_FILES = """
 INSERT INTO cloud_file_refs
     (target, cloud_provider, device_id, local_path, file_type, content_sha256, file_size_bytes, file_mtime_ns,
-     source_root, sync_status, lease_expires_at, claimed_by)
+     source_root, sync_status, lease_expires_at, claimed_by, claim_token)
 SELECT f.target, f.provider, f.device_id, f.local_path, f.kind, f.sha256, f.size, f.mtime_ns, $9::text,
        -- A row this daemon's uploader takes at once is born claimed (one write fewer than
        -- inserting it pending and claiming it a moment later); the others wait for a claim.
        CASE WHEN f.take THEN 'uploading' ELSE 'pending' END,
        CASE WHEN f.take THEN now() + make_interval(secs => $11) END,
-       CASE WHEN f.take THEN $12::uuid END
+       CASE WHEN f.take THEN $12::uuid END,
+       CASE WHEN f.take THEN gen_random_uuid() END
 FROM (
     SELECT files.*,
            -- As in CLAIM_PENDING: a target parked by a daily upload cap takes nothing.
@@ -49,7 +56,8 @@ ON CONFLICT (target, local_path, content_sha256) DO UPDATE
     WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns
 -- Only new rows can have been born claimed; an updated row keeps (or regains) its own status.
 RETURNING (xmax = 0) AS inserted, target, local_path,
-          CASE WHEN xmax = 0 AND sync_status = 'uploading' THEN id END AS claimed_id
+          CASE WHEN xmax = 0 AND sync_status = 'uploading' THEN id END AS claimed_id,
+          CASE WHEN xmax = 0 AND sync_status = 'uploading' THEN claim_token END AS claim_token
 """
 
 CLAIM_PENDING = """
@@ -68,17 +76,22 @@ UPDATE cloud_file_refs AS r
 SET sync_status = 'uploading',
     lease_expires_at = now() + make_interval(secs => $3),
     claimed_by = $4,
+    claim_token = gen_random_uuid(),
     updated_at = now()
 FROM claimable
 WHERE r.id = claimable.id
-RETURNING r.id, r.local_path, r.device_id, r.file_type, r.content_sha256, r.file_size_bytes,
+RETURNING r.id, r.claim_token, r.local_path, r.device_id, r.file_type, r.content_sha256, r.file_size_bytes,
           r.file_mtime_ns, r.attempts, r.upload_session
 """
 
+# The ids of the rows whose claim is still held (and now renewed); the others were lost.
 RENEW_LEASES = """
-UPDATE cloud_file_refs
-SET lease_expires_at = now() + make_interval(secs => $2)
-WHERE id = ANY($1::uuid[]) AND sync_status = 'uploading'
+UPDATE cloud_file_refs AS r
+SET lease_expires_at = now() + make_interval(secs => $3)
+FROM unnest($1::uuid[], $2::uuid[]) AS v(id, claim_token)
+WHERE r.id = v.id AND r.sync_status = 'uploading'
+  AND r.claimed_by IS NOT DISTINCT FROM $4::uuid AND r.claim_token = v.claim_token
+RETURNING r.id
 """
 
 MARK_SYNCED = """
@@ -95,12 +108,14 @@ SET sync_status = 'synced',
     next_attempt_at = NULL,
     lease_expires_at = NULL,
     claimed_by = NULL,
+    claim_token = NULL,
     upload_session = NULL,
     uploaded_by = $7,
     updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-     AS v(id, cloud_path, remote_id, remote_size, remote_hash, verification)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $8::uuid[])
+     AS v(id, cloud_path, remote_id, remote_size, remote_hash, verification, claim_token)
 WHERE r.id = v.id AND r.sync_status = 'uploading'
+  AND r.claimed_by IS NOT DISTINCT FROM $7::uuid AND r.claim_token = v.claim_token
 """
 
 MARK_FAILED = """
@@ -112,33 +127,41 @@ WITH failed AS (
         next_attempt_at = v.next_attempt_at,
         lease_expires_at = NULL,
         claimed_by = NULL,
+        claim_token = NULL,
         updated_at = now()
-    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::bool[])
-         AS v(id, error, next_attempt_at, spent, announce)
+    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::bool[], $6::uuid[])
+         AS v(id, error, next_attempt_at, spent, announce, claim_token)
     WHERE r.id = v.id AND r.sync_status = 'uploading'
+      AND r.claimed_by IS NOT DISTINCT FROM $7::uuid AND r.claim_token = v.claim_token
     RETURNING r.id, r.target, r.local_path, r.last_error, r.next_attempt_at, v.announce
+), announced AS (
+    -- A row that gave up is announced (notify.webhook_url) in the same transaction: never lost,
+    -- never sent for a failure that did not happen (nor for a claim that was lost).
+    INSERT INTO notification_events (event, target, local_path, ref_id, reason)
+    SELECT 'file.gave_up', target, local_path, id, last_error FROM failed
+    WHERE next_attempt_at IS NULL AND announce
 )
--- A row that gave up is announced (notify.webhook_url) in the same transaction: never lost,
--- never sent for a failure that did not happen.
-INSERT INTO notification_events (event, target, local_path, ref_id, reason)
-SELECT 'file.gave_up', target, local_path, id, last_error FROM failed
-WHERE next_attempt_at IS NULL AND announce
+SELECT count(*) FROM failed
 """
 
 RELEASE_CLAIMS = """
-UPDATE cloud_file_refs
-SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, updated_at = now()
-WHERE id = ANY($1::uuid[]) AND sync_status = 'uploading'
+UPDATE cloud_file_refs AS r
+SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, claim_token = NULL, updated_at = now()
+FROM unnest($1::uuid[], $2::uuid[]) AS v(id, claim_token)
+WHERE r.id = v.id AND r.sync_status = 'uploading'
+  AND r.claimed_by IS NOT DISTINCT FROM $3::uuid AND r.claim_token = v.claim_token
 """
 
+# On a clean stop: every claim this instance still holds (by its id, which no other instance has).
 RELEASE_INSTANCE_CLAIMS = """
 UPDATE cloud_file_refs
-SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, updated_at = now()
+SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, claim_token = NULL, updated_at = now()
 WHERE claimed_by = $1 AND sync_status = 'uploading'
 """
 
 SAVE_UPLOAD_SESSION = """
-UPDATE cloud_file_refs SET upload_session = $2::jsonb, updated_at = now() WHERE id = $1
+UPDATE cloud_file_refs SET upload_session = $2::jsonb, updated_at = now()
+WHERE id = $1 AND sync_status = 'uploading' AND claimed_by IS NOT DISTINCT FROM $4::uuid AND claim_token = $3
 """
 
 REQUEUE_DUE = """
@@ -148,11 +171,18 @@ WHERE sync_status = 'failed' AND next_attempt_at <= now()
 RETURNING target
 """
 
+# An expired lease is taken back only from an instance that has gone silent for as long as a
+# lease ($1 seconds; it heartbeats every 10 s) or has stopped, or from no known instance: a live
+# instance's claims are never released by another, however late its renewals.
 REAP_EXPIRED_LEASES = """
-UPDATE cloud_file_refs
-SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, updated_at = now()
-WHERE sync_status = 'uploading' AND lease_expires_at < now()
-RETURNING target
+UPDATE cloud_file_refs AS r
+SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, claim_token = NULL, updated_at = now()
+WHERE r.sync_status = 'uploading' AND r.lease_expires_at < now()
+  AND NOT EXISTS (
+      SELECT 1 FROM instances AS i
+      WHERE i.id = r.claimed_by AND i.stopped_at IS NULL
+        AND i.last_heartbeat > now() - make_interval(secs => $1))
+RETURNING r.target
 """
 
 RETRY_ALL = """

@@ -57,7 +57,7 @@ async def sync(pool: asyncpg.Pool, target: str, *, hours_ago: float = 2.0) -> No
     ledger = Ledger(pool)
     rows = await ledger.claim(target, 1000, 30, None)
     await ledger.mark_synced(
-        [SyncedRow(r.id, f"/m/{r.local_path}", None, r.size, "sha256:x", "hash") for r in rows], None
+        [SyncedRow(r.id, r.claim_token, f"/m/{r.local_path}", None, r.size, "sha256:x", "hash") for r in rows], None
     )
     await pool.execute(
         "UPDATE cloud_file_refs SET uploaded_at = now() - make_interval(secs => $2) WHERE target = $1",

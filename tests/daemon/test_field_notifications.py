@@ -71,7 +71,7 @@ async def give_up(pool: asyncpg.Pool, name: str, reason: str) -> UUID:
         ]
     )
     (row,) = await ledger.claim("cloud", 10, 30, None)
-    await ledger.mark_failed([FailedRow(row.id, reason, None)])
+    await ledger.mark_failed([FailedRow(row.id, row.claim_token, reason, None)], None)
     return row.id
 
 
@@ -109,9 +109,10 @@ async def test_a_retried_failure_and_a_changed_file_are_not_announced(
     x, y = await ledger.claim("cloud", 10, 30, None)
     await ledger.mark_failed(
         [
-            FailedRow(x.id, "503 busy", datetime.now(UTC)),
-            FailedRow(y.id, "file changed during upload", None, announce=False),
-        ]
+            FailedRow(x.id, x.claim_token, "503 busy", datetime.now(UTC)),
+            FailedRow(y.id, y.claim_token, "file changed during upload", None, announce=False),
+        ],
+        None,
     )
     assert await db.fetchval("SELECT count(*) FROM notification_events") == 0
 

@@ -11,12 +11,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
 
-from cloudwatcher.daemon import recorder
-from cloudwatcher.daemon.ledger import FileVersion, Recorded
+from cloudwatcher.daemon import metrics, recorder
+from cloudwatcher.daemon.ledger import FileVersion, Recorded, SyncedRow
 from cloudwatcher.daemon.scanner import Candidate
 from tests.daemon.test_uploader_batches import Harness, drop
 
@@ -189,3 +190,87 @@ def test_the_recorder_keeps_the_bytes_of_small_files_within_a_budget(
     assert first == (hashlib.sha256(b"x" * 100).hexdigest(), b"x" * 100)
     assert second is not None and second[1] is None  # over the size limit: hashed, not kept
     assert third is not None and third[1] is None  # the budget is spent: hashed, not kept
+
+
+# ---------------------------------------------------------------- claims born here, lost to another instance
+
+
+def _claims_lost() -> float:
+    return metrics.REGISTRY.get_sample_value("cloudwatcher_claims_lost_total", {"target": "mirror"}) or 0.0
+
+
+async def _taken_over_and_synced(pool: asyncpg.Pool, harness: Harness) -> UUID:
+    """Another instance takes every row after its lease ran out, and syncs it: its result must stand."""
+    other: UUID = await pool.fetchval(
+        "INSERT INTO instances (host, pid, version, watch_root) VALUES ('other', 1, 'test', '/inbox') RETURNING id"
+    )
+    await pool.execute("UPDATE cloud_file_refs SET lease_expires_at = now() - interval '1 second'")
+    await harness.ledger.reap_expired_leases()
+    taken = await harness.ledger.claim("mirror", 1000, 30, other)
+    results = [
+        SyncedRow(r.id, r.claim_token, f"/other/{r.local_path}", None, r.size, "sha256:x", "hash") for r in taken
+    ]
+    assert await harness.ledger.mark_synced(results, other) == 0
+    return other
+
+
+async def test_born_claimed_rows_whose_lease_ran_out_before_their_upload_are_not_uploaded_by_the_stalled_instance(
+    harness: Harness, pool: asyncpg.Pool
+) -> None:
+    versions = _files(harness, 12)
+    lost_before = _claims_lost()
+    other: UUID | None = None
+
+    async def stalled_past_the_lease(recorded: Recorded) -> None:
+        nonlocal other
+        for row in recorded.claimed["mirror"]:
+            row.lease_until = time.monotonic() - 1  # as after a stall longer than the lease
+        other = await _taken_over_and_synced(pool, harness)
+
+    rows = await _upload_born_claimed(harness, versions, stalled_past_the_lease)
+
+    assert {(row["sync_status"], row["uploaded_by"]) for row in rows.values()} == {("synced", other)}
+    assert all(row["cloud_path"] == f"/other/{path}" for path, row in rows.items())
+    assert all(row["attempts"] == 1 for row in rows.values())  # the other instance's one attempt
+    assert not harness.mirror.exists() or not any(p.is_file() for p in harness.mirror.rglob("*")), "nothing uploaded"
+    assert _claims_lost() - lost_before == 12
+
+
+async def test_born_claimed_rows_whose_lease_may_have_run_out_but_is_still_held_are_claimed_again_and_uploaded(
+    harness: Harness, pool: asyncpg.Pool
+) -> None:
+    versions = _files(harness, 12)
+    lost_before = _claims_lost()
+
+    async def stalled_but_not_taken(recorded: Recorded) -> None:
+        for row in recorded.claimed["mirror"]:
+            row.lease_until = time.monotonic() - 1
+
+    rows = await _upload_born_claimed(harness, versions, stalled_but_not_taken)
+
+    assert {row["sync_status"] for row in rows.values()} == {"synced"}
+    for version in versions:
+        assert (harness.mirror / version.local_path).read_bytes() == (
+            harness.watch_root / version.local_path
+        ).read_bytes()
+    assert _claims_lost() == lost_before
+
+
+async def test_results_of_claims_taken_over_during_the_upload_are_not_written_back(
+    harness: Harness, pool: asyncpg.Pool
+) -> None:
+    # The lease still looked held to the uploader when it began (its own clock had not run past
+    # it), yet another instance took the rows meanwhile: the write-back is fenced and counted.
+    versions = _files(harness, 12)
+    lost_before = _claims_lost()
+    other: UUID | None = None
+
+    async def taken_while_uploading(recorded: Recorded) -> None:
+        nonlocal other
+        other = await _taken_over_and_synced(pool, harness)
+
+    rows = await _upload_born_claimed(harness, versions, taken_while_uploading)  # run, stopped, flushed
+
+    assert {(row["sync_status"], row["uploaded_by"]) for row in rows.values()} == {("synced", other)}
+    assert all(row["cloud_path"] == f"/other/{path}" and row["attempts"] == 1 for path, row in rows.items())
+    assert _claims_lost() - lost_before == 12

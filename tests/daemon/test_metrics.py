@@ -116,6 +116,17 @@ def test_forget_target_removes_only_that_targets_series() -> None:
     assert {sample.labels["target"] for sample in exported} == {kept}
 
 
+def test_lost_claims_are_counted_per_target_and_forgotten_with_it() -> None:
+    target = unique_target()
+    metrics.record_claims_lost(target, 3)
+    metrics.record_claims_lost(target, 2)
+    assert value("cloudwatcher_claims_lost_total", target=target) == 5
+
+    metrics.forget_target(target)
+
+    assert value("cloudwatcher_claims_lost_total", target=target) is None
+
+
 def test_the_daemons_own_process_metrics_are_exported() -> None:
     assert (value("cloudwatcher_process_resident_memory_bytes") or 0) > 0
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import json
 import os
+import signal
+import termios
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.daemon.test_operations_end_to_end import free_port
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.slow
@@ -122,4 +129,105 @@ async def test_cluster_jobs_run_once_per_period_across_instances(daemon: Daemon)
     # Two instances, each scheduling every period: without the cluster rule about twice as many.
     assert 1 <= runs["retry-requeue"] <= elapsed / 1.0 / 0.9 + 1
     assert 1 <= runs["response-delivery"] <= elapsed / 2.0 / 0.9 + 1
+    assert a.stop() == 0 and b.stop() == 0
+
+
+def claims_lost(port: int) -> float:
+    """``cloudwatcher_claims_lost_total{target="local"}`` from a daemon's ``GET /metrics``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "cloudwatcher_claims_lost_total" and sample.labels == {"target": "local"}:
+                return float(sample.value)
+    return 0.0
+
+
+def bytes_waiting(fifo_reader: int) -> int:
+    """Bytes written into a FIFO and not yet read (FIONREAD)."""
+    waiting = array.array("i", [0])
+    fcntl.ioctl(fifo_reader, termios.FIONREAD, waiting, True)
+    return waiting[0]
+
+
+async def test_a_daemon_paused_past_its_lease_changes_nothing_and_uploads_nothing_the_other_took(
+    daemon: Daemon,
+) -> None:
+    """Daemon A claims six rows and stalls (SIGSTOP) mid-upload; B takes the rows once A's leases
+    run out and uploads them; A resumes (SIGCONT): its write-backs change nothing, it uploads
+    none of them again (B's copies stand), and it counts and logs the claims it lost."""
+    port = free_port()
+    a = daemon(upload_concurrency=1, http_bind=f"127.0.0.1:{port}")  # one slot: R0 holds it
+    b = daemon()
+    shared_root(a, b)
+    a.start()
+    await a.wait_started()
+    assert a.process is not None
+    a_pid = a.process.pid
+    # A's upload of big.bin is held mid-write: the local provider writes to a temp file named
+    # after the daemon's pid, and a FIFO stands there; reading nothing, the test keeps A blocked.
+    big = "truck-1/requests/big.bin"
+    folder = a.mirror / "truck-1/requests"
+    folder.mkdir(parents=True)
+    fifo = folder / f".big.bin.cloudwatcher-{a_pid}.tmp"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    stopped = False
+    try:
+        files = {big: os.urandom(1024 * 1024)}
+        a.drop(big, files[big])
+
+        async def a_is_writing_big() -> bool:
+            return bytes_waiting(reader) > 0
+
+        await a.wait_for(a_is_writing_big, 60, "A to be uploading big.bin")
+        for index in range(5):  # claimed by A too, waiting for its one upload slot
+            name = f"truck-1/requests/small-{index}.txt"
+            files[name] = f"small {index}".encode()
+            a.drop(name, files[name])
+        (a_id,) = [row["id"] for row in await a.query("SELECT id FROM instances WHERE pid = $1", a_pid)]
+
+        async def a_holds_every_row() -> bool:
+            rows = await a.query("SELECT sync_status, claimed_by FROM cloud_file_refs")
+            return len(rows) == len(files) and all(
+                (row["sync_status"], row["claimed_by"]) == ("uploading", a_id) for row in rows
+            )
+
+        await a.wait_for(a_holds_every_row, 60, "A to hold a claim on every row")
+        os.kill(a_pid, signal.SIGSTOP)
+        stopped = True
+
+        b.start()
+        await b.wait_synced(len(files), timeout=120)  # after A's leases ran out
+        (b_id,) = [row["id"] for row in await b.query("SELECT id FROM instances WHERE id <> $1", a_id)]
+        ledger_by_b = [tuple(row) for row in await b.query("SELECT * FROM cloud_file_refs ORDER BY local_path")]
+        assert {row["uploaded_by"] for row in await b.query("SELECT uploaded_by FROM cloud_file_refs")} == {b_id}
+        copies_by_b = {name: os.stat(b.mirror / name) for name in files}
+        for name, data in files.items():
+            assert (b.mirror / name).read_bytes() == data
+
+        os.kill(a_pid, signal.SIGCONT)
+        stopped = False
+        os.close(reader)  # A's write into the FIFO now fails (EPIPE), as a dropped connection would
+        reader = -1
+
+        async def a_counted_every_lost_claim() -> bool:
+            return await asyncio.to_thread(claims_lost, port) >= len(files)
+
+        await a.wait_for(a_counted_every_lost_claim, 60, "A to count the claims it lost")
+        assert await asyncio.to_thread(claims_lost, port) == len(files)
+        assert "claim(s) lost to another instance" in a.log()
+
+        ledger_now = [tuple(row) for row in await b.query("SELECT * FROM cloud_file_refs ORDER BY local_path")]
+        assert ledger_now == ledger_by_b, "A's write-backs changed rows B had taken"
+        for name, data in files.items():  # one upload each: B's copy, never replaced by A
+            assert (b.mirror / name).read_bytes() == data
+            now = os.stat(b.mirror / name)
+            assert (now.st_ino, now.st_mtime_ns) == (copies_by_b[name].st_ino, copies_by_b[name].st_mtime_ns)
+        assert sorted(p.name for p in folder.iterdir()) == sorted(Path(name).name for name in files)
+    finally:
+        if stopped:
+            os.kill(a_pid, signal.SIGCONT)
+        if reader >= 0:
+            os.close(reader)
     assert a.stop() == 0 and b.stop() == 0

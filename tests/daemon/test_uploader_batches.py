@@ -215,12 +215,12 @@ async def test_rows_that_finish_during_a_slow_write_back_are_written_back_withou
     first_started, release = asyncio.Event(), asyncio.Event()
     calls: list[int] = []
 
-    async def slow_first(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> None:
+    async def slow_first(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> int:
         calls.append(len(rows))
         if len(calls) == 1:
             first_started.set()
             await release.wait()
-        await write_back(rows, instance_id, split)
+        return await write_back(rows, instance_id, split)
 
     harness.ledger.mark_synced = slow_first  # type: ignore[method-assign]
     stopping = asyncio.Event()
@@ -254,11 +254,11 @@ async def test_a_deadlock_while_writing_results_back_is_retried(harness: Harness
     write_back = harness.ledger.mark_synced
     calls: list[int] = []
 
-    async def deadlocked_once(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> None:
+    async def deadlocked_once(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> int:
         calls.append(len(rows))
         if len(calls) == 1:
             raise asyncpg.DeadlockDetectedError("deadlock detected")
-        await write_back(rows, instance_id, split)
+        return await write_back(rows, instance_id, split)
 
     harness.ledger.mark_synced = deadlocked_once  # type: ignore[method-assign]
     rows = await harness.run_until_settled(len(versions))
@@ -271,7 +271,7 @@ async def test_an_unexpected_failure_writing_results_back_stops_the_uploader(har
     """A flush loop that died silently would leave rows 'uploading' with leases renewed forever."""
     await harness.record([drop(harness.watch_root, "dev/requests/a.dat", b"a")])
 
-    async def broken(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> None:
+    async def broken(rows: Sequence[SyncedRow], instance_id: UUID | None, split: bool = True) -> int:
         raise RuntimeError("a bug in writing results back")
 
     harness.ledger.mark_synced = broken  # type: ignore[method-assign]
