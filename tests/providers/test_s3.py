@@ -17,12 +17,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -42,6 +43,7 @@ from cloudwatcher.providers import (
 )
 from cloudwatcher.providers.s3 import (
     MIB,
+    PART_ATTEMPTS,
     S3Provider,
     composite_sha256,
     normalise_prefix,
@@ -52,6 +54,7 @@ from tests.providers.harness import ProviderHarness
 from tests.providers.harness_s3 import (
     PART_SIZE,
     REGION,
+    access_denied,
     admin_client,
     answer_once,
     dummy_session,
@@ -174,14 +177,96 @@ async def test_write_only_credentials_verify_the_checksum_s3_acknowledged(
     assert await harness.provider.read("dev1/requests/wo.bin") == data
 
 
-async def test_failed_multipart_upload_is_aborted_and_leaves_no_parts(harness: ProviderHarness, tmp_path: Path) -> None:
+async def test_multipart_upload_refused_on_a_part_is_aborted_and_leaves_no_parts(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
     job = make_job(tmp_path, "dev1/requests/fails.bin", os.urandom(2 * PART_SIZE + 1))
     states = StateLog()
-    with answer_once(s3(harness), ("UploadPart",), slow_down, skip=1), pytest.raises(TransientError):
+    with answer_once(s3(harness), ("UploadPart",), access_denied, skip=1), pytest.raises(PermanentError):
         await harness.provider.upload(job, states)
     assert in_progress_uploads(bucket_of(harness)) == []
     assert states.calls[0] is not None and states.last is None
     assert await harness.provider.stat("dev1/requests/fails.bin") is None
+
+
+def internal_error() -> AWSResponse:
+    return synthetic_error(500, "InternalError", "We encountered an internal error. Please try again.")
+
+
+@pytest.mark.parametrize("transient", [internal_error, functools.partial(slow_down, "1")])
+async def test_a_transient_error_on_one_part_resends_that_part_only(
+    harness: ProviderHarness, tmp_path: Path, transient: Callable[[], AWSResponse]
+) -> None:
+    data = os.urandom(3 * PART_SIZE + 9)
+    job = make_job(tmp_path, "dev1/requests/blip.bin", data)
+    sent: list[int] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        sent.append(int(params["PartNumber"]))
+
+    provider = s3(harness)
+    provider.client.meta.events.register("before-parameter-build.s3.UploadPart", note)
+    try:
+        with (
+            answer_once(provider, ("UploadPart",), transient, skip=2),
+            counting(provider, "CreateMultipartUpload") as made,
+            counting(provider, "AbortMultipartUpload") as aborted,
+        ):
+            result = await harness.provider.upload(job, StateLog())
+    finally:
+        provider.client.meta.events.unregister("before-parameter-build.s3.UploadPart", note)
+    assert sorted(sent) == [1, 2, 3, 3, 4]  # part 3 twice, nothing restarted from zero
+    assert (made[0], aborted[0]) == (1, 0)
+    assert result.verification == "hash"
+    assert await harness.provider.read("dev1/requests/blip.bin") == data
+
+
+async def test_a_part_that_keeps_failing_keeps_the_session_for_the_next_attempt(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * PART_SIZE + 5)
+    job = make_job(tmp_path, "dev1/requests/stubborn.bin", data)
+    states = StateLog()
+    provider = s3(harness)
+    tries: list[int] = []
+
+    def part_two_fails(request: Any, **_: Any) -> AWSResponse | None:
+        if "partNumber=2" not in request.url:
+            return None
+        tries.append(2)
+        return internal_error()
+
+    provider.client.meta.events.register("before-send.s3.UploadPart", part_two_fails)
+    try:
+        with pytest.raises(TransientError, match="InternalError"):
+            await harness.provider.upload(job, states)
+    finally:
+        provider.client.meta.events.unregister("before-send.s3.UploadPart", part_two_fails)
+    assert len(tries) == PART_ATTEMPTS
+    assert len(in_progress_uploads(bucket_of(harness))) == 1
+    assert states.last is not None and [part["PartNumber"] for part in states.last["parts"]] == [1]
+
+    with counting(provider, "UploadPart") as sent, counting(provider, "CreateMultipartUpload") as made:
+        result = await harness.provider.upload(dataclasses.replace(job, resume_state=states.last), states)
+    assert (sent[0], made[0]) == (2, 0)
+    assert result.verification == "hash"
+    assert await harness.provider.read("dev1/requests/stubborn.bin") == data
+    assert in_progress_uploads(bucket_of(harness)) == []
+
+
+async def test_a_file_changed_while_a_part_failed_is_aborted(harness: ProviderHarness, tmp_path: Path) -> None:
+    job = make_job(tmp_path, "dev1/requests/moving.bin", os.urandom(2 * PART_SIZE + 5))
+    provider = s3(harness)
+
+    def change_then_fail() -> AWSResponse:
+        job.local_file.write_bytes(os.urandom(job.size + 1))
+        return synthetic_error(503, "SlowDown", "Please reduce your request rate.", {"Retry-After": "60"})
+
+    states = StateLog()
+    with answer_once(provider, ("UploadPart",), change_then_fail, skip=1), pytest.raises(FileChangedError):
+        await harness.provider.upload(job, states)
+    assert in_progress_uploads(bucket_of(harness)) == []
+    assert states.last is None
 
 
 async def interrupt_after_parts(provider: S3Provider, job: UploadJob, parts: int) -> dict[str, Any]:

@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
-from cloudwatcher.providers.base import FileChangedError, ProviderError, SaveState, UploadJob, UploadResult
+from cloudwatcher.providers.base import (
+    FileChangedError,
+    ProviderError,
+    SaveState,
+    TransientError,
+    UploadJob,
+    UploadResult,
+)
 from cloudwatcher.providers.s3.body import FileSlice, Fingerprint, b64, hash_range
 from cloudwatcher.providers.s3.client import S3Base
 from cloudwatcher.providers.s3.errors import error_code, translate_error
@@ -27,6 +35,24 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
+
+#: Tries of one part within an attempt. A 5xx or SlowDown on part N must not cost parts 1..N-1:
+#: the part is sent again; only once its tries are spent does the attempt end (keeping the
+#: session, which the next attempt resumes).
+PART_ATTEMPTS = 4
+_PART_MAX_WAIT = 10.0  # a longer Retry-After ends the attempt: the daemon's schedule waits it out
+_PART_BACKOFF = wait_exponential(multiplier=0.5, max=_PART_MAX_WAIT)
+
+
+def _part_worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, TransientError) and (error.retry_after or 0.0) <= _PART_MAX_WAIT
+
+
+def _part_retry_wait(retry_state: RetryCallState) -> float:
+    """Backoff between tries of a part, never shorter than the server's ``Retry-After``."""
+    error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+    hint = error.retry_after if isinstance(error, TransientError) and error.retry_after else 0.0
+    return max(_PART_BACKOFF(retry_state), hint)
 
 
 @dataclass(frozen=True)
@@ -81,14 +107,19 @@ class MultipartUploads(S3Base):
             # The daemon is stopping: keep the session so that the next start resumes it (or
             # abandons it through abandon()); aborting here would throw the parts away.
             raise
+        except TransientError as exc:
+            if not await self._changed_since(job, before):
+                # S3's trouble, not the file's: keep the session (saved in the ledger, aborted if
+                # the row gives up) so that the next attempt sends only the parts still missing.
+                # A quick retry in this process reuses this job: hand it the session too.
+                job.resume_state = dict(state)
+                raise
+            await self._abort_and_forget(key, session.upload_id, save_state)
+            raise FileChangedError(f"file changed during upload: {exc}") from exc
         except Exception as exc:
-            # Anything else ends this attempt: abort so that no parts stay behind (and are billed).
-            await self._abort(key, session.upload_id)
-            try:
-                await save_state(None)
-            except Exception:
-                # A stale session in the ledger is harmless: resuming it meets NoSuchUpload.
-                log.warning("could not clear the saved session of %s", self._cloud_path(key), exc_info=True)
+            # A permanent error or a changed file ends this upload: abort so that no parts stay
+            # behind (and are billed).
+            await self._abort_and_forget(key, session.upload_id, save_state)
             if not isinstance(exc, FileChangedError):
                 await self._ensure_unchanged(job, before)
             if isinstance(exc, ProviderError):
@@ -142,7 +173,32 @@ class MultipartUploads(S3Base):
                     ChecksumSHA256=checksum,
                 )["ETag"]
 
-        return await self._call(f"UploadPart {number} of {self._cloud_path(session.key)}", send)
+        where = f"UploadPart {number} of {self._cloud_path(session.key)}"
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(PART_ATTEMPTS),
+            wait=_part_retry_wait,
+            retry=retry_if_exception(_part_worth_retrying),
+            reraise=True,
+        ):
+            with attempt:
+                etag = await self._call(where, send)
+        return etag
+
+    async def _changed_since(self, job: UploadJob, before: Fingerprint) -> bool:
+        try:
+            await self._ensure_unchanged(job, before)
+        except FileChangedError:
+            return True
+        return False
+
+    async def _abort_and_forget(self, key: str, upload_id: str, save_state: SaveState) -> None:
+        """Abort the upload (no parts left behind) and clear its saved session."""
+        await self._abort(key, upload_id)
+        try:
+            await save_state(None)
+        except Exception:
+            # A stale session in the ledger is harmless: resuming it meets NoSuchUpload.
+            log.warning("could not clear the saved session of %s", self._cloud_path(key), exc_info=True)
 
     async def _resume_session(self, job: UploadJob, key: str, save_state: SaveState) -> MultipartSession | None:
         """The saved session if it is still usable, with the parts S3 confirms it holds.
