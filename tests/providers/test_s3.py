@@ -171,9 +171,11 @@ async def test_write_only_credentials_verify_the_checksum_s3_acknowledged(
     if size < PART_SIZE:
         assert result.verification == "hash"
         assert result.remote_hash == "sha256:" + base64.b64encode(hashlib.sha256(data).digest()).decode()
-    else:  # moto's CompleteMultipartUpload answer carries no checksum (S3's does): every part
-        # was acknowledged against its own checksum, so the copy counts as verified in transport.
-        assert (result.verification, result.remote_hash) == ("transport", None)
+    else:  # moto's CompleteMultipartUpload answer carries no checksum (S3's does): its
+        # multipart ETag (MD5 of the part MD5s) is what is verified.
+        assert result.verification == "hash"
+        assert result.remote_hash is not None and result.remote_hash.startswith("md5:")
+        assert result.remote_hash.endswith("-3")
     assert await harness.provider.read("dev1/requests/wo.bin") == data
 
 
@@ -621,3 +623,92 @@ async def test_memory_stays_flat_however_large_the_file(harness: ProviderHarness
     # Below one part: neither the file nor a whole part was ever held in memory (measured ~3.3 MB
     # for 6 MiB and 48 MiB files alike: 1 MiB hashing blocks and botocore's own buffers).
     assert peak < PART_SIZE, f"peak Python allocation {peak} bytes for a {size}-byte file"
+
+
+@contextlib.contextmanager
+def store_without_checksums(provider: S3Provider, *, etag: str | None = None, kms: bool = False) -> Iterator[None]:
+    """The store keeps no SHA-256 checksums (HeadObject and the upload's answer carry none), as
+    some S3-compatible stores do; ``etag`` replaces the ETag it reports, ``kms`` marks the object
+    SSE-KMS encrypted (whose ETag is not an MD5 of the data)."""
+
+    def after_call(parsed: dict[str, Any], **_: Any) -> None:
+        for field in ("ChecksumSHA256", "ChecksumType"):
+            parsed.pop(field, None)
+        if etag is not None:
+            parsed["ETag"] = f'"{etag}"'
+        if kms:
+            parsed["ServerSideEncryption"] = "aws:kms"
+
+    events = [f"after-call.s3.{operation}" for operation in ("HeadObject", "PutObject", "CompleteMultipartUpload")]
+    for event in events:
+        provider.client.meta.events.register(event, after_call)
+    try:
+        yield
+    finally:
+        for event in events:
+            provider.client.meta.events.unregister(event, after_call)
+
+
+@contextlib.contextmanager
+def content_md5_headers(provider: S3Provider) -> Iterator[list[str]]:
+    """The Content-MD5 header of every PutObject and UploadPart request, as sent."""
+    sent: list[str] = []
+
+    def before_send(request: Any, **_: Any) -> None:
+        value = request.headers.get("Content-MD5")
+        sent.append(value.decode() if isinstance(value, bytes) else str(value))
+
+    events = [f"before-send.s3.{operation}" for operation in ("PutObject", "UploadPart")]
+    for event in events:
+        provider.client.meta.events.register(event, before_send)
+    try:
+        yield sent
+    finally:
+        for event in events:
+            provider.client.meta.events.unregister(event, before_send)
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+async def test_a_store_without_checksums_verifies_a_single_put_by_its_md5_etag(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = b"a request for a store without checksums"
+    with store_without_checksums(s3(harness)), content_md5_headers(s3(harness)) as sent:
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/nosum.json", data), StateLog())
+    assert sent == [md5_b64(data)]
+    assert (result.verification, result.remote_hash) == ("hash", f"md5:{hashlib.md5(data).hexdigest()}")
+
+
+async def test_a_store_without_checksums_verifies_a_multipart_upload_by_its_composite_etag(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * PART_SIZE + 11)
+    chunks = [data[i : i + PART_SIZE] for i in range(0, len(data), PART_SIZE)]
+    expected = hashlib.md5(b"".join(hashlib.md5(chunk).digest() for chunk in chunks)).hexdigest() + "-3"
+    with store_without_checksums(s3(harness)), content_md5_headers(s3(harness)) as sent:
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/nosum.bin", data), StateLog())
+    assert sent == [md5_b64(chunk) for chunk in chunks]
+    assert (result.verification, result.remote_hash) == ("hash", f"md5:{expected}")
+
+
+@pytest.mark.parametrize("size", [100, 2 * PART_SIZE + 1])
+async def test_a_store_without_checksums_reporting_another_md5_etag_fails_the_attempt(
+    harness: ProviderHarness, tmp_path: Path, size: int
+) -> None:
+    wrong = "0" * 32 + ("-3" if size > PART_SIZE else "")
+    job = make_job(tmp_path, "dev1/requests/wrong-etag.bin", os.urandom(size))
+    with store_without_checksums(s3(harness), etag=wrong), pytest.raises(TransientError, match="ETag"):
+        await harness.provider.upload(job, StateLog())
+
+
+async def test_an_encrypted_object_whose_etag_is_no_md5_counts_as_verified_in_transport(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = os.urandom(500)
+    with store_without_checksums(s3(harness), etag="9" * 32, kms=True), content_md5_headers(s3(harness)) as sent:
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/kms.bin", data), StateLog())
+    assert sent == [md5_b64(data)]  # the store checked this on receipt
+    assert (result.verification, result.remote_hash) == ("transport", None)

@@ -29,6 +29,7 @@ from cloudwatcher.providers.base import (
 from cloudwatcher.providers.s3.body import FileSlice, Fingerprint, b64, hash_range
 from cloudwatcher.providers.s3.client import S3Base
 from cloudwatcher.providers.s3.errors import error_code, translate_error
+from cloudwatcher.providers.s3.etag import HashTee, multipart_etag, new_md5
 from cloudwatcher.providers.s3.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, part_size_for
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class MultipartUploads(S3Base):
         }
         try:
             await save_state(dict(state))
-            parts, digests, whole = await self._send_parts(job, session, state, save_state)
+            parts, digests, md5s, whole = await self._send_parts(job, session, state, save_state)
             if whole != job.sha256:
                 raise FileChangedError("file changed since it was recorded (sha256 differs)")
             await self._ensure_unchanged(job, before)
@@ -127,7 +128,14 @@ class MultipartUploads(S3Base):
             raise translate_error(exc, f"multipart upload to {self._cloud_path(key)}") from exc
         await save_state(None)
         whole_b64 = b64(bytes.fromhex(whole))
-        return await self._verify(key, job.size, full=whole_b64, composite=(digests, len(parts)), written=dict(written))
+        return await self._verify(
+            key,
+            job.size,
+            full=whole_b64,
+            composite=(digests, len(parts)),
+            etag=multipart_etag(md5s),
+            written=dict(written),
+        )
 
     async def _send_parts(
         self,
@@ -135,30 +143,46 @@ class MultipartUploads(S3Base):
         session: MultipartSession,
         state: dict[str, Any],
         save_state: SaveState,
-    ) -> tuple[list[CompletedPartTypeDef], list[bytes], str]:
-        """Hash every part, upload those S3 does not already hold, and save progress after each."""
+    ) -> tuple[list[CompletedPartTypeDef], list[bytes], list[bytes], str]:
+        """Hash every part, upload those S3 does not already hold, and save progress after each.
+
+        Returns the parts, their SHA-256 and MD5 digests, and the whole file's SHA-256 (hex).
+        """
         whole = hashlib.sha256()
         parts: list[CompletedPartTypeDef] = []
         digests: list[bytes] = []
+        md5s: list[bytes] = []
         count = max(1, math.ceil(job.size / session.part_size))
         for number in range(1, count + 1):
             start = (number - 1) * session.part_size
             length = min(session.part_size, job.size - start)
+            md5 = new_md5()
             digest = await self._call(
-                f"read {job.local_file}", functools.partial(hash_range, job.local_file, start, length, whole)
+                f"read {job.local_file}",
+                functools.partial(hash_range, job.local_file, start, length, HashTee(whole, md5)),
             )
             checksum = b64(digest)
             etag = session.existing.get((number, checksum, length))
             if etag is None:
-                etag = await self._upload_part(job.local_file, session, number, start, length, checksum)
+                etag = await self._upload_part(
+                    job.local_file, session, number, start, length, checksum, b64(md5.digest())
+                )
             parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
             digests.append(digest)
+            md5s.append(md5.digest())
             state["parts"] = [dict(part) for part in parts]
             await save_state(dict(state))
-        return parts, digests, whole.hexdigest()
+        return parts, digests, md5s, whole.hexdigest()
 
     async def _upload_part(
-        self, path: Path, session: MultipartSession, number: int, start: int, length: int, checksum: str
+        self,
+        path: Path,
+        session: MultipartSession,
+        number: int,
+        start: int,
+        length: int,
+        checksum: str,
+        content_md5: str,
     ) -> str:
         def send() -> str:
             with FileSlice(path, start, length, stop=self._closing) as body:
@@ -171,6 +195,7 @@ class MultipartUploads(S3Base):
                     ContentLength=length,
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=checksum,
+                    ContentMD5=content_md5,  # checked on receipt by stores that keep no SHA-256
                 )["ETag"]
 
         where = f"UploadPart {number} of {self._cloud_path(session.key)}"
