@@ -21,8 +21,9 @@ Why it is built the way it is:
 
 Modules, bottom up: ``api`` (limits, discovery document, trust, the paced transport), ``errors``
 (retry classes), ``upload_cap`` (the daily cap behind a per-minute rate limit), ``media`` (the
-hashing chunk source), ``state`` (locks, live sessions, folder ids), ``client`` (per-thread service, lookups), ``upload`` (multipart and resumable uploads),
-``provider`` (the async :class:`GoogleDriveProvider`).
+hashing chunk source), ``state`` (locks, live sessions, folder ids), ``client`` (per-thread
+service, lookups), ``upload`` (multipart and resumable uploads), ``provider`` (the async
+:class:`GoogleDriveProvider`).
 """
 
 from cloudwatcher.providers.google_drive.api import CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DRIVE_SCOPE, MULTIPART_LIMIT
