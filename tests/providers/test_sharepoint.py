@@ -523,6 +523,19 @@ async def test_429_retry_after_surfaces_as_the_transient_errors_hint(
     assert "tooManyRequests" in str(raised.value)
 
 
+async def test_a_throttled_fragment_is_sent_again_no_sooner_than_retry_after(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * FRAGMENT_SIZE + 5)
+    emulator.fail_next(429, "tooManyRequests", retry_after=1, where="upload", skip=1)
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/throttled.bin", data), StateLog())
+    assert result.verification == "hash"
+    session_log = emulator.requests(host="localhost")
+    throttled = next(i for i, entry in enumerate(session_log) if entry.status == 429)
+    assert session_log[throttled + 1].at - session_log[throttled].at >= 1
+    assert uploads_started(emulator) == 1  # the session kept its place
+
+
 async def test_insufficient_storage_is_a_quota_error(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:

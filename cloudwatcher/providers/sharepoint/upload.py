@@ -45,6 +45,9 @@ FRAGMENT_UNIT = 320 * 1024  # every fragment but the last MUST be a multiple of 
 FRAGMENT_SIZE = 10 * FRAGMENT_UNIT
 _READ_CHUNK = 256 * 1024
 _RESYNCS_PER_ATTEMPT = 3  # dropped fragments recovered within one upload attempt
+# A throttled fragment waits out a Retry-After up to this long within the attempt (keeping its
+# place in the session); a longer one ends the attempt and the daemon's schedule waits.
+_MAX_FRAGMENT_WAIT = 10.0
 # How far SharePoint's clock may trail ours when its lastModifiedDateTime is compared with the
 # time our upload session started (both hosts keep NTP time; the margin covers what remains).
 _CLOCK_SKEW = timedelta(seconds=60)
@@ -335,8 +338,11 @@ class GraphUploads(GraphBase):
             except TransientError as exc:
                 # A dropped connection or a 416: ask the session where it stands and go on from there.
                 resyncs += 1
-                if resyncs > _RESYNCS_PER_ATTEMPT:
+                if resyncs > _RESYNCS_PER_ATTEMPT or (exc.retry_after or 0.0) > _MAX_FRAGMENT_WAIT:
                     raise
+                if exc.retry_after:
+                    # Throttled (429/503): asking again sooner is throttled again.
+                    await asyncio.sleep(exc.retry_after)
                 expected = await self._session_offset(upload_url)
                 log.info("%s: fragment at %d failed (%s); session expects %s", self.name, offset, exc, expected)
                 if expected is None and offset + len(fragment) == size:
