@@ -430,6 +430,12 @@ async def test_a_per_minute_limit_that_outlasts_its_window_is_taken_for_the_dail
     clock.now += 2
     with pytest.raises(DailyCapError, match="daily upload limit"):
         await provider.upload(job, StateLog())
+    # After the parking, throttling is judged afresh: one answer is a per-minute limit again.
+    clock.now += 24 * 3600
+    emulator.rate_limit()
+    with pytest.raises(TransientError) as after:
+        await provider.upload(job, StateLog())
+    assert not isinstance(after.value, DailyCapError)
 
 
 async def test_an_upload_getting_through_clears_the_memory_of_rate_limits(

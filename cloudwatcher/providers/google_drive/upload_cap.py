@@ -46,8 +46,11 @@ class UploadCapWatch:
             if self._limited_since is None:
                 self._limited_since = now
             limited_for = now - self._limited_since
-        if limited_for < self.persistence:
-            return error
+            if limited_for < self.persistence:
+                return error
+            # Once the target is parked, the next throttling after the parking is judged afresh:
+            # the cap has reset by then, and a per-minute limit must not park it for a day.
+            self._limited_since = None
         return DailyCapError(
             f"{error} (rate limited for {limited_for:.0f} s with no upload getting through: "
             "taken for Drive's daily upload limit)",
