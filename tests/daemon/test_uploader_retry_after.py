@@ -13,6 +13,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,22 @@ async def test_s3_throttled_upload_is_repeated_no_sooner_than_retry_after(pool: 
             assert await upload_one(pool, tmp_path, provider, "s3") == "synced"
     assert [throttled for _, _, throttled in sent] == [True, False]
     assert sent[1][1] - sent[0][1] >= RETRY_AFTER
+
+
+async def test_a_retry_after_too_long_for_a_quick_retry_schedules_the_row_no_sooner(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    with GraphEmulator(tmp_path) as graph:
+        provider = SharePointProvider(target_for(graph), concurrency=1)
+        graph.fail_next(429, "tooManyRequests", retry_after=120, where="any")
+        before = datetime.now(UTC)
+        assert await upload_one(pool, tmp_path, provider, "sharepoint") == "failed"
+        throttled = [entry for entry in graph.requests() if entry.status == 429]
+        assert len(throttled) == 1  # not repeated within the attempt
+    row = await pool.fetchrow("SELECT next_attempt_at, attempts FROM cloud_file_refs")
+    assert row["attempts"] == 1
+    # The default backoff after one failure is 2.5-5 s; the server asked for two minutes.
+    assert row["next_attempt_at"] >= before + timedelta(seconds=120)
 
 
 @pytest.mark.parametrize("retry_after", [None, 0.0, 1.5])
