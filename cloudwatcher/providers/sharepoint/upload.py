@@ -90,9 +90,9 @@ def _written_since(item: DriveItem, started: datetime | None, sent_size: int) ->
     """Whether ``item``, found after an upload whose final answer was lost, holds that upload.
 
     SharePoint's ``lastModifiedDateTime`` at or after the session's start (less the clock skew)
-    says so. A session saved without its start (by an older version) falls back on the size:
-    a size other than the one sent cannot be an older copy of these bytes only if the library
-    changed it, which is the best this much can show.
+    says so. A session saved without its start (by an older version of the daemon) falls back
+    on the size: a size other than the one sent is taken for the library's rewrite; the same
+    size cannot tell an older copy from ours, so it is not taken.
     """
     modified = item.last_modified_date_time
     if modified is not None and started is not None:
