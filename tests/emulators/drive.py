@@ -45,7 +45,7 @@ from tests.emulators.drive_wire import (
 PER_MINUTE_LIMIT_MESSAGE = (
     "User Rate Limit Exceeded. Rate of requests for user exceed configured project quota. You may "
     "consider re-evaluating expected per-user traffic to the API and adjust project quota limits "
-    "accordingly. You may monitor aggregate quota usage and adjust limits in your API Console: "
+    "accordingly. You may monitor aggregate quota usage and adjust limits in the API Console: "
     "https://console.developers.google.com/apis/api/drive.googleapis.com/quotas?project=123456789012"
 )
 
