@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 
 from cloudwatcher.config.settings import RetrySettings
+from cloudwatcher.providers import TransientError
 
 
 def backoff_delay(settings: RetrySettings, attempts: int, *, rng: random.Random | None = None) -> float:
@@ -14,6 +15,17 @@ def backoff_delay(settings: RetrySettings, attempts: int, *, rng: random.Random 
     base = settings.initial_delay_seconds * (2 ** max(0, attempts - 1))
     capped = min(settings.max_delay_seconds, base)
     return capped * (0.5 + 0.5 * (rng or random).random())
+
+
+def server_retry_after(error: BaseException | None) -> float:
+    """Seconds the server asked us to wait (``Retry-After``) before repeating, 0 when it said nothing.
+
+    Every wait before a repeat, quick or scheduled, is at least this long: a throttled request
+    repeated sooner is throttled again.
+    """
+    if isinstance(error, TransientError) and error.retry_after is not None:
+        return max(0.0, error.retry_after)
+    return 0.0
 
 
 def next_attempt_at(

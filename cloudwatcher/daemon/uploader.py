@@ -14,7 +14,14 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon import metrics
@@ -22,7 +29,7 @@ from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, ClaimedRow, FailedRow, Ledger, SyncedRow
 from cloudwatcher.daemon.naming import RemoteNames
 from cloudwatcher.daemon.recorder import sha256_of_path
-from cloudwatcher.daemon.retry import next_attempt_at
+from cloudwatcher.daemon.retry import next_attempt_at, server_retry_after
 from cloudwatcher.daemon.target_state import TargetStateTracker
 from cloudwatcher.providers import (
     BlockingUploads,
@@ -88,11 +95,24 @@ def _worth_a_quick_retry(error: BaseException) -> bool:
     )
 
 
+_QUICK_BACKOFF = wait_exponential(multiplier=0.2, max=_QUICK_RETRY_MAX_WAIT)
+
+
+def _quick_retry_wait(retry_state: RetryCallState) -> float:
+    """The short backoff, but never less than the server's ``Retry-After``.
+
+    A throttled request repeated sooner is throttled again (Graph counts it against the
+    client), so the hint is a floor, as in the scheduled retries (``retry.next_attempt_at``).
+    """
+    error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+    return max(_QUICK_BACKOFF(retry_state), server_retry_after(error))
+
+
 # tenacity's policy for in-attempt retries. The blocking path makes one plain try first and hands
 # a transient failure to this same policy (so it may try once more than the async path).
 _QUICK_RETRIES: dict[str, Any] = {
     "stop": stop_after_attempt(3),
-    "wait": wait_exponential(multiplier=0.2, max=_QUICK_RETRY_MAX_WAIT),
+    "wait": _quick_retry_wait,
     "retry": retry_if_exception(_worth_a_quick_retry),
     "reraise": True,
 }
@@ -495,6 +515,8 @@ class TargetUploader:
                 except Exception as exc:  # tenacity only from here: its set-up per call showed in profiles
                     if in_trouble or not _worth_a_quick_retry(exc):
                         raise
+                    # tenacity makes its first call at once: the server's hint is waited out here.
+                    time.sleep(server_retry_after(exc))
                     result = quick_retries(_upload_while_held, upload, row, job)
                 if recorded:
                     self._unchanged_since_recorded(row, local_file)  # still there, and still those bytes

@@ -21,6 +21,7 @@ from cloudwatcher.providers.base import (
     UploadResult,
 )
 from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, syncfs
+from cloudwatcher.providers.pacing import TargetPacing
 
 _CHUNK = 1024 * 1024
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -114,6 +115,9 @@ class LocalProvider:
         self._flushing = asyncio.Lock()
         self._devices: dict[str, int] = {}  # destination folder → its filesystem (st_dev)
         self._pid = os.getpid()  # in temp names: two daemons sharing a mirror never collide
+        # ``bandwidth_limit`` caps the bytes written to the mirror (a mounted share on a slow
+        # link); ``requests_per_second`` has no requests to count here.
+        self._bandwidth = TargetPacing.for_target(config).bandwidth
 
     def remote_name(self, remote_path: str) -> str:
         return remote_path
@@ -140,6 +144,10 @@ class LocalProvider:
         destination = self._destination_str(job.remote_path)
         folder, _, name = destination.rpartition("/")
         temp = f"{folder}/.{name}.cloudwatcher-{self._pid}.tmp"
+        if self._bandwidth.limited:
+            # The whole file is paid for before it is written: the bucket lets a caller go into
+            # debt and sleep it off, so the target's average rate holds whatever the file size.
+            self._bandwidth.acquire(job.size)
         try:
             try:
                 if job.content is not None:
@@ -211,4 +219,4 @@ class LocalProvider:
         return None
 
     async def close(self) -> None:
-        return None
+        self._bandwidth.close()  # a throttled batch thread wakes at once

@@ -43,10 +43,16 @@ def uploads(emulator: DriveEmulator) -> int:
     return len([record for record in emulator.log(path_prefix="/upload/") if record.method in ("POST", "PATCH")])
 
 
+@pytest.mark.parametrize("shape", ["uploadLimitExceeded", "userRateLimitExceeded"])
 async def test_a_daily_upload_cap_parks_the_target_without_spending_attempts(
-    daemon: Daemon, drive: DriveEmulator
+    daemon: Daemon, drive: DriveEmulator, shape: str
 ) -> None:
-    drive.daily_upload_cap()
+    # Drive answers the cap with either reason; the second is told from the per-minute limit
+    # by its message.
+    if shape == "uploadLimitExceeded":
+        drive.daily_upload_cap()
+    else:
+        drive.daily_upload_cap_as_rate_limit()
     d = daemon(targets=[drive_target(drive)]).start()
     d.drop("truck-1/requests/first.bin", b"hits the cap")
 

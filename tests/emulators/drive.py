@@ -41,6 +41,14 @@ from tests.emulators.drive_wire import (
     b64decode_padded,
 )
 
+#: Drive's per-minute quota message (the project number is the emulator's).
+PER_MINUTE_LIMIT_MESSAGE = (
+    "User Rate Limit Exceeded. Rate of requests for user exceed configured project quota. You may "
+    "consider re-evaluating expected per-user traffic to the API and adjust project quota limits "
+    "accordingly. You may monitor aggregate quota usage and adjust limits in the API Console: "
+    "https://console.developers.google.com/apis/api/drive.googleapis.com/quotas?project=123456789012"
+)
+
 __all__ = ["DriveEmulator", "DriveError", "DriveFile", "Fault", "RequestRecord", "UploadSession"]
 
 
@@ -170,7 +178,20 @@ class DriveEmulator:
             )
 
     def rate_limit(self, count: int = 1, retry_after: float | None = None) -> None:
-        self.fail_next(403, "userRateLimitExceeded", "User Rate Limit Exceeded", count=count, retry_after=retry_after)
+        """The per-minute quota: 403 userRateLimitExceeded, its message "User Rate Limit Exceeded"
+        followed by more text (https://developers.google.com/drive/api/guides/handle-errors)."""
+        self.fail_next(403, "userRateLimitExceeded", PER_MINUTE_LIMIT_MESSAGE, count=count, retry_after=retry_after)
+
+    def daily_upload_cap_as_rate_limit(self, count: int = 1) -> None:
+        """The 750 GB/day upload cap in the shape Drive also documents for it: 403
+        userRateLimitExceeded, its message exactly "User rate limit exceeded." (on uploads)."""
+        self.fail_next(
+            403,
+            "userRateLimitExceeded",
+            "User rate limit exceeded.",
+            count=count,
+            when=lambda record: record.path.startswith("/upload/"),
+        )
 
     def storage_quota_exceeded(self) -> None:
         self.fail_next(

@@ -90,6 +90,7 @@ class GraphEmulator:
         #: File extensions (lower case, with the dot) the library rewrites on upload, as
         #: SharePoint does with Office documents, PDF and HTML: see :meth:`rewrite_on_upload`.
         self.rewrite_suffixes: set[str] = set()
+        self.rewrite_in_place = False
         self.rewrites = 0
         self._lock = threading.Lock()
         self._ca = trustme.CA()
@@ -203,11 +204,13 @@ class GraphEmulator:
         with self._lock:
             self._wrong_hashes += count
 
-    def rewrite_on_upload(self, *suffixes: str) -> None:
+    def rewrite_on_upload(self, *suffixes: str, keep_size: bool = False) -> None:
         """Uploads of these file types are stored rewritten: different bytes (so a different size
-        and quickXorHash) than were sent, and different again on every upload."""
+        and quickXorHash) than were sent, and different again on every upload. ``keep_size``
+        rewrites them in place, as a library touching an image's metadata field may."""
         with self._lock:
             self.rewrite_suffixes.update(suffix.lower() for suffix in suffixes)
+            self.rewrite_in_place = keep_size
 
     def revoke_tokens(self) -> None:
         """Every issued access token stops working (401 InvalidAuthenticationToken)."""
@@ -282,7 +285,12 @@ class GraphEmulator:
             if suffix not in self.rewrite_suffixes:
                 return content
             self.rewrites += 1
-        return content + f"\n<!-- rewritten by the library: {uuid.uuid4()} -->\n".encode()
+            in_place = self.rewrite_in_place
+        stamp = f"\n<!-- rewritten by the library: {uuid.uuid4()} -->\n".encode()
+        if in_place:
+            cut = max(0, len(content) - len(stamp))
+            return content[:cut] + stamp[: len(content) - cut]
+        return content + stamp
 
     def new_session(self, parent_id: str, name: str) -> UploadSession:
         session = UploadSession(

@@ -29,6 +29,9 @@ class ProviderHarness:
     chunk_size: int | None
     #: Names the provider must rename (its forbidden characters); empty when it forbids none.
     forbidden_name: str | None = None
+    #: Whether a hash mismatch after a complete, acknowledged upload is the server's own
+    #: rewrite, recorded as ``server-modified`` (SharePoint), rather than a failed attempt.
+    mismatch_is_server_modified: bool = False
 
 
 HarnessFactory = Callable[..., contextlib.AbstractContextManager[ProviderHarness]]

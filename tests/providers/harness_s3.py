@@ -45,9 +45,9 @@ def synthetic_error(status: int, code: str, message: str, headers: dict[str, str
     )
 
 
-def slow_down() -> AWSResponse:
+def slow_down(retry_after: str = "2") -> AWSResponse:
     """S3's throttling answer, with a Retry-After hint."""
-    return synthetic_error(503, "SlowDown", "Please reduce your request rate.", {"Retry-After": "2"})
+    return synthetic_error(503, "SlowDown", "Please reduce your request rate.", {"Retry-After": retry_after})
 
 
 def access_denied() -> AWSResponse:

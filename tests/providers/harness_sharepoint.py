@@ -39,7 +39,11 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
 
         try:
             yield ProviderHarness(
-                provider=provider, fault=fault, chunk_size=FRAGMENT_SIZE, forbidden_name="bad:name?.txt"
+                provider=provider,
+                fault=fault,
+                chunk_size=FRAGMENT_SIZE,
+                forbidden_name="bad:name?.txt",
+                mismatch_is_server_modified=True,
             )
         finally:
             _close(provider)

@@ -29,6 +29,7 @@ from cloudwatcher.providers.google_drive import (
     DRIVE_SCOPE,
     GoogleDriveProvider,
 )
+from cloudwatcher.providers.google_drive.upload_cap import PERSISTENCE_SECONDS, UploadCapWatch
 from tests.emulators.drive import DriveEmulator, DriveFile, RequestRecord
 from tests.providers.harness_gdrive import drive_target
 
@@ -386,6 +387,73 @@ async def test_daily_upload_cap_parks_the_target_until_it_can_have_reset(
     with pytest.raises(DailyCapError) as raised:
         await make_provider().upload(make_job(tmp_path, "dev1/requests/d.txt", b"cap"), StateLog())
     assert raised.value.retry_after is not None and 60 <= raised.value.retry_after <= 25 * 3600
+
+
+async def test_daily_cap_answered_as_a_user_rate_limit_parks_the_target(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    emulator.daily_upload_cap_as_rate_limit()
+    with pytest.raises(DailyCapError, match="userRateLimitExceeded") as raised:
+        await make_provider().upload(make_job(tmp_path, "dev1/requests/capped.txt", b"cap"), StateLog())
+    assert raised.value.retry_after is not None and 60 <= raised.value.retry_after <= 25 * 3600
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watched(provider: GoogleDriveProvider) -> FakeClock:
+    """Give ``provider`` an upload-cap watch on a clock the test moves."""
+    clock = FakeClock()
+    provider._upload_cap = UploadCapWatch(clock=clock)
+    return clock
+
+
+async def test_a_per_minute_limit_that_outlasts_its_window_is_taken_for_the_daily_cap(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    clock = watched(provider)
+    job = make_job(tmp_path, "dev1/requests/persistent.txt", b"throttled for minutes")
+    emulator.rate_limit(count=3)
+    with pytest.raises(TransientError) as first:
+        await provider.upload(job, StateLog())
+    assert not isinstance(first.value, DailyCapError)
+    clock.now += PERSISTENCE_SECONDS - 1  # still within reason for a per-minute limit
+    with pytest.raises(TransientError) as second:
+        await provider.upload(job, StateLog())
+    assert not isinstance(second.value, DailyCapError)
+    clock.now += 2
+    with pytest.raises(DailyCapError, match="daily upload limit"):
+        await provider.upload(job, StateLog())
+    # After the parking, throttling is judged afresh: one answer is a per-minute limit again.
+    clock.now += 24 * 3600
+    emulator.rate_limit()
+    with pytest.raises(TransientError) as after:
+        await provider.upload(job, StateLog())
+    assert not isinstance(after.value, DailyCapError)
+
+
+async def test_an_upload_getting_through_clears_the_memory_of_rate_limits(
+    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    provider = make_provider()
+    clock = watched(provider)
+    job = make_job(tmp_path, "dev1/requests/intermittent.txt", b"throttled now and then")
+    emulator.rate_limit()
+    with pytest.raises(TransientError):
+        await provider.upload(job, StateLog())
+    clock.now += PERSISTENCE_SECONDS - 1
+    await provider.upload(job, StateLog())
+    clock.now += PERSISTENCE_SECONDS - 1
+    emulator.rate_limit()
+    with pytest.raises(TransientError) as raised:
+        await provider.upload(job, StateLog())
+    assert not isinstance(raised.value, DailyCapError)
 
 
 async def test_missing_root_folder_is_permanent(

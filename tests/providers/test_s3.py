@@ -17,12 +17,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -42,6 +43,7 @@ from cloudwatcher.providers import (
 )
 from cloudwatcher.providers.s3 import (
     MIB,
+    PART_ATTEMPTS,
     S3Provider,
     composite_sha256,
     normalise_prefix,
@@ -52,6 +54,7 @@ from tests.providers.harness import ProviderHarness
 from tests.providers.harness_s3 import (
     PART_SIZE,
     REGION,
+    access_denied,
     admin_client,
     answer_once,
     dummy_session,
@@ -168,20 +171,104 @@ async def test_write_only_credentials_verify_the_checksum_s3_acknowledged(
     if size < PART_SIZE:
         assert result.verification == "hash"
         assert result.remote_hash == "sha256:" + base64.b64encode(hashlib.sha256(data).digest()).decode()
-    else:  # moto's CompleteMultipartUpload answer carries no checksum (S3's does): every part
-        # was acknowledged against its own checksum, so the copy counts as verified in transport.
-        assert (result.verification, result.remote_hash) == ("transport", None)
+    else:  # moto's CompleteMultipartUpload answer carries no checksum (S3's does): its
+        # multipart ETag (MD5 of the part MD5s) is what is verified.
+        assert result.verification == "hash"
+        assert result.remote_hash is not None and result.remote_hash.startswith("md5:")
+        assert result.remote_hash.endswith("-3")
     assert await harness.provider.read("dev1/requests/wo.bin") == data
 
 
-async def test_failed_multipart_upload_is_aborted_and_leaves_no_parts(harness: ProviderHarness, tmp_path: Path) -> None:
+async def test_multipart_upload_refused_on_a_part_is_aborted_and_leaves_no_parts(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
     job = make_job(tmp_path, "dev1/requests/fails.bin", os.urandom(2 * PART_SIZE + 1))
     states = StateLog()
-    with answer_once(s3(harness), ("UploadPart",), slow_down, skip=1), pytest.raises(TransientError):
+    with answer_once(s3(harness), ("UploadPart",), access_denied, skip=1), pytest.raises(PermanentError):
         await harness.provider.upload(job, states)
     assert in_progress_uploads(bucket_of(harness)) == []
     assert states.calls[0] is not None and states.last is None
     assert await harness.provider.stat("dev1/requests/fails.bin") is None
+
+
+def internal_error() -> AWSResponse:
+    return synthetic_error(500, "InternalError", "We encountered an internal error. Please try again.")
+
+
+@pytest.mark.parametrize("transient", [internal_error, functools.partial(slow_down, "1")])
+async def test_a_transient_error_on_one_part_resends_that_part_only(
+    harness: ProviderHarness, tmp_path: Path, transient: Callable[[], AWSResponse]
+) -> None:
+    data = os.urandom(3 * PART_SIZE + 9)
+    job = make_job(tmp_path, "dev1/requests/blip.bin", data)
+    sent: list[int] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        sent.append(int(params["PartNumber"]))
+
+    provider = s3(harness)
+    provider.client.meta.events.register("before-parameter-build.s3.UploadPart", note)
+    try:
+        with (
+            answer_once(provider, ("UploadPart",), transient, skip=2),
+            counting(provider, "CreateMultipartUpload") as made,
+            counting(provider, "AbortMultipartUpload") as aborted,
+        ):
+            result = await harness.provider.upload(job, StateLog())
+    finally:
+        provider.client.meta.events.unregister("before-parameter-build.s3.UploadPart", note)
+    assert sorted(sent) == [1, 2, 3, 3, 4]  # part 3 twice, nothing restarted from zero
+    assert (made[0], aborted[0]) == (1, 0)
+    assert result.verification == "hash"
+    assert await harness.provider.read("dev1/requests/blip.bin") == data
+
+
+async def test_a_part_that_keeps_failing_keeps_the_session_for_the_next_attempt(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * PART_SIZE + 5)
+    job = make_job(tmp_path, "dev1/requests/stubborn.bin", data)
+    states = StateLog()
+    provider = s3(harness)
+    tries: list[int] = []
+
+    def part_two_fails(request: Any, **_: Any) -> AWSResponse | None:
+        if "partNumber=2" not in request.url:
+            return None
+        tries.append(2)
+        return internal_error()
+
+    provider.client.meta.events.register("before-send.s3.UploadPart", part_two_fails)
+    try:
+        with pytest.raises(TransientError, match="InternalError"):
+            await harness.provider.upload(job, states)
+    finally:
+        provider.client.meta.events.unregister("before-send.s3.UploadPart", part_two_fails)
+    assert len(tries) == PART_ATTEMPTS
+    assert len(in_progress_uploads(bucket_of(harness))) == 1
+    assert states.last is not None and [part["PartNumber"] for part in states.last["parts"]] == [1]
+
+    with counting(provider, "UploadPart") as sent, counting(provider, "CreateMultipartUpload") as made:
+        result = await harness.provider.upload(dataclasses.replace(job, resume_state=states.last), states)
+    assert (sent[0], made[0]) == (2, 0)
+    assert result.verification == "hash"
+    assert await harness.provider.read("dev1/requests/stubborn.bin") == data
+    assert in_progress_uploads(bucket_of(harness)) == []
+
+
+async def test_a_file_changed_while_a_part_failed_is_aborted(harness: ProviderHarness, tmp_path: Path) -> None:
+    job = make_job(tmp_path, "dev1/requests/moving.bin", os.urandom(2 * PART_SIZE + 5))
+    provider = s3(harness)
+
+    def change_then_fail() -> AWSResponse:
+        job.local_file.write_bytes(os.urandom(job.size + 1))
+        return synthetic_error(503, "SlowDown", "Please reduce your request rate.", {"Retry-After": "60"})
+
+    states = StateLog()
+    with answer_once(provider, ("UploadPart",), change_then_fail, skip=1), pytest.raises(FileChangedError):
+        await harness.provider.upload(job, states)
+    assert in_progress_uploads(bucket_of(harness)) == []
+    assert states.last is None
 
 
 async def interrupt_after_parts(provider: S3Provider, job: UploadJob, parts: int) -> dict[str, Any]:
@@ -536,3 +623,92 @@ async def test_memory_stays_flat_however_large_the_file(harness: ProviderHarness
     # Below one part: neither the file nor a whole part was ever held in memory (measured ~3.3 MB
     # for 6 MiB and 48 MiB files alike: 1 MiB hashing blocks and botocore's own buffers).
     assert peak < PART_SIZE, f"peak Python allocation {peak} bytes for a {size}-byte file"
+
+
+@contextlib.contextmanager
+def store_without_checksums(provider: S3Provider, *, etag: str | None = None, kms: bool = False) -> Iterator[None]:
+    """The store keeps no SHA-256 checksums (HeadObject and the upload's answer carry none), as
+    some S3-compatible stores do; ``etag`` replaces the ETag it reports, ``kms`` marks the object
+    SSE-KMS encrypted (whose ETag is not an MD5 of the data)."""
+
+    def after_call(parsed: dict[str, Any], **_: Any) -> None:
+        for field in ("ChecksumSHA256", "ChecksumType"):
+            parsed.pop(field, None)
+        if etag is not None:
+            parsed["ETag"] = f'"{etag}"'
+        if kms:
+            parsed["ServerSideEncryption"] = "aws:kms"
+
+    events = [f"after-call.s3.{operation}" for operation in ("HeadObject", "PutObject", "CompleteMultipartUpload")]
+    for event in events:
+        provider.client.meta.events.register(event, after_call)
+    try:
+        yield
+    finally:
+        for event in events:
+            provider.client.meta.events.unregister(event, after_call)
+
+
+@contextlib.contextmanager
+def content_md5_headers(provider: S3Provider) -> Iterator[list[str]]:
+    """The Content-MD5 header of every PutObject and UploadPart request, as sent."""
+    sent: list[str] = []
+
+    def before_send(request: Any, **_: Any) -> None:
+        value = request.headers.get("Content-MD5")
+        sent.append(value.decode() if isinstance(value, bytes) else str(value))
+
+    events = [f"before-send.s3.{operation}" for operation in ("PutObject", "UploadPart")]
+    for event in events:
+        provider.client.meta.events.register(event, before_send)
+    try:
+        yield sent
+    finally:
+        for event in events:
+            provider.client.meta.events.unregister(event, before_send)
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+async def test_a_store_without_checksums_verifies_a_single_put_by_its_md5_etag(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = b"a request for a store without checksums"
+    with store_without_checksums(s3(harness)), content_md5_headers(s3(harness)) as sent:
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/nosum.json", data), StateLog())
+    assert sent == [md5_b64(data)]
+    assert (result.verification, result.remote_hash) == ("hash", f"md5:{hashlib.md5(data).hexdigest()}")
+
+
+async def test_a_store_without_checksums_verifies_a_multipart_upload_by_its_composite_etag(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * PART_SIZE + 11)
+    chunks = [data[i : i + PART_SIZE] for i in range(0, len(data), PART_SIZE)]
+    expected = hashlib.md5(b"".join(hashlib.md5(chunk).digest() for chunk in chunks)).hexdigest() + "-3"
+    with store_without_checksums(s3(harness)), content_md5_headers(s3(harness)) as sent:
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/nosum.bin", data), StateLog())
+    assert sent == [md5_b64(chunk) for chunk in chunks]
+    assert (result.verification, result.remote_hash) == ("hash", f"md5:{expected}")
+
+
+@pytest.mark.parametrize("size", [100, 2 * PART_SIZE + 1])
+async def test_a_store_without_checksums_reporting_another_md5_etag_fails_the_attempt(
+    harness: ProviderHarness, tmp_path: Path, size: int
+) -> None:
+    wrong = "0" * 32 + ("-3" if size > PART_SIZE else "")
+    job = make_job(tmp_path, "dev1/requests/wrong-etag.bin", os.urandom(size))
+    with store_without_checksums(s3(harness), etag=wrong), pytest.raises(TransientError, match="ETag"):
+        await harness.provider.upload(job, StateLog())
+
+
+async def test_an_encrypted_object_whose_etag_is_no_md5_counts_as_verified_in_transport(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    data = os.urandom(500)
+    with store_without_checksums(s3(harness), etag="9" * 32, kms=True), content_md5_headers(s3(harness)) as sent:
+        result = await harness.provider.upload(make_job(tmp_path, "dev1/requests/kms.bin", data), StateLog())
+    assert sent == [md5_b64(data)]  # the store checked this on receipt
+    assert (result.verification, result.remote_hash) == ("transport", None)

@@ -292,7 +292,7 @@ async def test_large_upload_uses_a_session_of_320_kib_multiples_without_a_bearer
     ]
     assert not any(entry.authorization for entry in emulator.requests(host="localhost"))
     assert all(entry.authorization for entry in emulator.requests(host="127.0.0.1") if "oauth2" not in entry.path)
-    assert states.calls[0] is not None and set(states.calls[0]) == {"upload_url", "expires"}
+    assert states.calls[0] is not None and set(states.calls[0]) == {"upload_url", "expires", "started"}
     assert states.calls[-1] is None
 
 
@@ -353,14 +353,25 @@ async def test_the_last_fragment_answer_lost_still_yields_the_item(
     assert emulator.requests("GET", host="127.0.0.1")[-1].path.endswith("/tail.bin:")
 
 
-async def _upload_dropping_last_fragment(provider: SharePointProvider, emulator: GraphEmulator, job: UploadJob) -> Any:
-    """Let the first two fragments through, then lose the answer to the third and last."""
+async def _upload_dropping_last_fragment(
+    provider: SharePointProvider, emulator: GraphEmulator, job: UploadJob, *, lose_session: bool = False
+) -> Any:
+    """Let the first two fragments through, then lose the answer to the third and last.
+
+    ``lose_session`` loses the fragment itself and the session with it (it expired meanwhile):
+    the client finds the session gone, as when it completed, but nothing new was stored.
+    """
     original = emulator.take_drop
     seen = {"puts": 0}
 
     def take_drop() -> bool | None:
         seen["puts"] += 1
-        return True if seen["puts"] == 3 else original()
+        if seen["puts"] != 3:
+            return original()
+        if lose_session:
+            emulator.sessions.clear()
+            return False
+        return True
 
     emulator.take_drop = take_drop  # type: ignore[method-assign]
     try:
@@ -456,12 +467,47 @@ async def test_an_answer_without_hashes_is_verified_by_transport(
     assert (result.verification, result.remote_hash, result.remote_size) == ("transport", None, len(data))
 
 
-async def test_a_wrong_hash_after_a_session_upload_is_an_error(
+@pytest.mark.parametrize("size", [2000, 2 * FRAGMENT_SIZE], ids=["simple", "session"])
+async def test_any_other_hash_after_an_acknowledged_upload_is_server_modified(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path, size: int
+) -> None:
+    # Not a type on any list, and the same size: SharePoint acknowledged every byte and answered
+    # with the stored item, so whatever differs is the library's doing.
+    emulator.report_wrong_hash()
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/w.dat", os.urandom(size)), StateLog())
+    assert (result.verification, result.remote_size) == ("server-modified", size)
+    assert result.remote_hash is not None and result.remote_hash.startswith("quickxor:")
+
+
+def uploads_started(emulator: GraphEmulator) -> int:
+    return len([entry for entry in emulator.requests("POST") if "createUploadSession" in entry.path])
+
+
+@pytest.mark.parametrize("keep_size", [False, True], ids=["grown", "same-size"])
+async def test_a_rewritten_file_whose_final_answer_was_lost_is_server_modified_after_one_upload(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path, keep_size: bool
+) -> None:
+    emulator.rewrite_on_upload(".bin", keep_size=keep_size)
+    data = os.urandom(2 * FRAGMENT_SIZE + 5)
+    result = await _upload_dropping_last_fragment(provider, emulator, make_job(tmp_path, "dev1/requests/r.bin", data))
+    stored = emulator.file_bytes("CloudWatcher/dev1/requests/r.bin")
+    assert stored is not None and stored != data and (len(stored) == len(data)) is keep_size
+    assert result.verification == "server-modified"
+    assert (result.remote_size, result.remote_hash) == (len(stored), f"quickxor:{quickxorhash(stored)}")
+    assert uploads_started(emulator) == 1
+
+
+async def test_a_lost_final_answer_that_finds_an_older_version_is_an_error(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
-    emulator.report_wrong_hash()
-    with pytest.raises(QuickXorMismatchError):
-        await provider.upload(make_job(tmp_path, "dev1/requests/w.bin", os.urandom(2 * FRAGMENT_SIZE)), StateLog())
+    await provider.upload(make_job(tmp_path, "dev1/requests/old.bin", b"the version before"), StateLog())
+    item = emulator.drive.walk(emulator.drive.root, ["CloudWatcher", "dev1", "requests", "old.bin"])
+    item.modified = time.time() - 3600
+    job = make_job(tmp_path, "dev1/requests/old.bin", os.urandom(2 * FRAGMENT_SIZE + 5))
+    with pytest.raises(QuickXorMismatchError, match="older version"):
+        # The last fragment is lost with its session: nothing new was stored.
+        await _upload_dropping_last_fragment(provider, emulator, job, lose_session=True)
+    assert emulator.file_bytes("CloudWatcher/dev1/requests/old.bin") == b"the version before"
 
 
 # ----------------------------------------------------------------------------------- errors and auth
@@ -475,6 +521,19 @@ async def test_429_retry_after_surfaces_as_the_transient_errors_hint(
         await provider.upload(make_job(tmp_path, "dev1/requests/throttled.txt", b"x"), StateLog())
     assert raised.value.retry_after == 7
     assert "tooManyRequests" in str(raised.value)
+
+
+async def test_a_throttled_fragment_is_sent_again_no_sooner_than_retry_after(
+    provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * FRAGMENT_SIZE + 5)
+    emulator.fail_next(429, "tooManyRequests", retry_after=1, where="upload", skip=1)
+    result = await provider.upload(make_job(tmp_path, "dev1/requests/throttled.bin", data), StateLog())
+    assert result.verification == "hash"
+    session_log = emulator.requests(host="localhost")
+    throttled = next(i for i, entry in enumerate(session_log) if entry.status == 429)
+    assert session_log[throttled + 1].at - session_log[throttled].at >= 1
+    assert uploads_started(emulator) == 1  # the session kept its place
 
 
 async def test_insufficient_storage_is_a_quota_error(

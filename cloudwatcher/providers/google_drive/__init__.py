@@ -20,9 +20,10 @@ Why it is built the way it is:
   not a retry of a failed request.
 
 Modules, bottom up: ``api`` (limits, discovery document, trust, the paced transport), ``errors``
-(retry classes), ``media`` (the hashing chunk source), ``state`` (locks, live sessions, folder
-ids), ``client`` (per-thread service, lookups), ``upload`` (multipart and resumable uploads),
-``provider`` (the async :class:`GoogleDriveProvider`).
+(retry classes), ``upload_cap`` (the daily cap behind a per-minute rate limit), ``media`` (the
+hashing chunk source), ``state`` (locks, live sessions, folder ids), ``client`` (per-thread
+service, lookups), ``upload`` (multipart and resumable uploads), ``provider`` (the async
+:class:`GoogleDriveProvider`).
 """
 
 from cloudwatcher.providers.google_drive.api import CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DRIVE_SCOPE, MULTIPART_LIMIT

@@ -29,6 +29,7 @@ from cloudwatcher.providers.google_drive.api import (
     quote_q,
 )
 from cloudwatcher.providers.google_drive.state import FolderCache, LiveSessions, PathLocks
+from cloudwatcher.providers.google_drive.upload_cap import UploadCapWatch
 from cloudwatcher.providers.pacing import TargetPacing
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class DriveBase:
         # Lookup-then-create must not interleave for one name, or Drive keeps both copies.
         self._locks = PathLocks()
         self._live_sessions = LiveSessions()
+        self._upload_cap = UploadCapWatch()  # the daily cap in the per-minute limit's clothes
 
     # --- per-thread client ----------------------------------------------------------------------
 

@@ -25,6 +25,11 @@ from cloudwatcher.providers.base import (
 )
 
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+#: The 750 GB/day upload cap also arrives as 403 userRateLimitExceeded. What tells it from the
+#: per-minute limit is the message: exactly this for the daily cap, "User Rate Limit Exceeded"
+#: followed by more text for the per-minute one (rclone's --drive-stop-on-upload-limit reads
+#: the same signal: https://rclone.org/drive/#drive-stop-on-upload-limit).
+DAILY_CAP_MESSAGE = "User rate limit exceeded."
 #: A full drive: storage quota, or a shared drive's item-count limit.
 _FULL_REASONS = {"storageQuotaExceeded", "teamDriveFileLimitExceeded"}
 #: The daily caps. Plain "userRateLimitExceeded" is the per-minute quota, not the 750 GB cap.
@@ -32,21 +37,28 @@ _DAILY_CAP_REASONS = {"dailyLimitExceeded", "uploadLimitExceeded", "dailyLimitEx
 NETWORK_ERRORS = (TimeoutError, ConnectionError, http.client.HTTPException, httplib2.HttpLib2Error)
 
 
-def _seconds_until_daily_reset() -> float:
+def seconds_until_daily_reset() -> float:
     """Drive's per-day quotas reset at midnight Pacific time; the earliest the cap can be gone."""
     now = dt.datetime.now(zoneinfo.ZoneInfo("America/Los_Angeles"))
     midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - now).total_seconds() + 60
 
 
+class UserRateLimitError(TransientError):
+    """403 userRateLimitExceeded in the per-minute shape. The per-minute quota clears within its
+    minute; when it does not, the daily cap is the likelier cause (see :mod:`.upload_cap`)."""
+
+
 def translate_http_error(exc: HttpError) -> ProviderError:
     """Map Drive's status and ``errors[0].reason`` to the daemon's retry classes (API-NOTES.md)."""
     status = exc.resp.status
-    reason, message = "", ""
+    reason, message, detail = "", "", ""
     try:
         error = json.loads(exc.content)["error"]
         message = str(error.get("message", ""))
-        reason = str((error.get("errors") or [{}])[0].get("reason", ""))
+        first = (error.get("errors") or [{}])[0]
+        reason = str(first.get("reason", ""))
+        detail = str(first.get("message", message))
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         message = str(exc.content[:200] if isinstance(exc.content, bytes) else exc.content)
     text = f"Google Drive answered {status} {reason or 'error'}: {message}".rstrip(": ")
@@ -54,8 +66,17 @@ def translate_http_error(exc: HttpError) -> ProviderError:
     lowered = message.lower()
     if reason in _FULL_REASONS:
         return QuotaExceededError(text)
-    if status == 403 and (reason in _DAILY_CAP_REASONS or "upload limit" in lowered or "daily limit" in lowered):
-        return DailyCapError(text, retry_after=retry_after or _seconds_until_daily_reset())
+    if status == 403 and (
+        reason in _DAILY_CAP_REASONS
+        or (reason in _RATE_REASONS and detail == DAILY_CAP_MESSAGE)
+        or "upload limit" in lowered
+        or "daily limit" in lowered
+    ):
+        return DailyCapError(
+            f"{text} (Drive's daily upload limit)", retry_after=retry_after or seconds_until_daily_reset()
+        )
+    if status == 403 and reason == "userRateLimitExceeded":
+        return UserRateLimitError(text, retry_after=retry_after)
     if status == 429 or (status == 403 and reason in _RATE_REASONS) or status == 408 or status >= 500:
         return TransientError(text, retry_after=retry_after)
     if status == 401:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cloudwatcher.providers.base import RemoteFile, SaveState, TransientError, UploadJob, UploadResult
+from cloudwatcher.providers.base import ProviderError, RemoteFile, SaveState, TransientError, UploadJob, UploadResult
 from cloudwatcher.providers.google_drive.api import SAVE_STATE_TIMEOUT
 from cloudwatcher.providers.google_drive.errors import translate_error
 from cloudwatcher.providers.google_drive.upload import DriveUploads
@@ -49,10 +49,17 @@ class GoogleDriveProvider(DriveUploads):
         # chunk boundary, its session saved for the next attempt to resume.
         cancelled = threading.Event()
         try:
-            return await self._run(self._upload_sync, job, save, cancelled)
+            result = await self._run(self._upload_sync, job, save, cancelled)
         except asyncio.CancelledError:
             cancelled.set()
             raise
+        except ProviderError as exc:
+            judged = self._upload_cap.judge(exc)
+            if judged is exc:
+                raise
+            raise judged from exc
+        self._upload_cap.succeeded()
+        return result
 
     async def stat(self, remote_path: str) -> RemoteFile | None:
         return await self._run(self._stat_sync, remote_path)

@@ -35,6 +35,7 @@ from cloudwatcher.providers.s3.limits import (
     normalise_prefix,
     part_size_for,
 )
+from cloudwatcher.providers.s3.multipart import PART_ATTEMPTS
 from cloudwatcher.providers.s3.provider import S3Provider
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_PART_SIZE",
     "MIB",
     "MIN_PART_SIZE",
+    "PART_ATTEMPTS",
     "S3Provider",
     "composite_sha256",
     "normalise_prefix",

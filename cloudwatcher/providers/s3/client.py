@@ -32,6 +32,7 @@ from cloudwatcher.providers.base import (
 from cloudwatcher.providers.pacing import TargetPacing
 from cloudwatcher.providers.s3.body import FileSlice, Fingerprint
 from cloudwatcher.providers.s3.errors import NOT_FOUND_CODES, error_code, translate_error
+from cloudwatcher.providers.s3.etag import compare_etag
 from cloudwatcher.providers.s3.limits import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
@@ -207,9 +208,11 @@ class S3Base:
         *,
         full: str,
         composite: tuple[list[bytes], int] | None,
+        etag: str,
         written: Mapping[str, Any],
     ) -> UploadResult:
-        """Compare what S3 stored with what we sent: size, and its SHA-256 (full or composite).
+        """Compare what S3 stored with what we sent: size, and its SHA-256 (full or composite),
+        or where the store returns no checksum, its ETag against ``etag`` (the MD5 one, etag.py).
 
         ``written`` is S3's answer to the PutObject/CompleteMultipartUpload. Write-only
         credentials (s3:PutObject without s3:GetObject, common for backup targets) are refused
@@ -224,8 +227,7 @@ class S3Base:
             raise TransientError(f"{self._cloud_path(key)} holds {remote_size} bytes, not {size}")
         reported = head.get("ChecksumSHA256")
         if reported is None:
-            # An S3-compatible store that keeps no checksums: every byte was acknowledged.
-            return self._result(key, head, remote_hash=None, verification="transport")
+            return self._verify_etag(key, head, etag)
         value, _, suffix = str(reported).partition("-")
         matches = value == full and not suffix
         if composite is not None and not matches:
@@ -235,6 +237,17 @@ class S3Base:
         if not matches:
             raise TransientError(f"{self._cloud_path(key)}: S3 reports sha256 {reported}, the local bytes give {full}")
         return self._result(key, head, remote_hash=f"sha256:{reported}", verification="hash")
+
+    def _verify_etag(self, key: str, head: Mapping[str, Any], etag: str) -> UploadResult:
+        """A store that returns no checksum: its MD5 ETag, else the Content-MD5 it checked on receipt."""
+        verdict = compare_etag(head, etag)
+        if verdict == "mismatch":
+            raise TransientError(f"{self._cloud_path(key)}: the store reports ETag {head.get('ETag')}, not {etag}")
+        if verdict == "match":
+            return self._result(key, head, remote_hash=f"md5:{etag}", verification="hash")
+        # Not an MD5 of the data (encrypted, or another store's scheme): every body carried its
+        # Content-MD5 and SHA-256, which the store checked before acknowledging it.
+        return self._result(key, head, remote_hash=None, verification="transport")
 
     def _result(
         self, key: str, head: Mapping[str, Any], *, remote_hash: str | None, verification: Verification

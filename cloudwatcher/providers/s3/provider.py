@@ -17,6 +17,7 @@ from cloudwatcher.providers.base import (
 )
 from cloudwatcher.providers.s3.body import FileSlice, Fingerprint, b64, hash_range
 from cloudwatcher.providers.s3.client import remote_id_of
+from cloudwatcher.providers.s3.etag import new_md5, single_part_etag
 from cloudwatcher.providers.s3.multipart import MultipartUploads
 
 if TYPE_CHECKING:
@@ -49,10 +50,12 @@ class S3Provider(MultipartUploads):
 
     async def _put_single(self, job: UploadJob, key: str, before: Fingerprint) -> UploadResult:
         where = f"PutObject {self._cloud_path(key)}"
-        digest = await self._call(where, lambda: hash_range(job.local_file, 0, job.size))
+        md5 = new_md5()
+        digest = await self._call(where, lambda: hash_range(job.local_file, 0, job.size, md5))
         if digest.hex() != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
         checksum = b64(digest)
+        md5_digest = md5.digest()
 
         def put() -> PutObjectOutputTypeDef:
             with FileSlice(job.local_file, 0, job.size, stop=self._closing) as body:
@@ -63,6 +66,7 @@ class S3Provider(MultipartUploads):
                     ContentLength=job.size,
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=checksum,
+                    ContentMD5=b64(md5_digest),  # checked on receipt by stores that keep no SHA-256
                 )
 
         try:
@@ -72,7 +76,9 @@ class S3Provider(MultipartUploads):
             await self._ensure_unchanged(job, before)
             raise
         await self._ensure_unchanged(job, before)
-        return await self._verify(key, job.size, full=checksum, composite=None, written=dict(written))
+        return await self._verify(
+            key, job.size, full=checksum, composite=None, etag=single_part_etag(md5_digest), written=dict(written)
+        )
 
     # -- the rest of the protocol ---------------------------------------------------------
 

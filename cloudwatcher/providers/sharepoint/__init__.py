@@ -31,7 +31,13 @@ a name starting with ``~$``            prefixed with ``_`` (``_~$x.docx``)
 ``/`` separates segments and never reaches the rule. A path longer than 400 characters
 (target root included) is refused with :class:`PermanentError`.
 
-Modules, bottom up: ``names`` (the rule above, server rewrites), ``errors`` (retry classes),
+Verification: SharePoint reports only a quickXorHash. A library may rewrite what it stores
+(Office documents, PDF, HTML, images whose metadata it touches, and whatever its policies
+change), so after a complete upload that SharePoint acknowledged, or whose lost final answer is
+followed by an item written since the upload started, a different hash is recorded as
+``server-modified`` and never uploaded again in a loop (``upload``).
+
+Modules, bottom up: ``names`` (the rule above), ``errors`` (retry classes),
 ``transport`` (credential, pacing middleware, TLS trust), ``client`` (SDK adapters, paths,
 folders), ``upload`` (simple PUT and upload sessions), ``provider`` (:class:`SharePointProvider`).
 """
@@ -39,8 +45,6 @@ folders), ``upload`` (simple PUT and upload sessions), ``provider`` (:class:`Sha
 from cloudwatcher.providers.sharepoint.errors import QuickXorMismatchError, classify
 from cloudwatcher.providers.sharepoint.names import (
     MAX_PATH_LENGTH,
-    SERVER_REWRITTEN_TYPES,
-    rewritten_by_server,
     sanitize_segment,
 )
 from cloudwatcher.providers.sharepoint.provider import SharePointProvider
@@ -50,11 +54,9 @@ __all__ = [
     "FRAGMENT_SIZE",
     "FRAGMENT_UNIT",
     "MAX_PATH_LENGTH",
-    "SERVER_REWRITTEN_TYPES",
     "SIMPLE_UPLOAD_LIMIT",
     "QuickXorMismatchError",
     "SharePointProvider",
     "classify",
-    "rewritten_by_server",
     "sanitize_segment",
 ]

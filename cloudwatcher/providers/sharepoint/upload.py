@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -35,7 +36,6 @@ from cloudwatcher.providers.base import (
 from cloudwatcher.providers.quickxorhash import QuickXorHash
 from cloudwatcher.providers.sharepoint.client import GraphBase
 from cloudwatcher.providers.sharepoint.errors import ERROR_MAPPING, QuickXorMismatchError, status_of
-from cloudwatcher.providers.sharepoint.names import rewritten_by_server
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ FRAGMENT_UNIT = 320 * 1024  # every fragment but the last MUST be a multiple of 
 FRAGMENT_SIZE = 10 * FRAGMENT_UNIT
 _READ_CHUNK = 256 * 1024
 _RESYNCS_PER_ATTEMPT = 3  # dropped fragments recovered within one upload attempt
+# A throttled fragment waits out a Retry-After up to this long within the attempt (keeping its
+# place in the session); a longer one ends the attempt and the daemon's schedule waits.
+_MAX_FRAGMENT_WAIT = 10.0
+# How far SharePoint's clock may trail ours when its lastModifiedDateTime is compared with the
+# time our upload session started (both hosts keep NTP time; the margin covers what remains).
+_CLOCK_SKEW = timedelta(seconds=60)
 
 
 def _parse_ranges(ranges: list[str] | None) -> int | None:
@@ -71,6 +77,31 @@ async def _in_pieces(fragment: bytes) -> AsyncIterator[bytes]:
         yield bytes(view[start : start + _READ_CHUNK])
 
 
+def _started_at(resume_state: dict[str, Any] | None) -> datetime | None:
+    """When a saved session was started, if it says so."""
+    try:
+        started = datetime.fromisoformat(str((resume_state or {})["started"]))
+    except (KeyError, ValueError):
+        return None
+    return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
+
+
+def _written_since(item: DriveItem, started: datetime | None, sent_size: int) -> bool:
+    """Whether ``item``, found after an upload whose final answer was lost, holds that upload.
+
+    SharePoint's ``lastModifiedDateTime`` at or after the session's start (less the clock skew)
+    says so. A session saved without its start (by an older version of the daemon) falls back
+    on the size: a size other than the one sent is taken for the library's rewrite; the same
+    size cannot tell an older copy from ours, so it is not taken.
+    """
+    modified = item.last_modified_date_time
+    if modified is not None and started is not None:
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=UTC)
+        return modified >= started - _CLOCK_SKEW
+    return item.size is not None and item.size != sent_size
+
+
 class GraphUploads(GraphBase):
     """The upload half of the provider."""
 
@@ -83,7 +114,7 @@ class GraphUploads(GraphBase):
             for attempt in (1, 2):
                 parent_id = await self._folder(drive_id, segments[:-1])
                 try:
-                    item, quickxor, sha256, acknowledged = await self._transfer(
+                    item, quickxor, sha256, landed = await self._transfer(
                         drive_id, parent_id, segments, job, save_state
                     )
                     break
@@ -99,12 +130,12 @@ class GraphUploads(GraphBase):
             raise TransientError(f"cannot read {job.local_file}: {exc.strerror or exc}") from exc
         if sha256 != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
-        return self._verified("/".join(segments), item, quickxor, job.size, acknowledged=acknowledged)
+        return self._verified("/".join(segments), item, quickxor, job.size, landed=landed)
 
     async def _transfer(
         self, drive_id: str, parent_id: str, segments: list[str], job: UploadJob, save_state: SaveState
     ) -> tuple[DriveItem, QuickXorHash, str, bool]:
-        """Simple PUT up to 4 MiB, an upload session above; True when the upload's own answer carried the item."""
+        """Simple PUT up to 4 MiB, an upload session above; True when ``item`` holds this upload's bytes."""
         if job.size > SIMPLE_UPLOAD_LIMIT:
             return await self._session_upload(drive_id, parent_id, segments, job, save_state)
         if (job.resume_state or {}).get("upload_url"):
@@ -113,13 +144,17 @@ class GraphUploads(GraphBase):
         return await self._simple_upload(drive_id, parent_id, segments[-1], job)
 
     def _verified(
-        self, cloud_path: str, item: DriveItem, quickxor: QuickXorHash, size: int, *, acknowledged: bool
+        self, cloud_path: str, item: DriveItem, quickxor: QuickXorHash, size: int, *, landed: bool
     ) -> UploadResult:
         """Compare SharePoint's quickXorHash with the one taken of the bytes as they were sent.
 
-        A complete upload that SharePoint acknowledged with the stored item, whose hash differs
-        because the library rewrote the file (see :func:`rewritten_by_server`), is
-        ``server-modified``: synced, never retried in a loop. Any other mismatch is an error.
+        ``item`` holds this upload (``landed``) when SharePoint acknowledged every byte and
+        answered with it, or, the final answer lost, when the item looked up afterwards was
+        written since the upload started (:func:`_written_since`). Then a different hash is the
+        library's own rewrite, whatever the file type or size (Office documents, PDF, HTML,
+        images whose metadata it touches, and whatever else a library's policies change): the
+        copy is ``server-modified``, synced and never uploaded again in a loop. Otherwise the
+        item is an older version and the mismatch is an error, retried.
         """
         reported = item.file.hashes.quick_xor_hash if item.file and item.file.hashes else None
         local = quickxor.b64digest()
@@ -132,7 +167,7 @@ class GraphUploads(GraphBase):
                 matches = False
             if matches:
                 verification = "hash"
-            elif acknowledged and rewritten_by_server(cloud_path, item.size, size):
+            elif landed:
                 verification = "server-modified"
                 log.info(
                     "%s: SharePoint rewrote %s on upload (%s bytes sent, %s stored)",
@@ -143,7 +178,8 @@ class GraphUploads(GraphBase):
                 )
             else:
                 raise QuickXorMismatchError(
-                    f"SharePoint reports quickXorHash {reported} for {cloud_path}; the bytes sent hash to {local}"
+                    f"SharePoint reports quickXorHash {reported} for {cloud_path}, an older version (last"
+                    f" modified {item.last_modified_date_time}); the bytes sent hash to {local}"
                 )
             remote_hash = f"quickxor:{reported}"
         return UploadResult(
@@ -193,7 +229,9 @@ class GraphUploads(GraphBase):
     async def _pace_bytes(self, count: int) -> None:
         await self._pacing.bandwidth.acquire_async(count)
 
-    async def _create_session(self, drive_id: str, parent_id: str, name: str, save_state: SaveState) -> str:
+    async def _create_session(
+        self, drive_id: str, parent_id: str, name: str, started: datetime, save_state: SaveState
+    ) -> str:
         url = self._url(drive_id, [name], anchor=f"items/{quote(parent_id, safe='')}", suffix="/createUploadSession")
         body = CreateUploadSessionPostRequestBody(
             item=DriveItemUploadableProperties(additional_data={"@microsoft.graph.conflictBehavior": "replace"})
@@ -202,7 +240,9 @@ class GraphUploads(GraphBase):
         if session is None or not session.upload_url:
             raise TransientError("SharePoint answered createUploadSession without an uploadUrl")
         expires = session.expiration_date_time.isoformat() if session.expiration_date_time else None
-        await save_state({"upload_url": session.upload_url, "expires": expires})
+        # "started" tells a later attempt, should the final answer be lost, whether the file it
+        # finds was written by this session (see _written_since).
+        await save_state({"upload_url": session.upload_url, "expires": expires, "started": started.isoformat()})
         log.debug("%s: upload session started for %s", self.name, name)
         return session.upload_url
 
@@ -235,6 +275,7 @@ class GraphUploads(GraphBase):
     ) -> tuple[DriveItem, QuickXorHash, str, bool]:
         """createUploadSession (or the saved one), then fragments of 10 x 320 KiB, in order."""
         upload_url: str | None = (job.resume_state or {}).get("upload_url")
+        started = _started_at(job.resume_state)
         offset: int | None = 0
         if upload_url:
             offset = await self._session_offset(upload_url)
@@ -243,7 +284,8 @@ class GraphUploads(GraphBase):
                 await save_state(None)
                 upload_url = None
         if not upload_url:
-            upload_url = await self._create_session(drive_id, parent_id, segments[-1], save_state)
+            started = datetime.now(UTC)
+            upload_url = await self._create_session(drive_id, parent_id, segments[-1], started, save_state)
             offset = 0
         assert offset is not None
         quickxor, sha256 = QuickXorHash(), hashlib.sha256()
@@ -254,11 +296,15 @@ class GraphUploads(GraphBase):
         except FileChangedError:
             await self._forget({"upload_url": upload_url}, save_state)
             raise
-        acknowledged = item is not None
-        if item is None:  # the last answer was lost and the session closed: look the file up
+        landed = item is not None
+        if item is None:
+            # The last answer was lost and the session closed: look the file up, and take it for
+            # this upload's only if it was written since the session started. Not uploading
+            # again is the point: a library that rewrites the file would differ every time.
             item = await self._item(self._url(drive_id, segments))
+            landed = _written_since(item, started, job.size)
         await save_state(None)
-        return item, quickxor, sha256.hexdigest(), acknowledged
+        return item, quickxor, sha256.hexdigest(), landed
 
     @staticmethod
     def _hash_prefix(reader: IO[bytes], count: int, quickxor: QuickXorHash, sha256: Any) -> None:
@@ -292,8 +338,11 @@ class GraphUploads(GraphBase):
             except TransientError as exc:
                 # A dropped connection or a 416: ask the session where it stands and go on from there.
                 resyncs += 1
-                if resyncs > _RESYNCS_PER_ATTEMPT:
+                if resyncs > _RESYNCS_PER_ATTEMPT or (exc.retry_after or 0.0) > _MAX_FRAGMENT_WAIT:
                     raise
+                if exc.retry_after:
+                    # Throttled (429/503): asking again sooner is throttled again.
+                    await asyncio.sleep(exc.retry_after)
                 expected = await self._session_offset(upload_url)
                 log.info("%s: fragment at %d failed (%s); session expects %s", self.name, offset, exc, expected)
                 if expected is None and offset + len(fragment) == size:
