@@ -116,11 +116,11 @@ def print_json(value: Any) -> None:
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon in the foreground (what systemd starts). Applies migrations first."""
-    from cloudwatcher.daemon.logs import configure_logging
+    from cloudwatcher.daemon.logs import LOG_LEVELS, configure_logging
     from cloudwatcher.daemon.service import run_daemon
 
     settings = settings_from(config)
-    configure_logging(settings.log_format, secrets=secrets_of(settings))
+    configure_logging(settings.log_format, LOG_LEVELS[settings.log_level], secrets=secrets_of(settings))
     try:
         code = run_daemon(settings, settings.database_url or None, reload_settings=lambda: load_settings(config))
     except (EmbeddedPostgresError, ConfigError) as exc:

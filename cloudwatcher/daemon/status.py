@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from cloudwatcher import __version__
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.target_state import target_states
 
@@ -142,6 +143,7 @@ async def collect_status(
         for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS))
     ]
     return {
+        "version": __version__,  # of the program answering (an addition to the documented shape)
         "targets": targets,
         "requests": requests,
         "devices": devices,
