@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,37 @@ class LocalProvider:
 
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         return None
+
+    async def remove(self, remote_path: str) -> None:
+        """Remove one file and the folders it leaves empty, up to the root (``check``'s probe)."""
+
+        def unlink() -> None:
+            destination = self._destination(remote_path)
+            with contextlib.suppress(FileNotFoundError):
+                destination.unlink()
+            for folder in destination.parents:
+                if folder == self.root or self.root not in folder.parents:
+                    break
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (or gone): stop climbing
+                    break
+
+        try:
+            await asyncio.to_thread(unlink)
+        except OSError as exc:
+            raise TransientError(f"cannot remove {remote_path}: {exc.strerror or exc}") from exc
+
+    async def free_bytes(self) -> int | None:
+        """Free space on the mirror's filesystem (its nearest existing folder), for this user."""
+
+        def free() -> int:
+            folder = self.root
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            return shutil.disk_usage(folder).free
+
+        return await asyncio.to_thread(free)
 
     async def close(self) -> None:
         return None
