@@ -23,16 +23,24 @@ from pathlib import Path
 import asyncpg
 
 from cloudwatcher.config import Settings, TargetConfig
-from cloudwatcher.providers.base import Provider, ProviderError, RemovesObjects, ReportsFreeSpace, UploadJob
+from cloudwatcher.providers.base import (
+    Provider,
+    ProviderError,
+    QuotaExceededError,
+    RemovesObjects,
+    ReportsFreeSpace,
+    UploadJob,
+)
 from cloudwatcher.providers.registry import build_provider
 from cloudwatcher.schema import schema_problem, schema_version
 
-__all__ = ["CheckResult", "run_checks"]
+__all__ = ["CheckResult", "probe", "run_checks"]
 
 #: Below this much free space in the state directory (the embedded database, backups) check fails.
 MIN_FREE_STATE_BYTES = 1024**3
-#: Where the probe object goes on each target: a folder no device id can be (ids never start with ".").
-PROBE_FOLDER = ".cloudwatcher-check"
+#: The probe object's name, at the target's root: no device folder can hold it (device ids never
+#: start with "."), and no folder is created that would outlive the probe.
+PROBE_PREFIX = ".cloudwatcher-check-"
 #: How long one target's probe may take before it counts as unreachable.
 TARGET_TIMEOUT_SECONDS = 60.0
 INOTIFY_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
@@ -89,7 +97,7 @@ async def check_target(target: TargetConfig) -> CheckResult:
     except Exception as exc:  # a provider that cannot even be built: its message is the reason
         return CheckResult(name, False, f"cannot be set up: {exc}")
     try:
-        detail = await asyncio.wait_for(_probe(provider), TARGET_TIMEOUT_SECONDS)
+        detail = await asyncio.wait_for(probe(provider), TARGET_TIMEOUT_SECONDS)
     except TimeoutError:
         return CheckResult(name, False, f"no answer within {TARGET_TIMEOUT_SECONDS:.0f} s")
     except ProviderError as exc:
@@ -104,9 +112,13 @@ async def check_target(target: TargetConfig) -> CheckResult:
     return CheckResult(name, True, detail)
 
 
-async def _probe(provider: Provider) -> str:
+async def probe(provider: Provider, remote_path: str | None = None) -> str:
+    """Write a small object through ``provider``, verified as an upload is, then remove it.
+
+    Returns what was proven; raises the provider's error when the target cannot take it.
+    """
     content = f"cloudwatcher check from {socket.gethostname()}\n".encode()
-    remote_path = f"{PROBE_FOLDER}/probe-{uuid.uuid4().hex}.txt"
+    remote_path = remote_path or f"{PROBE_PREFIX}{uuid.uuid4().hex}.txt"
     with tempfile.TemporaryDirectory(prefix="cloudwatcher-check-") as folder:
         local = Path(folder) / "probe.txt"
         local.write_bytes(content)
@@ -130,9 +142,15 @@ async def _probe(provider: Provider) -> str:
     else:
         parts.append(f"this provider cannot remove it: delete {result.cloud_path} by hand")
     if isinstance(provider, ReportsFreeSpace):
-        free = await provider.free_bytes()
-        if free is not None:
-            parts.append(f"{_size(free)} free")
+        try:
+            free = await provider.free_bytes()
+        except ProviderError as exc:  # the probe went through; an unanswered quota question is no failure
+            parts.append(f"free space unknown ({exc})")
+        else:
+            if free == 0:
+                raise QuotaExceededError("the target reports no free space left")
+            if free is not None:
+                parts.append(f"{_size(free)} free")
     return "; ".join(parts)
 
 

@@ -212,19 +212,11 @@ class LocalProvider:
         return None
 
     async def remove(self, remote_path: str) -> None:
-        """Remove one file and the folders it leaves empty, up to the root (``check``'s probe)."""
+        """Remove one file (``cloudwatcher check``'s probe); none there is not an error."""
 
         def unlink() -> None:
-            destination = self._destination(remote_path)
             with contextlib.suppress(FileNotFoundError):
-                destination.unlink()
-            for folder in destination.parents:
-                if folder == self.root or self.root not in folder.parents:
-                    break
-                try:
-                    folder.rmdir()
-                except OSError:  # not empty (or gone): stop climbing
-                    break
+                self._destination(remote_path).unlink()
 
         try:
             await asyncio.to_thread(unlink)
