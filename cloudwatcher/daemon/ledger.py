@@ -239,6 +239,10 @@ class Ledger:
         if ids:
             await self.pool.execute(queries.RELEASE_CLAIMS, list(ids))
 
+    async def target_paused(self, target: str) -> bool:
+        """Whether ``cloudwatcher pause`` holds ``target`` (claims skip it already; see uploader)."""
+        return bool(await self.pool.fetchval(queries.TARGET_PAUSED, target))
+
     async def save_upload_session(self, ref_id: UUID, state: dict[str, Any] | None) -> None:
         await self.pool.execute(queries.SAVE_UPLOAD_SESSION, ref_id, None if state is None else json.dumps(state))
 

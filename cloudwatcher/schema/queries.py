@@ -260,6 +260,8 @@ RESUME_TARGET = "DELETE FROM target_pauses WHERE target = $1 RETURNING paused_at
 
 TARGET_PAUSES = "SELECT target, paused_at, paused_by FROM target_pauses"
 
+TARGET_PAUSED = "SELECT EXISTS (SELECT 1 FROM target_pauses WHERE target = $1)"
+
 NOTIFY_EVENT = """
 INSERT INTO notification_events (event, target, local_path, ref_id, reason) VALUES ($1, $2, $3, $4, $5)
 """
