@@ -78,7 +78,9 @@ def secrets_of(settings: Settings) -> list[str | None]:
     return found
 
 
-# Embedded servers this command started; stopped again on exit unless a daemon uses them.
+# Embedded servers this command uses (each holds its shared "in use" lock while referenced
+# here), and those of them it had to start: stopped again on exit unless another process uses them.
+_servers_in_use: list[EmbeddedPostgres] = []
 _started_servers: list[EmbeddedPostgres] = []
 
 
@@ -96,13 +98,17 @@ def database_url_for(settings: Settings, *, keep_running: bool = False) -> str:
 def resolve_and_track(settings: Settings, *, keep_running: bool = False) -> str:
     """:func:`database_url_for` without the exit: raises :class:`EmbeddedPostgresError`."""
     url, server = resolve_database_url(settings)
-    if server is not None and server.started_here and not keep_running:
-        _started_servers.append(server)
+    if server is not None and not keep_running:
+        _servers_in_use.append(server)
+        if server.started_here:
+            _started_servers.append(server)
     return url
 
 
 def stop_servers_started_here() -> None:
     """Stop the embedded servers this command started, each unless another process uses it."""
+    while _servers_in_use:
+        _servers_in_use.pop().release()
     while _started_servers:
         _started_servers.pop().stop_if_unused()
 
