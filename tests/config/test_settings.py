@@ -38,6 +38,7 @@ def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     assert settings.upload_concurrency == 4
     assert settings.http_bind == "127.0.0.1:8765"
     assert settings.log_format == "text"
+    assert settings.log_level == "info"
     assert settings.backup_dir == state / "backups"
     assert (settings.backup.interval_hours, settings.backup.keep) == (24, 7)
     assert settings.watch_mode == "auto" and settings.poll_interval_seconds == 2
