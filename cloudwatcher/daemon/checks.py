@@ -101,7 +101,7 @@ async def check_target(target: TargetConfig) -> CheckResult:
     except TimeoutError:
         return CheckResult(name, False, f"no answer within {TARGET_TIMEOUT_SECONDS:.0f} s")
     except ProviderError as exc:
-        return CheckResult(name, False, f"not writable: {exc}")
+        return CheckResult(name, False, f"not writable: {exc}{_storage_hint(target, exc)}")
     except Exception as exc:  # SDK errors the provider did not classify still name the target
         return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
     finally:
@@ -110,6 +110,15 @@ async def check_target(target: TargetConfig) -> CheckResult:
         except Exception:  # closing is best effort; the probe's result is what matters
             pass
     return CheckResult(name, True, detail)
+
+
+def _storage_hint(target: TargetConfig, error: ProviderError) -> str:
+    """Why a Google Drive service account may have no room at all: it owns no storage of its own."""
+    if not isinstance(error, QuotaExceededError) or target.provider != "google-drive":
+        return ""
+    if getattr(target, "shared_drive_id", None) or getattr(target, "impersonate", None):
+        return ""
+    return "; a service account without a shared drive (shared_drive_id) or impersonate has no storage quota of its own"
 
 
 async def probe(provider: Provider, remote_path: str | None = None) -> str:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cloudwatcher.config import Settings
+from cloudwatcher.config import GoogleDriveTarget, Settings
 from cloudwatcher.daemon import checks
-from cloudwatcher.daemon.checks import check_watch_root
+from cloudwatcher.daemon.checks import check_target, check_watch_root
 from tests.daemon_process import DaemonProcess
+from tests.emulators.drive import DriveEmulator
+from tests.emulators.fixtures import google_drive_settings
 
 Daemon = Callable[..., DaemonProcess]
 
@@ -107,3 +109,24 @@ def test_device_links_and_loops_do_not_lead_the_folder_count_astray(
         locked.chmod(0o755)
     assert result.ok
     assert "4 folder(s)" in result.detail or "5 folder(s)" in result.detail  # root may read a 0-mode folder
+
+
+async def test_a_drive_service_account_without_a_shared_drive_is_told_why_it_has_no_room(tmp_path: Path) -> None:
+    with DriveEmulator(tmp_path) as emulator:
+        target = GoogleDriveTarget.model_validate(google_drive_settings(emulator, name="drive"))
+        emulator.storage_quota_exceeded()
+        result = await check_target(target)
+    assert not result.ok
+    assert result.name == "target drive (google-drive)"
+    assert "quota" in result.detail and "service account without a shared drive" in result.detail
+
+
+async def test_a_cloud_target_that_refuses_the_probe_fails_naming_it(tmp_path: Path) -> None:
+    with DriveEmulator(tmp_path) as emulator:
+        target = GoogleDriveTarget.model_validate(google_drive_settings(emulator, name="drive"))
+        emulator.fail_next(403, "insufficientFilePermissions", "The user does not have sufficient permissions.")
+        refused = await check_target(target)
+        passed = await check_target(target)
+    assert not refused.ok and "not writable" in refused.detail and "permissions" in refused.detail
+    assert "service account" not in refused.detail
+    assert passed.ok and "removed" in passed.detail
