@@ -16,14 +16,15 @@ from uuid import UUID
 
 import asyncpg
 import typer
-from rich.console import Console, Group
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from cloudwatcher import __version__
 from cloudwatcher.config import ConfigError, Settings, load_settings
 from cloudwatcher.database import EmbeddedPostgresError, resolve_database_url
-from cloudwatcher.schema import apply_migrations
+from cloudwatcher.database.embedded import EmbeddedPostgres
+from cloudwatcher.schema import apply_migrations, schema_problem
 
 app = typer.Typer(
     help="Watch drop folders, keep a PostgreSQL ledger, mirror every file to its targets.",
@@ -50,6 +51,10 @@ class CommandError(Exception):
     """A failure with a message for the user; exit 1."""
 
 
+class SchemaMismatch(Exception):
+    """The schema is not the one this program knows; a read-only command says so and exits 1."""
+
+
 def fail(message: str, code: int) -> None:
     sys.stderr.write(f"cloudwatcher: {message}\n")
     raise typer.Exit(code)
@@ -73,29 +78,69 @@ def secrets_of(settings: Settings) -> list[str | None]:
     return found
 
 
-def database_url_for(settings: Settings) -> str:
+# Embedded servers this command uses (each holds its shared "in use" lock while referenced
+# here), and those of them it had to start: stopped again on exit unless another process uses them.
+_servers_in_use: list[EmbeddedPostgres] = []
+_started_servers: list[EmbeddedPostgres] = []
+
+
+def database_url_for(settings: Settings, *, keep_running: bool = False) -> str:
+    """The URL of the database in use. ``keep_running``: an embedded server this command had to
+    start stays up afterwards (``db-url``, whose URL is for later use); otherwise it is stopped
+    when the command ends, unless a daemon is using it by then."""
     try:
-        url, _ = resolve_database_url(settings)
+        return resolve_and_track(settings, keep_running=keep_running)
     except EmbeddedPostgresError as exc:
         fail(str(exc), 2)
         raise
+
+
+def resolve_and_track(settings: Settings, *, keep_running: bool = False) -> str:
+    """:func:`database_url_for` without the exit: raises :class:`EmbeddedPostgresError`."""
+    url, server = resolve_database_url(settings)
+    if server is not None and not keep_running:
+        _servers_in_use.append(server)
+        if server.started_here:
+            _started_servers.append(server)
     return url
 
 
-def with_database(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run ``action`` on a migrated database connection; connection errors exit 1 with a message."""
+def stop_servers_started_here() -> None:
+    """Stop the embedded servers this command started, each unless another process uses it."""
+    while _servers_in_use:
+        _servers_in_use.pop().release()
+    while _started_servers:
+        _started_servers.pop().stop_if_unused()
+
+
+def with_database(
+    settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]], *, read_only: bool = False
+) -> T:
+    """Run ``action`` on a connection to a current schema; connection errors exit 1 with a message.
+
+    ``read_only`` commands never change the schema: on a database that is not migrated, or was
+    migrated by a newer version, they say so and exit 1. The others migrate first.
+    """
     url = database_url_for(settings)
 
     async def run() -> T:
         connection = await asyncpg.connect(url, timeout=30)
         try:
-            await apply_migrations(connection)
+            if read_only:
+                problem = await schema_problem(connection)
+                if problem is not None:
+                    raise SchemaMismatch(problem)
+            else:
+                await apply_migrations(connection)
             return await action(connection)
         finally:
             await connection.close()
 
     try:
         return asyncio.run(run())
+    except SchemaMismatch as exc:
+        fail(str(exc), 1)
+        raise
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         fail(f"database error: {exc}", 1)
         raise
@@ -116,11 +161,11 @@ def print_json(value: Any) -> None:
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon in the foreground (what systemd starts). Applies migrations first."""
-    from cloudwatcher.daemon.logs import configure_logging
+    from cloudwatcher.daemon.logs import LOG_LEVELS, configure_logging
     from cloudwatcher.daemon.service import run_daemon
 
     settings = settings_from(config)
-    configure_logging(settings.log_format, secrets=secrets_of(settings))
+    configure_logging(settings.log_format, LOG_LEVELS[settings.log_level], secrets=secrets_of(settings))
     try:
         code = run_daemon(settings, settings.database_url or None, reload_settings=lambda: load_settings(config))
     except (EmbeddedPostgresError, ConfigError) as exc:
@@ -150,9 +195,19 @@ def migrate(config: ConfigOption = None) -> None:
 
 @app.command("db-url")
 def db_url(config: ConfigOption = None) -> None:
-    """Print the PostgreSQL URL in use (starting the embedded server if needed)."""
+    """Print the PostgreSQL URL in use (starting the embedded server if needed, and leaving it up).
+
+    Read-only: on a database that is not migrated (or migrated by a newer version) it still
+    prints the URL, says what is wrong on stderr and exits 1.
+    """
     settings = settings_from(config)
-    sys.stdout.write(database_url_for(settings) + "\n")
+    url = database_url_for(settings, keep_running=True)
+    sys.stdout.write(url + "\n")
+    with_database(settings, schema_is_current, read_only=True)
+
+
+async def schema_is_current(connection: asyncpg.Connection) -> None:
+    """Nothing to do: ``with_database(..., read_only=True)`` has checked the schema by now."""
 
 
 @app.command()
@@ -165,105 +220,37 @@ def status(
     from cloudwatcher.daemon.status import collect_status
 
     settings = settings_from(config)
-    snapshot = with_database(settings, lambda connection: collect_status(connection, settings))
+    snapshot = with_database(settings, lambda connection: collect_status(connection, settings), read_only=True)
     if as_json:
         print_json(snapshot)
         return
     if watch is None:
-        console.print(status_view(snapshot))
+        sys.stdout.write(status_view(snapshot))
         return
     import time
 
     from rich.live import Live
+    from rich.text import Text  # plain text: paths and errors may hold "[...]", never markup
 
-    with Live(status_view(snapshot), console=console, screen=False, auto_refresh=False) as live:
+    with Live(Text(status_view(snapshot)), console=console, screen=False, auto_refresh=False) as live:
         try:
             while True:
                 time.sleep(watch)
-                snapshot = with_database(settings, lambda connection: collect_status(connection, settings))
-                live.update(status_view(snapshot), refresh=True)
+                snapshot = with_database(
+                    settings, lambda connection: collect_status(connection, settings), read_only=True
+                )
+                live.update(Text(status_view(snapshot)), refresh=True)
         except KeyboardInterrupt:
             pass
 
 
-def status_view(snapshot: dict[str, Any]) -> Group:
-    """The status snapshot as Rich tables: targets, requests, devices, failures, instances."""
-    parts: list[Any] = []
-    table = Table(title="Targets")
-    for column in (
-        "target",
-        "provider",
-        "pending",
-        "uploading",
-        "synced",
-        "failed",
-        "gave up",
-        "oldest pending",
-        "last synced",
-    ):
-        table.add_column(column)
-    for t in snapshot["targets"]:
-        age = t["oldest_pending_age_seconds"]
-        failed = f"[red]{t['failed']}[/red]" if t["failed"] else "0"
-        table.add_row(
-            t["name"],
-            t["provider"] or "",
-            str(t["pending"]),
-            str(t["uploading"]),
-            str(t["synced"]),
-            failed,
-            str(t["gave_up"]),
-            "" if age is None else f"{age:.0f} s",
-            t["last_synced_at"] or "",
-        )
-    parts.append(table)
-    r = snapshot["requests"]
-    parts.append(
-        f"Requests: {r['pending']} pending, {r['processing']} processing, {r['completed']} completed, "
-        f"{r['failed']} failed"
-    )
-    if snapshot["devices"]:
-        devices = Table(title="Devices")
-        for column in ("device", "online", "last seen", "files"):
-            devices.add_column(column)
-        for d in snapshot["devices"]:
-            devices.add_row(
-                escape(d["device_id"]),
-                "[green]online[/green]" if d["online"] else "offline",
-                d["last_seen_at"] or "",
-                str(d["files"]),
-            )
-        parts.append(devices)
-    if snapshot["recent_failures"]:
-        failures = Table(title="Recent failures")
-        for column in ("ref id", "target", "path", "attempts", "error", "next attempt"):
-            failures.add_column(column)
-        for f in snapshot["recent_failures"]:
-            failures.add_row(
-                f["ref_id"],
-                f["target"],
-                escape(f["local_path"]),
-                str(f["attempts"]),
-                escape(f["last_error"] or ""),
-                f["next_attempt_at"] or "gave up",
-            )
-        parts.append(failures)
-    if snapshot.get("instances"):
-        instances = Table(title="Instances")
-        for column in ("id", "host", "pid", "version", "started", "last heartbeat", "stale"):
-            instances.add_column(column)
-        for i in snapshot["instances"]:
-            instances.add_row(
-                i["id"],
-                i["host"],
-                str(i["pid"]),
-                i["version"],
-                i["started_at"] or "",
-                i["last_heartbeat"] or "",
-                "[yellow]stale[/yellow]" if i["stale"] else "",
-            )
-        parts.append(instances)
-    return Group(*parts)
+def status_view(snapshot: dict[str, Any]) -> str:
+    """The snapshot for people, as wide as the terminal (``$COLUMNS``; 80 when unknown)."""
+    import shutil
+
+    from cloudwatcher.status_text import render_status
+
+    return render_status(snapshot, width=shutil.get_terminal_size((80, 24)).columns)
 
 
 @app.command()
@@ -286,7 +273,7 @@ def files(
         rows = await connection.fetch(queries.LIST_FILES, status_filter, device, target, limit)
         return [{key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()} for row in rows]
 
-    rows = with_database(settings, fetch)
+    rows = with_database(settings, fetch, read_only=True)
     if as_json:
         print_json(rows)
         return
@@ -330,6 +317,65 @@ def retry(
         print_json({"requeued": count})
     else:
         console.print(f"re-queued {count} failed upload(s)")
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Check the configuration, the database, each target (a probe written and removed), the watch
+    root and its inotify limit, and free disk space; one line each. Exit 0 when all pass, else 1.
+
+    Never changes the schema.
+    """
+    from cloudwatcher.config.loading import config_file_to_use
+    from cloudwatcher.daemon.checks import run_checks
+
+    settings = settings_from(config)
+    source = config_file_to_use(config)
+    results = asyncio.run(
+        run_checks(settings, str(source) if source else "defaults and environment", lambda: resolve_and_track(settings))
+    )
+    for result in results:
+        sys.stdout.write(result.line() + "\n")
+    failed = [result for result in results if not result.ok]
+    if failed:
+        fail("failed: " + "; ".join(f"{result.name}: {result.detail}" for result in failed), 1)
+
+
+TargetArgument = Annotated[str, typer.Argument(help="a target's name, as in the configuration")]
+
+
+def configured_target(settings: Settings, name: str) -> str:
+    """``name`` when the configuration has such a target; else exit 2 naming it."""
+    names = [target.name for target in settings.target_list]
+    if name not in names:
+        fail(f"unknown target {name!r}; configured targets: {', '.join(names)}", 2)
+    return name
+
+
+@app.command()
+def pause(target: TargetArgument, config: ConfigOption = None) -> None:
+    """Stop uploads to TARGET, for every daemon on the database and across restarts; files are still recorded."""
+    from cloudwatcher.daemon.pauses import pause_target, who_is_pausing
+
+    settings = settings_from(config)
+    name = configured_target(settings, target)
+    if with_database(settings, lambda connection: pause_target(connection, name, who_is_pausing())):
+        console.print(f"paused uploads to {escape(name)}; `cloudwatcher resume {escape(name)}` restarts them")
+    else:
+        console.print(f"{escape(name)} was already paused")
+
+
+@app.command()
+def resume(target: TargetArgument, config: ConfigOption = None) -> None:
+    """Restart uploads to TARGET after `cloudwatcher pause`."""
+    from cloudwatcher.daemon.pauses import resume_target
+
+    settings = settings_from(config)
+    name = configured_target(settings, target)
+    if with_database(settings, lambda connection: resume_target(connection, name)):
+        console.print(f"resumed uploads to {escape(name)}")
+    else:
+        console.print(f"{escape(name)} was not paused")
 
 
 @app.command()
@@ -409,4 +455,7 @@ def main_callback(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        stop_servers_started_here()

@@ -193,6 +193,7 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = None
     http_token_file: Path | None = None
     log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     backup: BackupSettings = Field(default_factory=BackupSettings)
     watch_mode: Literal["auto", "events", "poll"] = "auto"
     poll_interval_seconds: float = Field(default=2.0, gt=0)

@@ -309,6 +309,10 @@ class Ledger:
         )
         return _changed(status) == 1
 
+    async def target_paused(self, target: str) -> bool:
+        """Whether ``cloudwatcher pause`` holds ``target`` (claims skip it already; see uploader)."""
+        return bool(await self.pool.fetchval(queries.TARGET_PAUSED, target))
+
     async def requeue_due(self) -> set[str]:
         return {row["target"] for row in await self.pool.fetch(queries.REQUEUE_DUE)}
 

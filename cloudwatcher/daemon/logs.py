@@ -5,6 +5,12 @@ journald adds its own timestamps). ``json``: one JSON object per line with ``tim
 ``level``, ``logger``, ``message`` and every ``extra=`` field the daemon passes (``path``,
 ``device``, ``target``, ``ref_id``, ...), so ``journalctl -o cat | jq`` can filter by them.
 
+Under journald (``$JOURNAL_STREAM`` names our stderr) every line starts with its syslog
+priority, ``<3>`` for an error up to ``<7>`` for debug: journald strips the prefix and files
+the line under that priority (``SyslogLevelPrefix=``, on by default), so ``journalctl -p
+warning`` shows warnings and worse. A traceback's continuation lines carry it too, because
+journald makes each line its own entry.
+
 Redaction is a filter on our handlers, not on loggers, so it also covers third-party
 libraries (SDKs that log URLs, headers or exception texts): bearer tokens, ``password=``,
 ``client_secret``, passwords in URLs, pre-signed URL signatures and private keys are masked,
@@ -16,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.handlers
 import os
 import re
 import sys
@@ -25,7 +32,24 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-__all__ = ["REDACTED", "JsonFormatter", "RedactingFilter", "configure_logging", "redact", "register_secret"]
+__all__ = [
+    "LOG_LEVELS",
+    "REDACTED",
+    "JournalPriorityFormatter",
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "redact",
+    "register_secret",
+]
+
+#: The ``log_level`` configuration values and the logging levels they stand for.
+LOG_LEVELS: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 REDACTED = "[REDACTED]"
 
@@ -152,6 +176,21 @@ class TextFormatter(logging.Formatter):
         return f"{first} [{fields}]{newline}{rest}"
 
 
+class JournalPriorityFormatter(logging.Formatter):
+    """Prefixes every line another formatter writes with the record's syslog priority (``<4>``)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The standard library's own level -> syslog name -> number tables (RFC 5424 severities).
+        syslog = logging.handlers.SysLogHandler
+        priority = syslog.priority_names[syslog.priority_map.get(record.levelname, "warning")]
+        prefix = f"<{priority}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
 # Libraries that log request details (URLs, headers) at INFO: keep them to warnings.
 _CHATTY_LOGGERS = (
     "azure",
@@ -190,6 +229,8 @@ def configure_logging(
         handler = _text_handler(out)
     else:
         raise ValueError(f"log_format must be 'text' or 'json', not {log_format!r}")
+    if _writes_to_journal(out) and handler.formatter is not None:
+        handler.setFormatter(JournalPriorityFormatter(handler.formatter))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in _installed:

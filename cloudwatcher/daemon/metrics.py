@@ -154,6 +154,14 @@ CLAIMS_LOST = Counter(
     ["target"],
     registry=REGISTRY,
 )
+TARGET_STATE = Gauge(
+    "cloudwatcher_target_state",
+    "1 for the state each target is in (ok, failing, paused, parked, full), 0 for the others.",
+    ["target", "state"],
+    registry=REGISTRY,
+)
+#: The states of ``cloudwatcher_target_state``; every one is exported per target (0 or 1).
+TARGET_STATES = ("ok", "failing", "paused", "parked", "full")
 DB_POOL = Gauge(
     "cloudwatcher_db_pool_connections",
     "Database pool connections by state (in_use, idle).",
@@ -253,6 +261,9 @@ def set_backlog(
 def publish_status(snapshot: Mapping[str, Any]) -> None:
     """Publish the backlog gauges from a status snapshot (CONTRACT.md section 8 shape).
 
+    Each target's state (``ok``, ``failing``, ``paused``, ``parked``, ``full``) is exported as 1
+    on its own series of ``cloudwatcher_target_state`` and 0 on the others.
+
     ``failed`` counts every failed row, ``gave_up`` included (as in ``cloudwatcher status``);
     the retry queue is the failed rows that still have a next attempt.
     """
@@ -265,6 +276,9 @@ def publish_status(snapshot: Mapping[str, Any]) -> None:
             float(age) if age is not None else None,
             max(0, counts["failed"] - counts["gave_up"]),
         )
+        current = str(target.get("state") or "ok")
+        for state in {*TARGET_STATES, current}:
+            TARGET_STATE.labels(str(target["name"]), state).set(1 if state == current else 0)
 
 
 def record_claims_lost(target: str, count: int) -> None:
@@ -291,6 +305,9 @@ def forget_target(target: str) -> None:
         for labels in list(_label_sets(metric)):
             if labels[0] == target:
                 metric.remove(*labels)
+    for labels in list(_label_sets(TARGET_STATE)):
+        if labels[0] == target:
+            TARGET_STATE.remove(*labels)
     for metric in (OLDEST_PENDING_AGE, RETRY_QUEUE, CLAIMS_LOST):
         for labels in list(_label_sets(metric)):
             if labels == (target,):

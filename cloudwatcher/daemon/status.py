@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from cloudwatcher import __version__
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.target_state import target_states
 
@@ -100,7 +101,8 @@ async def collect_status(
                 "gave_up": row["gave_up"] if row else 0,
                 "oldest_pending_age_seconds": round(float(age), 3) if age is not None else None,
                 "last_synced_at": _iso(row["last_synced_at"]) if row else None,
-                # ok, parked (daily upload cap), full (storage quota) or failing, with why and until when
+                # ok, paused (cloudwatcher pause), parked (daily upload cap), full (storage quota) or
+                # failing, with why and until when
                 "state": states[name]["state"] if name in states else "ok",
                 "state_reason": states[name]["reason"] if name in states else None,
                 "state_until": states[name]["until"] if name in states else None,
@@ -142,6 +144,7 @@ async def collect_status(
         for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS))
     ]
     return {
+        "version": __version__,  # of the program answering (an addition to the documented shape)
         "targets": targets,
         "requests": requests,
         "devices": devices,

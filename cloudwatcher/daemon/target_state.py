@@ -10,6 +10,9 @@ even when several daemons notice it together.
 - ``full`` (storage quota): rows give up at once; ``cloudwatcher retry`` resumes the target.
 - ``failing``: :data:`FAILING_AFTER` uploads in a row failed for reasons not tied to one file.
 - ``ok``: anything else, including a parking whose time has passed.
+
+``status`` also shows ``paused`` (``cloudwatcher pause``, see :mod:`cloudwatcher.daemon.pauses`),
+which overrides all of these while it lasts.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TypedDict
 
 import asyncpg
 
+from cloudwatcher.daemon.pauses import paused_targets
 from cloudwatcher.schema import queries
 
 __all__ = ["FAILING_AFTER", "TargetState", "TargetStateTracker", "target_states"]
@@ -32,7 +36,7 @@ CLEAN_FOR_SECONDS = 30.0
 
 
 class TargetState(TypedDict):
-    state: str  # "ok" | "parked" | "full" | "failing"
+    state: str  # "ok" | "parked" | "full" | "failing" | "paused"
     until: str | None  # ISO 8601, for "parked"
     reason: str | None
     since: str | None
@@ -45,7 +49,8 @@ def _iso(value: datetime | None) -> str | None:
 async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, TargetState]:
     """Every target with a recorded state; a target missing here is ``ok``.
 
-    For ``status``: ``{"sharepoint": {"state": "full", "until": None, "reason": "...", "since": "..."}}``.
+    For ``status``: ``{"sharepoint": {"state": "full", "until": None, "reason": "...", "since": "..."}}``;
+    a paused target reads ``paused`` whatever its uploads last reported.
     """
     states: dict[str, TargetState] = {}
     for row in await connection.fetch(queries.TARGET_STATES):
@@ -55,6 +60,14 @@ async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[s
             "until": None if ok else _iso(row["until"]),
             "reason": None if ok else row["reason"],
             "since": _iso(row["since"]),
+        }
+    # A pause is a person's decision: it is what the target is, whatever its uploads last reported.
+    for target, pause in (await paused_targets(connection)).items():
+        states[target] = {
+            "state": "paused",
+            "until": None,
+            "reason": f"paused by {pause.paused_by}",
+            "since": _iso(pause.paused_at),
         }
     return states
 

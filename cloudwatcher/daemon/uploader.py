@@ -171,6 +171,11 @@ class TargetUploader:
         self._batch_lanes = min(_BATCH_LANES, concurrency)
         self._batch_slots = asyncio.Semaphore(self._batch_lanes)
         self.state = TargetStateTracker(ledger.pool, name)
+        # `cloudwatcher pause`: claims skip a paused target at once; rows claimed before the pause
+        # and still queued here (not started) are given back. Looked up with the lease renewal
+        # (every few seconds), and cleared by any claim that returns rows.
+        self._paused = False
+        self._started: set[UUID] = set()  # rows in flight whose upload has begun
 
     # ------------------------------------------------------------------ main loops
     async def run(self, stopping: asyncio.Event) -> None:
@@ -215,6 +220,8 @@ class TargetUploader:
                 continue
             self.health.succeeded()
             delay = 0.5
+            if rows:
+                self._paused = False  # the claim skips paused targets: this one is not (any more)
             if len(rows) < room and not self.wake.is_set():
                 self._caught_up = True
             if not rows:
@@ -235,6 +242,8 @@ class TargetUploader:
         fail: those rows are recorded ``pending`` and claimed in turn.
         """
         if not self._caught_up or self._stopping is None or self._stopping.is_set() or self.state.troubled:
+            return 0
+        if self._paused:
             return 0
         if self._held_content >= _HELD_CONTENT_LIMIT:
             return 0
@@ -291,6 +300,23 @@ class TargetUploader:
             log.info("target %s: giving back %d unfinished claim(s)", self.name, len(abandoned))
             with contextlib.suppress(*CONNECTION_ERRORS):
                 self._claims_lost(await self.ledger.release(abandoned, self.instance_id), "given back")
+
+    async def _give_back_queued(self) -> None:
+        """The target is paused: rows claimed before, still waiting for a slot, go back to pending.
+
+        Uploads under way finish. Nothing awaits between picking the queued tasks and cancelling
+        them, so none of them can have begun uploading (as :meth:`_drain` does on shutdown).
+        """
+        queued = {row_id: task for row_id, task in self._in_flight.items() if row_id not in self._started}
+        if not queued:
+            return
+        claims = {row_id: self._claims[row_id].claim_token for row_id in queued if row_id in self._claims}
+        tasks = set(queued.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("target %s is paused: gave back %d queued upload(s)", self.name, len(queued))
+        self._claims_lost(await self.ledger.release(claims, self.instance_id), "given back")
 
     async def _flush_loop(self, stopping: asyncio.Event) -> None:
         """Write results back every 40 ms, or 10 ms after the last upload in flight finished:
@@ -373,6 +399,11 @@ class TargetUploader:
                     if row is not None:
                         row.lease_until = until
 
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self._paused = await self.ledger.target_paused(self.name)
+                if self._paused:
+                    await self._give_back_queued()
+
     def _claims_lost(self, count: int, what: str) -> None:
         """Count and log claims found lost (their rows keep the result of the instance that took them)."""
         if count:
@@ -405,6 +436,7 @@ class TargetUploader:
         lock = self._path_locks[row.local_path][0]  # registered by _start
         try:
             async with lock, self._slots:  # versions of one file go up one at a time, in order
+                self._started.add(row.id)
                 result = await self._attempt(row)
             self._upload_succeeded(row, result, started)
             await self._note_target_state(self.state.succeeded())
@@ -455,6 +487,7 @@ class TargetUploader:
                 await lock.acquire()
                 held.append(lock)
             async with self._batch_slots, self._slots:
+                self._started.update(row.id for row in rows)
                 remote_paths: list[str | Exception] = []
                 if self.names.identical:  # no coroutine per row when there is nothing to decide
                     remote_paths.extend(row.local_path for row in rows)
@@ -567,6 +600,7 @@ class TargetUploader:
         self._sessions.pop(row.id, None)
         self._in_flight.pop(row.id, None)
         self._claims.pop(row.id, None)
+        self._started.discard(row.id)
         self._room.set()
         if not self._in_flight:
             self._drained.set()

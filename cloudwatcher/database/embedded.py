@@ -9,6 +9,9 @@ off whenever a short CLI command finished. Our rules instead:
 - the server listens only on a Unix socket (no TCP port to collide or expose);
 - it is started on demand, under a file lock, by whichever process needs it first, and stays
   up for the others; ``cloudwatcher run`` stops it on exit only if it started it;
+- every process that uses it holds a shared lock on ``.postgres.users`` beside the data
+  directory while it does (the kernel drops the lock when the process dies), so a short CLI
+  command that had to start the server stops it again only when no daemon holds that lock;
 - as root, the server runs as the ``postgres`` system user (PostgreSQL refuses root), which
   needs only search (``x``) permission on the parent folders.
 """
@@ -29,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ class EmbeddedPostgres:
         self.extra_settings = extra_settings or {}
         self.started_here = False
         self._run_as = self._server_user()
+        self._users: IO[str] | None = None  # our shared lock on .postgres.users, while we use it
 
     # ------------------------------------------------------------------ public
     def url(self, database: str = DATABASE_NAME) -> str:
@@ -87,7 +92,30 @@ class EmbeddedPostgres:
                 self._start()
                 self.started_here = True
             self._create_database(DATABASE_NAME)
+            self._hold_users_lock()
         return self.url()
+
+    def release(self) -> None:
+        """This process no longer uses the server (its shared lock on ``.postgres.users`` goes)."""
+        if self._users is not None:
+            self._users.close()
+            self._users = None
+
+    def stop_if_unused(self) -> bool:
+        """Release the server and stop it when no other process uses it; True when it was stopped."""
+        self.release()
+        with self._lock(), self._users_path().open("a") as users:
+            try:
+                fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a daemon (or another command) holds its shared lock
+            try:
+                if self.is_running():
+                    self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60")
+                    return True
+                return False
+            finally:
+                fcntl.flock(users, fcntl.LOCK_UN)
 
     def is_running(self) -> bool:
         result = self._pg_ctl("status", check=False)
@@ -122,6 +150,16 @@ class EmbeddedPostgres:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _users_path(self) -> Path:
+        return self.data_dir.parent / ".postgres.users"
+
+    def _hold_users_lock(self) -> None:
+        """Take the shared lock that marks this process as a user (called under the start lock)."""
+        if self._users is None:
+            users = self._users_path().open("a")
+            fcntl.flock(users, fcntl.LOCK_SH)
+            self._users = users
 
     def _socket_dir(self) -> Path:
         if len(str(self.data_dir)) <= _MAX_SOCKET_DIR:

@@ -162,3 +162,25 @@ class BlockingUploads(Protocol):
     def upload_blocking(self, job: UploadJob) -> UploadResult:
         """:meth:`Provider.upload` without the event loop (no resumable session to save)."""
         ...
+
+
+@runtime_checkable
+class RemovesObjects(Protocol):
+    """Optional: a provider that can remove an object it stored.
+
+    The daemon never deletes remote files; ``cloudwatcher check`` uses this to take away the
+    probe object it wrote to prove a target writable.
+    """
+
+    async def remove(self, remote_path: str) -> None:
+        """Remove the object at ``remote_path``; nothing there already is not an error."""
+        ...
+
+
+@runtime_checkable
+class ReportsFreeSpace(Protocol):
+    """Optional: a provider whose storage tells how much room is left (``cloudwatcher check``)."""
+
+    async def free_bytes(self) -> int | None:
+        """Bytes the target can still take, or None when the service does not say."""
+        ...

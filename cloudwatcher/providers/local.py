@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,29 @@ class LocalProvider:
 
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         return None
+
+    async def remove(self, remote_path: str) -> None:
+        """Remove one file (``cloudwatcher check``'s probe); none there is not an error."""
+
+        def unlink() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self._destination(remote_path).unlink()
+
+        try:
+            await asyncio.to_thread(unlink)
+        except OSError as exc:
+            raise TransientError(f"cannot remove {remote_path}: {exc.strerror or exc}") from exc
+
+    async def free_bytes(self) -> int | None:
+        """Free space on the mirror's filesystem (its nearest existing folder), for this user."""
+
+        def free() -> int:
+            folder = self.root
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            return shutil.disk_usage(folder).free
+
+        return await asyncio.to_thread(free)
 
     async def close(self) -> None:
         self._bandwidth.close()  # a throttled batch thread wakes at once

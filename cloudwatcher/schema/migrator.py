@@ -72,3 +72,35 @@ async def apply_migrations(connection: asyncpg.Connection | PoolConnectionProxy)
         return applied
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+async def schema_problem(connection: asyncpg.Connection | PoolConnectionProxy) -> str | None:
+    """Why this database's schema does not match this program, or None when it does.
+
+    For the read-only commands, which must never change the schema: reads only.
+    """
+    if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return "the database is not migrated; run `cloudwatcher migrate` (or start the daemon)"
+    done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+    known = {migration.version for migration in available_migrations()}
+    newer = sorted(done - known)
+    if newer:
+        return (
+            f"the database was migrated by a newer cloudwatcher (migrations {', '.join(map(str, newer))} "
+            "are unknown here); upgrade this one"
+        )
+    missing = sorted(known - done)
+    if missing:
+        return (
+            f"the database schema is older than this cloudwatcher (migrations {', '.join(map(str, missing))} "
+            "not applied); run `cloudwatcher migrate`"
+        )
+    return None
+
+
+async def schema_version(connection: asyncpg.Connection | PoolConnectionProxy) -> int | None:
+    """The newest migration applied, or None on a database that was never migrated."""
+    if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return None
+    version: int | None = await connection.fetchval("SELECT max(version) FROM schema_migrations")
+    return version

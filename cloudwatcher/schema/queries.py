@@ -30,9 +30,10 @@ SELECT f.target, f.provider, f.device_id, f.local_path, f.kind, f.sha256, f.size
        CASE WHEN f.take THEN gen_random_uuid() END
 FROM (
     SELECT files.*,
-           -- As in CLAIM_PENDING: a target parked by a daily upload cap takes nothing.
+           -- As in CLAIM_PENDING: a target parked by a daily upload cap, or paused, takes nothing.
            files.claim AND files.target NOT IN (
-               SELECT s.target FROM target_states AS s WHERE s.state = 'parked' AND s.until > now()) AS take
+               SELECT s.target FROM target_states AS s WHERE s.state = 'parked' AND s.until > now()
+               UNION ALL SELECT p.target FROM target_pauses AS p) AS take
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
                 $10::bool[])
          AS files(target, provider, device_id, local_path, kind, sha256, size, mtime_ns, claim)
@@ -68,6 +69,8 @@ WITH claimable AS (
       AND (source_root IS NULL OR $5::text IS NULL OR source_root = $5::text)
       -- A target parked by a daily upload cap hands out nothing until the cap can have reset.
       AND NOT EXISTS (SELECT 1 FROM target_states s WHERE s.target = $1 AND s.state = 'parked' AND s.until > now())
+      -- Nor does a target an operator paused (`cloudwatcher pause`).
+      AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = $1)
     ORDER BY created_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -274,6 +277,20 @@ SET state = 'ok', reason = 'resumed by retry after: ' || coalesce(reason, 'stora
     until = NULL, since = now(), updated_at = now()
 WHERE state = 'full' AND ($1::text[] IS NULL OR target = ANY($1::text[]))
 """
+
+# ---------------------------------------------------------------- pauses (daemon/pauses.py)
+
+PAUSE_TARGET = """
+INSERT INTO target_pauses (target, paused_by) VALUES ($1, $2)
+ON CONFLICT (target) DO NOTHING
+RETURNING paused_at
+"""
+
+RESUME_TARGET = "DELETE FROM target_pauses WHERE target = $1 RETURNING paused_at"
+
+TARGET_PAUSES = "SELECT target, paused_at, paused_by FROM target_pauses"
+
+TARGET_PAUSED = "SELECT EXISTS (SELECT 1 FROM target_pauses WHERE target = $1)"
 
 NOTIFY_EVENT = """
 INSERT INTO notification_events (event, target, local_path, ref_id, reason) VALUES ($1, $2, $3, $4, $5)

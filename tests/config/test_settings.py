@@ -38,6 +38,7 @@ def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     assert settings.upload_concurrency == 4
     assert settings.http_bind == "127.0.0.1:8765"
     assert settings.log_format == "text"
+    assert settings.log_level == "info"
     assert settings.backup_dir == state / "backups"
     assert (settings.backup.interval_hours, settings.backup.keep) == (24, 7)
     assert settings.watch_mode == "auto" and settings.poll_interval_seconds == 2
@@ -87,6 +88,7 @@ def test_config_file_from_environment_variable(monkeypatch: pytest.MonkeyPatch, 
         ('settle_seconds = "soon"', "settle_seconds"),
         ("upload_concurrency = 0", "upload_concurrency"),
         ('log_format = "xml"', "log_format"),
+        ('log_level = "verbose"', "log_level"),
         ("no_such_key = 1", "no_such_key"),
         ("[retry]\nmax_attempts = 0", "retry.max_attempts"),
         ('[[targets]]\nname = "x"\nprovider = "local"', "targets[0].root"),

@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -177,7 +178,10 @@ def test_on_a_terminal_text_goes_through_rich_with_fields_and_redaction() -> Non
     assert "abcdef123" not in output
 
 
-def test_under_journald_text_lines_carry_no_second_timestamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _log_to_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_format: Literal["text", "json"], emit: Callable[[], None]
+) -> str:
+    """What ``emit`` logs through a stream that ``$JOURNAL_STREAM`` names, as journald would receive it."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     log_file = tmp_path / "journal"
@@ -185,12 +189,61 @@ def test_under_journald_text_lines_carry_no_second_timestamp(tmp_path: Path, mon
         info = os.fstat(stream.fileno())
         monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
         try:
-            configure_logging("text", stream=stream)
-            logging.getLogger("cloudwatcher.x").info("started")
+            configure_logging(log_format, logging.DEBUG, stream=stream)
+            emit()
         finally:
             for handler in logs._installed:
                 root.removeHandler(handler)
             logs._installed.clear()
             root.handlers[:] = handlers
             root.setLevel(level)
-    assert log_file.read_text() == "INFO cloudwatcher.x: started\n"
+    return log_file.read_text()
+
+
+def test_under_journald_text_lines_carry_their_priority_and_no_second_timestamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def emit() -> None:
+        log = logging.getLogger("cloudwatcher.x")
+        log.debug("looking")
+        log.info("started")
+        log.warning("slow")
+        log.error("broken")
+        log.critical("gone")
+
+    assert _log_to_journal(tmp_path, monkeypatch, "text", emit) == (
+        "<7>DEBUG cloudwatcher.x: looking\n"
+        "<6>INFO cloudwatcher.x: started\n"
+        "<4>WARNING cloudwatcher.x: slow\n"
+        "<3>ERROR cloudwatcher.x: broken\n"
+        "<2>CRITICAL cloudwatcher.x: gone\n"
+    )
+
+
+def test_under_journald_every_line_of_a_traceback_carries_the_error_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def emit() -> None:
+        try:
+            raise RuntimeError("first line\nsecond line")
+        except RuntimeError:
+            logging.getLogger("cloudwatcher.x").exception("upload crashed")
+
+    lines = _log_to_journal(tmp_path, monkeypatch, "text", emit).splitlines()
+    assert len(lines) > 3
+    assert all(line.startswith("<3>") for line in lines), lines
+    assert "<3>RuntimeError: first line" in lines and "<3>second line" in lines
+
+
+def test_under_journald_json_lines_carry_their_priority_before_the_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _log_to_journal(tmp_path, monkeypatch, "json", lambda: logging.getLogger("x").warning("slow"))
+    assert text.startswith("<4>{")
+    assert json.loads(text.removeprefix("<4>"))["message"] == "slow"
+
+
+def test_off_journald_lines_carry_no_priority_prefix(stderr: io.StringIO) -> None:
+    configure_logging("text", stream=stderr)
+    logging.getLogger("cloudwatcher.x").warning("slow")
+    assert "<4>" not in stderr.getvalue() and "WARNING cloudwatcher.x: slow" in stderr.getvalue()

@@ -38,13 +38,42 @@ def cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_db_url_starts_the_embedded_server_on_a_unix_socket(state_dir: Path) -> None:
     result = cli(state_dir, "db-url")
-    assert result.returncode == 0, result.stderr
+    # Read-only: the fresh database is not migrated, which it says (exit 1), URL printed all the same.
+    assert result.returncode == 1 and "not migrated" in result.stderr
     url = result.stdout.strip()
     assert url.startswith("postgresql://postgres@/cloudwatcher?host=/")
     assert (state_dir / "postgres" / "PG_VERSION").is_file()
-    assert cli(state_dir, "db-url").stdout.strip() == url  # running already: same server, same URL
     migrate = cli(state_dir, "migrate")
     assert migrate.returncode == 0 and "schema up to date" in migrate.stdout
+    again = cli(state_dir, "db-url")
+    assert again.returncode == 0 and again.stdout.strip() == url  # running already: same server, same URL
+    assert EmbeddedPostgres(state_dir / "postgres").is_running()  # db-url leaves it up for the URL's user
+
+
+def test_a_command_that_started_the_embedded_server_stops_it_again(state_dir: Path) -> None:
+    server = EmbeddedPostgres(state_dir / "postgres")
+    migrate = cli(state_dir, "migrate")
+    assert migrate.returncode == 0, migrate.stderr
+    assert not server.is_running()
+    status = cli(state_dir, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert not server.is_running()
+
+
+def test_the_embedded_server_stays_up_while_another_process_uses_it(state_dir: Path) -> None:
+    starter = EmbeddedPostgres(state_dir / "postgres")
+    starter.ensure_running()
+    assert starter.started_here
+    daemon_like = EmbeddedPostgres(state_dir / "postgres")
+    daemon_like.ensure_running()  # holds its shared use, as `cloudwatcher run` does
+    assert not starter.stop_if_unused()
+    assert starter.is_running()
+    status = cli(state_dir, "status", "--json")  # found it running: leaves it alone
+    assert status.returncode == 1 and "not migrated" in status.stderr
+    assert starter.is_running()
+    daemon_like.release()
+    assert starter.stop_if_unused()
+    assert not starter.is_running()
 
 
 def test_the_daemon_and_the_cli_share_the_embedded_server(state_dir: Path) -> None:

@@ -156,6 +156,8 @@ def target_light(target: dict[str, Any], state: str | None) -> tuple[str, str]:
         return "red", f"{target['gave_up']} gave up"
     if state == "failing":
         return "red", "uploads keep failing"
+    if state == "paused":
+        return "amber", "paused"
     if state == "parked":
         return "amber", "parked (daily upload cap)"
     if target["failed"]:
@@ -179,6 +181,8 @@ async def overview(conn: Connection, status: dict[str, Any]) -> dict[str, Any]:
     targets = []
     for target in status["targets"]:
         state = states.get(target["name"], {})
+        if target.get("state") == "paused":  # the snapshot's state: a pause overrides the uploads' state
+            state = {"state": "paused", "reason": target.get("state_reason")}
         light, why = target_light(target, state.get("state"))
         extra = {"state": state.get("state") or "ok", "state_reason": state.get("reason")}
         targets.append({**target, **extra, "light": light, "light_reason": why})

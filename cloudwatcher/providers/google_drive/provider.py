@@ -70,6 +70,10 @@ class GoogleDriveProvider(DriveUploads):
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         await self._run(self._abandon_sync, resume_state)
 
+    async def remove(self, remote_path: str) -> None:
+        """Delete one file (``cloudwatcher check``'s probe); none there is not an error."""
+        await self._run(self._remove_sync, remote_path)
+
     async def flush(self) -> None:
         """Nothing to do: an acknowledged upload is already stored by the service."""
         return None

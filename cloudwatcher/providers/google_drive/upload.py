@@ -194,6 +194,11 @@ class DriveUploads(DriveBase):
         data: bytes = self._files().get_media(fileId=item["id"], **self._params()).execute(num_retries=0)
         return data
 
+    def _remove_sync(self, remote_path: str) -> None:
+        item = self._find_file(remote_path)
+        if item is not None:
+            self._files().delete(fileId=item["id"], **self._params()).execute(num_retries=0)
+
     def _abandon_sync(self, resume_state: dict[str, Any]) -> None:
         """Cancel a session (Drive answers 499 or 204); best effort, since it expires in a week."""
         uri = resume_state.get("session_uri")

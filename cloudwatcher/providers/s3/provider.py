@@ -115,6 +115,13 @@ class S3Provider(MultipartUploads):
 
         return await self._call(f"GetObject {self._cloud_path(key)}", fetch)
 
+    async def remove(self, remote_path: str) -> None:
+        """Delete one object (``cloudwatcher check``'s probe); S3 answers 204 even when none was there."""
+        key = self.key_for(remote_path)
+        await self._call(
+            f"DeleteObject {self._cloud_path(key)}", lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+        )
+
     async def abandon(self, resume_state: dict[str, Any]) -> None:
         upload_id, key = resume_state.get("upload_id"), resume_state.get("key")
         if upload_id and key:
