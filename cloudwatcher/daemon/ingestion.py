@@ -19,7 +19,7 @@ import asyncpg
 
 from cloudwatcher import domain
 from cloudwatcher.daemon import metrics
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import FileVersion
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,15 @@ class Ingestor:
                         )
                 else:
                     await domain.process_response_file(self.pool, file, self.context)
+            except DATA_ERRORS as exc:
+                # This file's content does not fit the database: it fails alone (the device's
+                # next request goes ahead); the database itself is fine.
+                log.warning(
+                    "could not process %s: the database refused its data (%s)",
+                    file.local_path,
+                    exc,
+                    extra={"path": file.local_path},
+                )
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
                 await asyncio.sleep(delay)

@@ -18,7 +18,7 @@ from typing import Protocol
 from uuid import UUID
 
 from cloudwatcher.daemon.filters import target_takes
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
@@ -181,17 +181,21 @@ class Recorder:
                 batch, preparing = ahead
                 ahead = None
             try:
-                versions = await preparing
-                limit = min(self.batch_size, limit * 2)
-                following = self._take(limit, busy={candidate.local_path for candidate in batch})
-                if following:
-                    ahead = (following, asyncio.create_task(self._prepare(following)))
-                await self._write(versions)
-            except CONNECTION_ERRORS as exc:
-                if ahead is not None:
-                    ahead[1].cancel()
-                    await asyncio.gather(ahead[1], return_exceptions=True)
+                try:
+                    versions = await preparing
+                    limit = min(self.batch_size, limit * 2)
+                    following = self._take(limit, busy={candidate.local_path for candidate in batch})
+                    if following:
+                        ahead = (following, asyncio.create_task(self._prepare(following)))
+                    await self._write(versions)
+                except DATA_ERRORS as exc:  # before CONNECTION_ERRORS, which it overlaps
+                    await self._drop_ahead(ahead)
                     ahead = None
+                    log.warning("the ledger refused a batch of %d file(s) (%s); finding the bad one", len(batch), exc)
+                    await self._record_around_bad_files(batch)
+            except CONNECTION_ERRORS as exc:
+                await self._drop_ahead(ahead)
+                ahead = None
                 self.health.failed(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -201,6 +205,39 @@ class Recorder:
             for candidate in batch:
                 if self._waiting.get(candidate.local_path) is candidate:
                     del self._waiting[candidate.local_path]
+
+    @staticmethod
+    async def _drop_ahead(
+        ahead: tuple[list[Candidate], asyncio.Task[list[FileVersion]]] | None,
+    ) -> None:
+        """Cancel the batch being prepared ahead; its files stay waiting and come round again."""
+        if ahead is not None:
+            ahead[1].cancel()
+            await asyncio.gather(ahead[1], return_exceptions=True)
+
+    async def _record_around_bad_files(self, batch: list[Candidate]) -> None:
+        """Record ``batch`` in halves, then quarters, ..., until each file PostgreSQL refuses
+        (a name it cannot encode, say) stands alone; skip those with a warning.
+
+        A data error is about one file, never about the database: the rest of the batch must
+        be recorded, and the bad file must not be retried as if the database were away.
+        """
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            try:
+                await self._write(await self._prepare(part))
+            except DATA_ERRORS as exc:
+                if len(part) > 1:
+                    middle = len(part) // 2
+                    parts.extend((part[middle:], part[:middle]))
+                    continue
+                log.warning(
+                    "skipping %s: the ledger cannot store it (%s)",
+                    ascii(part[0].local_path)[1:-1],
+                    exc,
+                    extra={"path": ascii(part[0].local_path)[1:-1]},
+                )
 
     def _take(self, limit: int, busy: set[str]) -> list[Candidate]:
         """Up to ``limit`` waiting candidates, leaving out paths of the batch being written."""
