@@ -21,6 +21,7 @@ from cloudwatcher import domain
 from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import FileVersion
+from cloudwatcher.daemon.stall import ProgressClock
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Ingestor:
         self._queues: dict[str, deque[domain.DroppedFile]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._queued: set[tuple[str, str]] = set()
+        self.progress = ProgressClock("request ingestion", lambda: len(self._queued))
 
     def submit_versions(self, versions: Iterable[FileVersion]) -> None:
         """Queue the request and response files among freshly recorded versions."""
@@ -54,6 +56,8 @@ class Ingestor:
             key = (file.local_path, file.content_sha256)
             if key in self._queued:
                 continue
+            if not self._queued:
+                self.progress.mark()  # the stall clock starts when work arrives
             self._queued.add(key)
             self._queues.setdefault(file.device_id, deque()).append(file)
             worker = self._workers.get(file.device_id)
@@ -99,6 +103,7 @@ class Ingestor:
                 )
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
+                self.progress.mark()  # waiting for the database is not a stall
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue  # same file again, so the device's order is kept
@@ -109,6 +114,7 @@ class Ingestor:
                 # the next restart tries this file again.
                 log.exception("could not process %s", file.local_path, extra={"path": file.local_path})
             self.health.succeeded()
+            self.progress.mark()
             delay = 0.5
             queue.popleft()
             self._queued.discard((file.local_path, file.content_sha256))

@@ -22,6 +22,7 @@ from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseH
 from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
+from cloudwatcher.daemon.stall import ProgressClock
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
+        self.progress = ProgressClock("recorder", lambda: len(self._waiting))
 
     @property
     def targets(self) -> list[TargetSpec]:
@@ -153,6 +155,8 @@ class Recorder:
         return [t for t in self._targets if t.takes(local_path)]
 
     def offer(self, candidate: Candidate) -> None:
+        if not self._waiting:
+            self.progress.mark()  # the stall clock starts when work arrives, not at the last batch
         self._waiting[candidate.local_path] = candidate  # a newer stat of the same path wins
         self.idle.clear()
         self._wake.set()
@@ -197,10 +201,12 @@ class Recorder:
                 await self._drop_ahead(ahead)
                 ahead = None
                 self.health.failed(exc)
+                self.progress.mark()  # waiting for the database is not a stall
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self.health.succeeded()
+            self.progress.mark()
             delay = 0.5
             for candidate in batch:
                 if self._waiting.get(candidate.local_path) is candidate:
