@@ -22,6 +22,7 @@ import watchfiles
 
 from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.layout import is_device_id
+from cloudwatcher.daemon.overflow import overflow_rescans
 from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
 
@@ -202,7 +203,8 @@ class FolderWatcher:
             if self.poll:
                 await self._poll(stopping)
             else:
-                await self._follow_events(stopping)
+                async with overflow_rescans(self.watch_root, self.full_scan):
+                    await self._follow_events(stopping)
         finally:
             self.running = False
 
