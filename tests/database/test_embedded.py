@@ -40,7 +40,7 @@ def test_db_url_starts_the_embedded_server_on_a_unix_socket(state_dir: Path) -> 
     result = cli(state_dir, "db-url")
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip()
-    assert url.startswith("postgresql://postgres@/cloudwatcher?host=/")
+    assert url.startswith("postgresql://cloudwatcher@/cloudwatcher?host=/")  # not the superuser
     assert (state_dir / "postgres" / "PG_VERSION").is_file()
     assert cli(state_dir, "db-url").stdout.strip() == url  # running already: same server, same URL
     migrate = cli(state_dir, "migrate")
