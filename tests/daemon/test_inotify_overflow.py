@@ -82,27 +82,51 @@ async def test_a_burst_that_overflows_the_inotify_queue_is_rescanned_long_before
     assert d.stop() == 0
 
 
+def make_chain(top: Path, depth: int) -> None:
+    """``top/d/d/.../d``, ``depth`` folders deep, made through folder descriptors (the full path
+    soon exceeds PATH_MAX)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            next_fd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    finally:
+        os.close(fd)
+
+
+def remove_chain(top: Path) -> None:
+    """Undo :func:`make_chain` without recursion (shutil.rmtree and pytest's clean-up recurse)."""
+    fds = [os.open(top, os.O_RDONLY | os.O_DIRECTORY)]
+    while True:
+        try:
+            fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+        except FileNotFoundError:
+            break
+    os.close(fds.pop())
+    while fds:
+        fd = fds.pop()
+        os.rmdir("d", dir_fd=fd)
+        os.close(fd)
+
+
 def test_the_overflow_watch_walks_hostile_trees_without_following_links_or_recursing(tmp_path: Path) -> None:
     root = tmp_path / "root"
     deep = root / "truck-1"
     deep.mkdir(parents=True)
     outside = tmp_path / "outside"
     (outside / "secret").mkdir(parents=True)
-    (root / "truck-1" / "link").symlink_to(outside)
-    os.mkdir(os.fsencode(root / "truck-1") + b"/bad-\xff-name")
-    os.mkfifo(root / "truck-1" / "fifo")
-    current = os.fsencode(deep)
-    fd = os.open(current, os.O_RDONLY | os.O_DIRECTORY)
-    for _ in range(3000):  # deeper than Python's recursion limit, and than PATH_MAX allows by name
-        os.mkdir("d", dir_fd=fd)
-        next_fd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-        os.close(fd)
-        fd = next_fd
-    os.close(fd)
+    (deep / "link").symlink_to(outside)
+    os.mkdir(os.fsencode(deep) + b"/bad-\xff-name")
+    os.mkfifo(deep / "fifo")
+    make_chain(deep, 1500)  # deeper than Python's recursion limit, and than PATH_MAX allows by name
+    try:
+        found = list(folders_below(os.fsencode(root)))
+    finally:
+        remove_chain(deep)
 
-    found = list(folders_below(os.fsencode(root)))
-
-    assert os.fsencode(root / "truck-1") + b"/bad-\xff-name" in found
+    assert os.fsencode(deep) + b"/bad-\xff-name" in found
     assert not any(b"outside" in folder or folder.endswith(b"/link") for folder in found)
     assert not any(folder.endswith(b"/fifo") for folder in found)
     assert len(found) > 100  # the walk went deep until names grew too long to use, then carried on
