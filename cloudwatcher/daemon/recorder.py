@@ -52,7 +52,9 @@ def sha256_of_path(path: Path) -> str:
         return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
-def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | None] | None:
+def hash_file(
+    candidate: Candidate, keep: bool = False, progressed: Callable[[], None] = lambda: None
+) -> tuple[str, bytes | None] | None:
     """Stream the file through sha256: its digest, and its bytes when ``keep`` is asked; None
     when it vanished or changed while being read.
 
@@ -67,6 +69,7 @@ def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | No
             read = 0  # up to the size the watcher saw; the fstat below catches a file that grew
             while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
                 digest.update(chunk)
+                progressed()  # hashing a huge file is progress, not a stall
                 read += len(chunk)
                 if kept is not None:
                     kept.append(chunk)
@@ -83,7 +86,9 @@ def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | No
     return digest.hexdigest(), None if kept is None else b"".join(kept)
 
 
-def _hash_many(candidates: Sequence[Candidate]) -> list[tuple[str, bytes | None] | None]:
+def _hash_many(
+    candidates: Sequence[Candidate], progressed: Callable[[], None] = lambda: None
+) -> list[tuple[str, bytes | None] | None]:
     """Hash each file, keeping the bytes of small ones (within a budget) for their upload."""
     budget = KEEP_CONTENT_BUDGET
     results = []
@@ -91,7 +96,7 @@ def _hash_many(candidates: Sequence[Candidate]) -> list[tuple[str, bytes | None]
         keep = candidate.size <= KEEP_CONTENT_LIMIT and budget >= candidate.size
         if keep:
             budget -= candidate.size
-        results.append(hash_file(candidate, keep))
+        results.append(hash_file(candidate, keep, progressed))
     return results
 
 
@@ -281,7 +286,11 @@ class Recorder:
         if to_hash:
             halves = [to_hash[0::2], to_hash[1::2]]  # two hashing threads: this machine has 2 cores
             results = await asyncio.gather(
-                *(asyncio.to_thread(_hash_many, [candidate for candidate, _ in half]) for half in halves if half)
+                *(
+                    asyncio.to_thread(_hash_many, [candidate for candidate, _ in half], self.progress.mark)
+                    for half in halves
+                    if half
+                )
             )
             for half, hashed in zip([h for h in halves if h], results, strict=True):
                 versions.extend(
