@@ -83,3 +83,24 @@ async def test_a_file_name_that_is_not_utf8_never_stalls_recording_even_after_a_
     assert (d.mirror / "truck-n101/requests/after-restart.bin").read_bytes() == b"still flowing"
     assert "database unreachable" not in d.log()
     assert d.stop() == 0
+
+
+async def test_a_processor_answer_postgresql_cannot_store_is_refused_and_requests_keep_flowing(
+    daemon: Daemon,
+) -> None:
+    d = daemon()
+    d.command("load", str(CATALOG))
+    d.start()
+    await d.wait_started()
+    answer = '{"request_id": "00000000-0000-0000-0000-000000000001", "status": "completed", "result": "\\ud800"}'
+    d.drop("truck-n101/responses/from-a-processor.json", answer.encode())
+    d.drop("truck-n101/requests/after.json", ("{" + GET_PARTS + "}").encode(), old=False)
+    response = d.watch_root / "truck-n101/responses/after.json"
+
+    async def answered() -> bool:
+        return response.exists() and "from-a-processor.json not ingested" in d.log()
+
+    await d.wait_for(answered, 60, "the processor's answer refused and the request answered")
+    assert json.loads(response.read_text())["status"] == "completed"
+    assert "database unreachable" not in d.log()
+    assert d.stop() == 0
