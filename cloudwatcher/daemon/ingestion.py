@@ -34,7 +34,7 @@ class Ingestor:
         self._queues: dict[str, deque[domain.DroppedFile]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._queued: set[tuple[str, str]] = set()
-        self.progress = ProgressClock("request ingestion", lambda: len(self._queued))
+        self.progress = ProgressClock("request ingestion", lambda: len(self._queued))  # a lane per device
 
     def submit_versions(self, versions: Iterable[FileVersion]) -> None:
         """Queue the request and response files among freshly recorded versions."""
@@ -56,10 +56,11 @@ class Ingestor:
             key = (file.local_path, file.content_sha256)
             if key in self._queued:
                 continue
-            if not self._queued:
-                self.progress.mark()  # the stall clock starts when work arrives
+            queue = self._queues.setdefault(file.device_id, deque())
+            if not queue:
+                self.progress.mark(file.device_id)  # this device's stall clock starts now
             self._queued.add(key)
-            self._queues.setdefault(file.device_id, deque()).append(file)
+            queue.append(file)
             worker = self._workers.get(file.device_id)
             if worker is None or worker.done():
                 self._workers[file.device_id] = asyncio.create_task(
@@ -103,7 +104,7 @@ class Ingestor:
                 )
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
-                self.progress.mark()  # waiting for the database is not a stall
+                self.progress.mark(device_id)  # waiting for the database is not a stall
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue  # same file again, so the device's order is kept
@@ -114,10 +115,13 @@ class Ingestor:
                 # the next restart tries this file again.
                 log.exception("could not process %s", file.local_path, extra={"path": file.local_path})
             self.health.succeeded()
-            self.progress.mark()
             delay = 0.5
             queue.popleft()
             self._queued.discard((file.local_path, file.content_sha256))
+            if queue:
+                self.progress.mark(device_id)
+            else:
+                self.progress.done(device_id)
 
     async def close(self) -> None:
         workers = [w for w in self._workers.values() if not w.done()]

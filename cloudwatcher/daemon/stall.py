@@ -48,21 +48,30 @@ class ProgressClock:
     copy that could disagree). The stage calls :meth:`mark` whenever it finishes an item, when
     work arrives while it was idle (an hour of idleness is no stall), and while it waits for a
     database outage to end.
+
+    A stage made of independent lanes (the ingestion has one per device) marks each lane by
+    its key and calls :meth:`done` when a lane runs dry: the stage is as stuck as its most stuck
+    lane, so one device wedged behind a lock shows although the other devices keep flowing.
     """
 
-    def __init__(self, name: str, waiting: Callable[[], int]) -> None:
+    def __init__(self, name: str, waiting: Callable[[], int], now: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.waiting = waiting
-        self._last = time.monotonic()
+        self._now = now
+        self._marks: dict[str, float] = {}  # lane -> when it last moved (or got work while idle)
 
-    def mark(self) -> None:
-        self._last = time.monotonic()
+    def mark(self, lane: str = "") -> None:
+        self._marks[lane] = self._now()
+
+    def done(self, lane: str) -> None:
+        """``lane`` has nothing left to do: it cannot be stuck."""
+        self._marks.pop(lane, None)
 
     def idle_seconds(self) -> float:
-        """Seconds since the last mark while work waits; 0 when nothing waits."""
-        if self.waiting() <= 0:
+        """Seconds since the most stuck lane last moved, while work waits; 0 when nothing waits."""
+        if self.waiting() <= 0 or not self._marks:
             return 0.0
-        return time.monotonic() - self._last
+        return self._now() - min(self._marks.values())
 
 
 @dataclass(frozen=True)
