@@ -117,25 +117,36 @@ class OverflowWatch:
         """Watch the tree, then drain every :data:`DRAIN_SECONDS` until cancelled."""
         rescans = asyncio.create_task(self._rescan_loop(), name="overflow-rescans")
         try:
-            await asyncio.to_thread(self.watch_tree, os.fsencode(self.watch_root))
-            while True:
-                await asyncio.sleep(DRAIN_SECONDS)
-                overflowed, new_folders = self.drain()
-                if overflowed:
-                    self.overflows += 1
-                    log.warning(
-                        "the inotify event queue overflowed (fs.inotify.max_queued_events); "
-                        "rescanning the watch root so that no file waits for the periodic scan"
-                    )
-                    self._rescan_wanted.set()
-                    # Folders made while events were being dropped raised none that reached us.
-                    new_folders = [os.fsencode(self.watch_root)]
-                for folder in new_folders:
-                    if _is_real_folder(folder):
-                        await asyncio.to_thread(self.watch_tree, folder)
+            await self._watch_and_drain()
+        except Exception:  # the daemon goes on without it: the periodic scan still finds every file
+            log.exception("the inotify overflow watch stopped")
         finally:
             rescans.cancel()
             await asyncio.gather(rescans, return_exceptions=True)
+
+    async def _watch_and_drain(self) -> None:
+        """Watch the tree, then drain the queue every :data:`DRAIN_SECONDS`."""
+        await asyncio.to_thread(self.watch_tree, os.fsencode(self.watch_root))
+        while True:
+            await asyncio.sleep(DRAIN_SECONDS)
+            overflowed, new_folders = self.drain()
+            if overflowed:
+                self.overflows += 1
+                log.warning(
+                    "the inotify event queue overflowed (fs.inotify.max_queued_events); "
+                    "rescanning the watch root so that no file waits for the periodic scan"
+                )
+                self._rescan_wanted.set()
+                # Folders made while events were being dropped raised none that reached us.
+                new_folders = [os.fsencode(self.watch_root)]
+            if new_folders:
+                await asyncio.to_thread(self._watch_trees, new_folders)
+
+    def _watch_trees(self, folders: list[bytes]) -> None:
+        """Watch each of ``folders`` that is still a real folder, and what is below it."""
+        for folder in folders:
+            if _is_real_folder(folder):
+                self.watch_tree(folder)
 
     async def _rescan_loop(self) -> None:
         while True:

@@ -55,7 +55,7 @@ async def test_a_burst_that_overflows_the_inotify_queue_is_rescanned_long_before
 ) -> None:
     d = daemon(scan_interval_seconds=3600)
     folder = d.watch_root / "truck-n101" / "requests"
-    folder.mkdir(parents=True)
+    folder.parent.mkdir(parents=True)
     d.start()
     assert d.process is not None
     pid = d.process.pid
@@ -66,6 +66,7 @@ async def test_a_burst_that_overflows_the_inotify_queue_is_rescanned_long_before
     await d.wait_for(both_instances_made, 60, "the daemon's inotify instances")
     small_inotify_queue()
     await d.wait_started()
+    folder.mkdir()  # made while the daemon runs: the overflow watch must follow it too
 
     async def all_folders_watched() -> bool:
         return all(count >= 3 for count in inotify_watches(pid))  # the root, the device, requests/
