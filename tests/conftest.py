@@ -78,7 +78,7 @@ def pg_server() -> Iterator[PgTestServer]:
         },
     )
     embedded.ensure_running()
-    server = PgTestServer(admin_url=embedded.url("postgres"), embedded=embedded)
+    server = PgTestServer(admin_url=embedded.superuser_url(), embedded=embedded)
     asyncio.run(_create_template(server))
     try:
         yield server

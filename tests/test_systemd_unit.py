@@ -118,7 +118,32 @@ def test_unit_runs_the_daemon_as_a_notify_service_with_watchdog_and_restart() ->
     assert "@system-service" in settings["SystemCallFilter"]
 
 
-def test_sysusers_and_tmpfiles_create_the_user_and_a_shared_inbox(tmp_path: Path) -> None:
+def test_unit_never_gives_up_restarting_after_a_run_of_crashes() -> None:
+    settings = unit_settings(UNIT.read_text())
+    assert settings["StartLimitIntervalSec"] == ["0"], "a start limit would leave the service down for good"
+    assert "StartLimitBurst" not in settings
+    assert settings["Restart"] == ["on-failure"] and settings["RestartSec"][0]
+
+
+def test_unit_keeps_its_state_private_and_caps_memory_and_tasks() -> None:
+    settings = unit_settings(UNIT.read_text())
+    assert settings["StateDirectoryMode"] == ["0700"]  # database, mirror, backups: not for devices
+    assert settings["MemoryMax"][0] and settings["MemoryMax"] != ["infinity"]
+    assert int(settings["TasksMax"][0]) > 0
+    assert "Group" in settings and "SupplementaryGroups" not in settings  # no group shared with devices
+
+
+def test_the_watchdog_timeout_is_within_the_stall_bound_and_shorter_than_an_outage_ridden_out() -> None:
+    """WatchdogSec= must let a database outage be ridden out for 5 minutes: the daemon keeps
+    pinging through one, so the only bound the watchdog adds is on a stall or a wedged loop."""
+    from cloudwatcher.daemon.health import MAX_OUTAGE_SECONDS
+    from cloudwatcher.daemon.stall import STALL_SECONDS
+
+    watchdog = int(UNIT.read_text().split("WatchdogSec=")[1].split()[0])
+    assert 0 < watchdog <= STALL_SECONDS < MAX_OUTAGE_SECONDS
+
+
+def test_sysusers_and_tmpfiles_create_the_user_and_a_root_owned_watch_root(tmp_path: Path) -> None:
     sysusers, tmpfiles = shutil.which("systemd-sysusers"), shutil.which("systemd-tmpfiles")
     if sysusers is None or tmpfiles is None:
         pytest.skip("systemd-sysusers/systemd-tmpfiles are not installed on this machine")
@@ -135,7 +160,8 @@ def test_sysusers_and_tmpfiles_create_the_user_and_a_shared_inbox(tmp_path: Path
         capture_output=True,  # the ACL line needs the group on the host itself; checked on install
     )
     inbox = tmp_path / "srv" / "cloudwatcher" / "inbox"
-    assert inbox.stat().st_mode & 0o7777 == 0o2770
+    # root's and writable by nobody else (each device folder below is an SFTP chroot); no group
+    assert inbox.stat().st_mode & 0o7777 == 0o711 and (inbox.stat().st_uid, inbox.stat().st_gid) == (0, 0)
     assert (tmp_path / "etc" / "cloudwatcher" / "credentials").stat().st_mode & 0o777 == 0o700
 
 

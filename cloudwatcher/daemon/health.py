@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as ClientDataError
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,18 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.ConnectionDoesNotExistError,
     TimeoutError,
+)
+
+#: Errors that mean "PostgreSQL cannot take this input": the entry or batch item at fault fails,
+#: everything else flows. asyncpg's client-side ``DataError`` (a str it cannot encode, such as a
+#: lone surrogate from a non-UTF-8 file name) subclasses ``InterfaceError`` and so also matches
+#: :data:`CONNECTION_ERRORS`: catch these first, or a bad row looks like an outage and is retried
+#: forever while every device waits behind it.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    ClientDataError,
+    asyncpg.DataError,  # SQLSTATE class 22: NUL in text, untranslatable characters, out of range
+    asyncpg.IntegrityConstraintViolationError,  # class 23
+    asyncpg.ProgramLimitExceededError,  # class 54: a value too large for an index row
 )
 
 MAX_OUTAGE_SECONDS = 300.0

@@ -19,8 +19,9 @@ import asyncpg
 
 from cloudwatcher import domain
 from cloudwatcher.daemon import metrics
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import FileVersion
+from cloudwatcher.daemon.stall import ProgressClock
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Ingestor:
         self._queues: dict[str, deque[domain.DroppedFile]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._queued: set[tuple[str, str]] = set()
+        self.progress = ProgressClock("request ingestion", lambda: len(self._queued))  # a lane per device
 
     def submit_versions(self, versions: Iterable[FileVersion]) -> None:
         """Queue the request and response files among freshly recorded versions."""
@@ -54,8 +56,11 @@ class Ingestor:
             key = (file.local_path, file.content_sha256)
             if key in self._queued:
                 continue
+            queue = self._queues.setdefault(file.device_id, deque())
+            if not queue:
+                self.progress.mark(file.device_id)  # this device's stall clock starts now
             self._queued.add(key)
-            self._queues.setdefault(file.device_id, deque()).append(file)
+            queue.append(file)
             worker = self._workers.get(file.device_id)
             if worker is None or worker.done():
                 self._workers[file.device_id] = asyncio.create_task(
@@ -88,8 +93,18 @@ class Ingestor:
                         )
                 else:
                     await domain.process_response_file(self.pool, file, self.context)
+            except DATA_ERRORS as exc:
+                # This file's content does not fit the database: it fails alone (the device's
+                # next request goes ahead); the database itself is fine.
+                log.warning(
+                    "could not process %s: the database refused its data (%s)",
+                    file.local_path,
+                    exc,
+                    extra={"path": file.local_path},
+                )
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
+                self.progress.mark(device_id)  # waiting for the database is not a stall
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue  # same file again, so the device's order is kept
@@ -103,6 +118,10 @@ class Ingestor:
             delay = 0.5
             queue.popleft()
             self._queued.discard((file.local_path, file.content_sha256))
+            if queue:
+                self.progress.mark(device_id)
+            else:
+                self.progress.done(device_id)
 
     async def close(self) -> None:
         workers = [w for w in self._workers.values() if not w.done()]

@@ -20,7 +20,7 @@ from cloudwatcher import domain
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.cluster import run_exclusively
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, Ledger
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
 from cloudwatcher.schema import queries
@@ -110,6 +110,8 @@ class DaemonJobs:
             try:
                 await job()
                 self.health.succeeded()
+            except DATA_ERRORS:  # a bad row, not an outage (DATA_ERRORS overlaps CONNECTION_ERRORS)
+                log.exception("scheduled job %s failed", name)
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
             except Exception:

@@ -22,6 +22,7 @@ from cloudwatcher.daemon import backup, metrics
 from cloudwatcher.daemon.http_api import build_http_app, is_loopback_bind, start_http_server
 from cloudwatcher.daemon.ledger import retry_failed
 from cloudwatcher.daemon.notify import SystemdNotifier, backlog_status, watchdog_loop
+from cloudwatcher.daemon.stall import Stall
 from cloudwatcher.daemon.status import collect_status
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Monitoring:
         backup_bin_dir: Path | None,
         watcher_running: Callable[[], bool],
         after_retry: Callable[[], None],
+        stalled: Callable[[], Stall | None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -46,6 +48,9 @@ class Monitoring:
         self.backup_bin_dir = backup_bin_dir
         self.watcher_running = watcher_running
         self.after_retry = after_retry
+        self.stalled = stalled
+        self._probe: asyncpg.Connection | None = None
+        self._probe_lock = asyncio.Lock()
         self.notifier = SystemdNotifier(unset_environment=True)
         self.runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -57,18 +62,42 @@ class Monitoring:
         return await collect_status(self.pool, self.settings)
 
     async def health(self) -> tuple[bool, str]:
-        if not self.watcher_running():
-            return False, "the watcher is not running"
-        try:
-            async with asyncio.timeout(2.0):
-                await self.pool.fetchval("SELECT 1")
-        except Exception as exc:
-            return False, f"database unreachable: {type(exc).__name__}"
-        return True, ""
+        """``/healthz``: the watcher runs, the database answers, and no stage is stalled."""
+        problem = await self._problem(outage_counts=True)
+        return not problem, problem
 
     async def healthy(self) -> bool:
-        ok, _ = await self.health()
-        return ok
+        """The watchdog's check: like :meth:`health`, except that a database outage alone keeps
+        the pings going. The daemon rides an outage out and exits 1 itself once it has lasted
+        too long; withholding pings would have systemd kill it after ``WatchdogSec=`` instead."""
+        return not await self._problem(outage_counts=False)
+
+    async def _problem(self, *, outage_counts: bool) -> str:
+        """What is wrong ('' when nothing); a stall is judged only while the database answers."""
+        if not self.watcher_running():
+            return "the watcher is not running"
+        unreachable = await self._database_unreachable()
+        if unreachable:
+            return f"database unreachable: {unreachable}" if outage_counts else ""
+        stall = self.stalled()
+        return "" if stall is None else str(stall)
+
+    async def _database_unreachable(self) -> str:
+        """Why ``SELECT 1`` failed ('' when it answered), on a connection of the check's own:
+        with every pool connection stuck behind a lock, a pooled probe would time out and a
+        stall would pass for an outage, which keeps the watchdog fed."""
+        async with self._probe_lock:
+            try:
+                async with asyncio.timeout(2.0):
+                    if self._probe is None or self._probe.is_closed():
+                        self._probe = await asyncpg.connect(self.database_url)
+                    await self._probe.fetchval("SELECT 1")
+            except Exception as exc:
+                if self._probe is not None:
+                    self._probe.terminate()
+                    self._probe = None
+                return type(exc).__name__
+        return ""
 
     async def retry(self, ref_ids: list[str] | None) -> int:
         count = await retry_failed(self.pool, None if ref_ids is None else [UUID(value) for value in ref_ids])
@@ -110,6 +139,9 @@ class Monitoring:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.runner is not None:
             await self.runner.cleanup()
+        if self._probe is not None:
+            self._probe.terminate()
+            self._probe = None
 
     # ------------------------------------------------------------------ loops
     async def _publish_loop(self) -> None:

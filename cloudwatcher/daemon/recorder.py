@@ -18,10 +18,11 @@ from typing import Protocol
 from uuid import UUID
 
 from cloudwatcher.daemon.filters import target_takes
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
+from cloudwatcher.daemon.stall import ProgressClock
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ def sha256_of_path(path: Path) -> str:
         return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
-def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | None] | None:
+def hash_file(
+    candidate: Candidate, keep: bool = False, progressed: Callable[[], None] = lambda: None
+) -> tuple[str, bytes | None] | None:
     """Stream the file through sha256: its digest, and its bytes when ``keep`` is asked; None
     when it vanished or changed while being read.
 
@@ -66,6 +69,7 @@ def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | No
             read = 0  # up to the size the watcher saw; the fstat below catches a file that grew
             while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
                 digest.update(chunk)
+                progressed()  # hashing a huge file is progress, not a stall
                 read += len(chunk)
                 if kept is not None:
                     kept.append(chunk)
@@ -82,7 +86,9 @@ def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | No
     return digest.hexdigest(), None if kept is None else b"".join(kept)
 
 
-def _hash_many(candidates: Sequence[Candidate]) -> list[tuple[str, bytes | None] | None]:
+def _hash_many(
+    candidates: Sequence[Candidate], progressed: Callable[[], None] = lambda: None
+) -> list[tuple[str, bytes | None] | None]:
     """Hash each file, keeping the bytes of small ones (within a budget) for their upload."""
     budget = KEEP_CONTENT_BUDGET
     results = []
@@ -90,7 +96,7 @@ def _hash_many(candidates: Sequence[Candidate]) -> list[tuple[str, bytes | None]
         keep = candidate.size <= KEEP_CONTENT_LIMIT and budget >= candidate.size
         if keep:
             budget -= candidate.size
-        results.append(hash_file(candidate, keep))
+        results.append(hash_file(candidate, keep, progressed))
     return results
 
 
@@ -134,6 +140,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
+        self.progress = ProgressClock("recorder", lambda: len(self._waiting))
 
     @property
     def targets(self) -> list[TargetSpec]:
@@ -153,6 +160,8 @@ class Recorder:
         return [t for t in self._targets if t.takes(local_path)]
 
     def offer(self, candidate: Candidate) -> None:
+        if not self._waiting:
+            self.progress.mark()  # the stall clock starts when work arrives, not at the last batch
         self._waiting[candidate.local_path] = candidate  # a newer stat of the same path wins
         self.idle.clear()
         self._wake.set()
@@ -181,26 +190,65 @@ class Recorder:
                 batch, preparing = ahead
                 ahead = None
             try:
-                versions = await preparing
-                limit = min(self.batch_size, limit * 2)
-                following = self._take(limit, busy={candidate.local_path for candidate in batch})
-                if following:
-                    ahead = (following, asyncio.create_task(self._prepare(following)))
-                await self._write(versions)
-            except CONNECTION_ERRORS as exc:
-                if ahead is not None:
-                    ahead[1].cancel()
-                    await asyncio.gather(ahead[1], return_exceptions=True)
+                try:
+                    versions = await preparing
+                    limit = min(self.batch_size, limit * 2)
+                    following = self._take(limit, busy={candidate.local_path for candidate in batch})
+                    if following:
+                        ahead = (following, asyncio.create_task(self._prepare(following)))
+                    await self._write(versions)
+                except DATA_ERRORS as exc:  # before CONNECTION_ERRORS, which it overlaps
+                    await self._drop_ahead(ahead)
                     ahead = None
+                    log.warning("the ledger refused a batch of %d file(s) (%s); finding the bad one", len(batch), exc)
+                    await self._record_around_bad_files(batch)
+            except CONNECTION_ERRORS as exc:
+                await self._drop_ahead(ahead)
+                ahead = None
                 self.health.failed(exc)
+                self.progress.mark()  # waiting for the database is not a stall
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self.health.succeeded()
+            self.progress.mark()
             delay = 0.5
             for candidate in batch:
                 if self._waiting.get(candidate.local_path) is candidate:
                     del self._waiting[candidate.local_path]
+
+    @staticmethod
+    async def _drop_ahead(
+        ahead: tuple[list[Candidate], asyncio.Task[list[FileVersion]]] | None,
+    ) -> None:
+        """Cancel the batch being prepared ahead; its files stay waiting and come round again."""
+        if ahead is not None:
+            ahead[1].cancel()
+            await asyncio.gather(ahead[1], return_exceptions=True)
+
+    async def _record_around_bad_files(self, batch: list[Candidate]) -> None:
+        """Record ``batch`` in halves, then quarters, ..., until each file PostgreSQL refuses
+        (a name it cannot encode, say) stands alone; skip those with a warning.
+
+        A data error is about one file, never about the database: the rest of the batch must
+        be recorded, and the bad file must not be retried as if the database were away.
+        """
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            try:
+                await self._write(await self._prepare(part))
+            except DATA_ERRORS as exc:
+                if len(part) > 1:
+                    middle = len(part) // 2
+                    parts.extend((part[middle:], part[:middle]))
+                    continue
+                log.warning(
+                    "skipping %s: the ledger cannot store it (%s)",
+                    ascii(part[0].local_path)[1:-1],
+                    exc,
+                    extra={"path": ascii(part[0].local_path)[1:-1]},
+                )
 
     def _take(self, limit: int, busy: set[str]) -> list[Candidate]:
         """Up to ``limit`` waiting candidates, leaving out paths of the batch being written."""
@@ -238,7 +286,11 @@ class Recorder:
         if to_hash:
             halves = [to_hash[0::2], to_hash[1::2]]  # two hashing threads: this machine has 2 cores
             results = await asyncio.gather(
-                *(asyncio.to_thread(_hash_many, [candidate for candidate, _ in half]) for half in halves if half)
+                *(
+                    asyncio.to_thread(_hash_many, [candidate for candidate, _ in half], self.progress.mark)
+                    for half in halves
+                    if half
+                )
             )
             for half, hashed in zip([h for h in halves if h], results, strict=True):
                 versions.extend(

@@ -32,6 +32,7 @@ from cloudwatcher.daemon.jobs import DaemonJobs
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.monitoring import Monitoring
 from cloudwatcher.daemon.recorder import Recorder
+from cloudwatcher.daemon.stall import StallDetector
 from cloudwatcher.daemon.targets import TargetSet, target_specs
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
 from cloudwatcher.database.embedded import EmbeddedPostgres
@@ -235,6 +236,7 @@ class Daemon:
             backup_bin_dir=self.embedded.bin_dir if self.embedded is not None else None,
             watcher_running=lambda: self.watcher.running,
             after_retry=lambda: self.targets.wake(),
+            stalled=StallDetector([self.recorder.progress, self.ingestor.progress]).stalled,
         )
         await self.monitoring.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")

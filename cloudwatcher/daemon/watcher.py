@@ -22,6 +22,7 @@ import watchfiles
 
 from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.layout import is_device_id
+from cloudwatcher.daemon.overflow import overflow_rescans
 from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
 
@@ -79,8 +80,9 @@ def check_inotify_limit(folders: int) -> None:
         limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
     except (OSError, ValueError):
         return
-    if folders > limit * 0.8:
-        wanted = max(folders * 2, 524288)
+    watches = folders * 2  # each folder is watched twice: by watchfiles and by the overflow watch
+    if watches > limit * 0.8:
+        wanted = max(watches * 2, 524288)
         log.warning(
             "the watch root has %d folders but fs.inotify.max_user_watches is %d; events may be missed "
             "(periodic scans still find every file). Raise it: sysctl -w fs.inotify.max_user_watches=%d",
@@ -202,7 +204,8 @@ class FolderWatcher:
             if self.poll:
                 await self._poll(stopping)
             else:
-                await self._follow_events(stopping)
+                async with overflow_rescans(self.watch_root, self.full_scan):
+                    await self._follow_events(stopping)
         finally:
             self.running = False
 

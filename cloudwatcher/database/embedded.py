@@ -12,8 +12,15 @@ off whenever a short CLI command finished. Our rules instead:
 - every process that uses it holds a shared lock on ``.postgres.users`` beside the data
   directory while it does (the kernel drops the lock when the process dies), so a short CLI
   command that had to start the server stops it again only when no daemon holds that lock;
-- as root, the server runs as the ``postgres`` system user (PostgreSQL refuses root), which
-  needs only search (``x``) permission on the parent folders.
+- as root, the server runs as the ``postgres`` system user (PostgreSQL refuses root; never
+  ``nobody``, whose files every other ``nobody`` service could reach). The folders above the
+  data directory are left as the admin made them: if ``postgres`` cannot reach it, the
+  server is not started and the error says what to grant;
+- a socket folder outside the data directory (paths too long for a Unix socket) is created
+  exclusively: a folder already there is used only if it is a real, private folder of the
+  server's user, never one someone else made or a symbolic link;
+- the daemon and the commands connect as ``cloudwatcher``, a role that owns its database
+  and nothing more (not a superuser), so a mistake in the daemon cannot reach the server.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DATABASE_NAME = "cloudwatcher"
 SUPERUSER = "postgres"
+#: The role the daemon and the commands connect as: the owner of DATABASE_NAME, nothing more.
+APP_ROLE = "cloudwatcher"
 _MAX_SOCKET_DIR = 90  # sun_path is 108 bytes; ".s.PGSQL.5432" needs the rest
 
 
@@ -79,9 +88,15 @@ class EmbeddedPostgres:
 
     # ------------------------------------------------------------------ public
     def url(self, database: str = DATABASE_NAME) -> str:
-        """A libpq URI for ``database`` over the server's Unix socket (server must be running)."""
-        socket_dir = self._socket_dir()
-        return f"postgresql://{SUPERUSER}@/{database}?host={quote(str(socket_dir), safe='/')}"
+        """A libpq URI for ``database`` as the application role, over the server's Unix socket."""
+        return self._url(APP_ROLE, database)
+
+    def superuser_url(self, database: str = "postgres") -> str:
+        """A libpq URI as the server's superuser: for administration and tests, never the daemon."""
+        return self._url(SUPERUSER, database)
+
+    def _url(self, role: str, database: str) -> str:
+        return f"postgresql://{role}@/{database}?host={quote(str(self._socket_dir()), safe='/')}"
 
     def ensure_running(self) -> str:
         """Initialise and start the server if needed; create the database; return its URL."""
@@ -91,7 +106,7 @@ class EmbeddedPostgres:
             if not self.is_running():
                 self._start()
                 self.started_here = True
-            self._create_database(DATABASE_NAME)
+            self._ensure_database()
             self._hold_users_lock()
         return self.url()
 
@@ -130,15 +145,14 @@ class EmbeddedPostgres:
     def _server_user(self) -> pwd.struct_passwd | None:
         if os.geteuid() != 0:
             return None
-        for name in ("postgres", "nobody"):
-            try:
-                return pwd.getpwnam(name)
-            except KeyError:
-                continue
-        raise EmbeddedPostgresError(
-            "running as root and neither a 'postgres' nor a 'nobody' user exists to run the "
-            "embedded server; create one or set database_url"
-        )
+        try:
+            return pwd.getpwnam("postgres")
+        except KeyError:
+            raise EmbeddedPostgresError(
+                "running as root, and there is no 'postgres' system user to run the embedded "
+                "server (PostgreSQL refuses root); create one (useradd --system postgres) or set "
+                "database_url"
+            ) from None
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -187,21 +201,42 @@ class EmbeddedPostgres:
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args], check=check)
 
-    def _grant_server_user_access(self, path: Path) -> None:
-        """As root: let the server user reach ``path`` (search permission on each parent only)."""
+    def _check_server_user_reaches(self, path: Path) -> None:
+        """As root: refuse, rather than open folders to everyone, when the server user cannot
+        reach ``path`` (``cd`` as that user honours modes and ACLs alike)."""
         assert self._run_as is not None
-        for parent in [*reversed(path.parents)]:
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                log.warning("granting search permission on %s so the embedded server can reach it", parent)
-                parent.chmod(mode | stat.S_IXOTH)
+        reached = self._run(["/bin/sh", "-c", 'cd -- "$1"', "sh", str(path)], check=False)
+        if reached.returncode != 0:
+            raise EmbeddedPostgresError(
+                f"the embedded server runs as {self._run_as.pw_name!r}, which cannot reach {path}; "
+                f"grant it search permission on the folders above (e.g. setfacl -m "
+                f"u:{self._run_as.pw_name}:x FOLDER), choose another state_dir, or set database_url"
+            )
 
     def _prepare_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self._run_as is not None:
-            self._grant_server_user_access(path)
             os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
         path.chmod(0o700)
+        if self._run_as is not None:
+            self._check_server_user_reaches(path)
+
+    def _make_socket_dir(self, path: Path) -> None:
+        """Create the socket folder exclusively (``mkdir`` fails if anything is there), or accept
+        one only if it is a real folder owned by the server's user and private to it."""
+        owner_uid = os.geteuid() if self._run_as is None else self._run_as.pw_uid
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            info = os.lstat(path)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != owner_uid or info.st_mode & 0o077:
+                raise EmbeddedPostgresError(
+                    f"{path} already exists and is not a private folder of the server's user; "
+                    "remove it (nothing of ours is in it) and start again"
+                ) from None
+            return
+        if self._run_as is not None:
+            os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid, follow_symlinks=False)
 
     def _initdb(self) -> None:
         log.info("initialising the embedded PostgreSQL in %s", self.data_dir)
@@ -229,7 +264,7 @@ class EmbeddedPostgres:
     def _start(self) -> None:
         socket_dir = self._socket_dir()
         if socket_dir != self.data_dir:
-            self._prepare_dir(socket_dir)
+            self._make_socket_dir(socket_dir)
         # jit=off: the JIT needs writable+executable memory, which the hardened unit forbids
         # (MemoryDenyWriteExecute=), and it buys nothing for the ledger's short queries.
         options = ["-c listen_addresses=''", f"-c unix_socket_directories='{socket_dir}'", "-c jit=off"]
@@ -244,16 +279,71 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"embedded PostgreSQL did not start: {exc.stderr.strip()}\n{tail}") from exc
         log.info("embedded PostgreSQL started (socket in %s)", socket_dir)
 
-    def _create_database(self, name: str) -> None:
-        psql = self.bin_dir / "psql"
+    def _psql(self, database: str, sql: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``sql`` as the superuser (over the socket, which only the server's user reaches)."""
         host = str(self._socket_dir())
-        base = [str(psql), "-h", host, "-U", SUPERUSER, "-d", "postgres", "-X", "-q", "-t", "-A", "-c"]
+        psql = [str(self.bin_dir / "psql"), "-h", host, "-U", SUPERUSER, "-d", database, "-X", "-q", "-t", "-A"]
+        result = self._run([*psql, "-v", "ON_ERROR_STOP=1", "-c", sql], check=False)
+        if check and result.returncode != 0:
+            raise EmbeddedPostgresError(f"embedded PostgreSQL refused {sql.split()[0]}: {result.stderr.strip()}")
+        return result
+
+    def _ensure_database(self) -> None:
+        """The application role, and its database owned by it (taken over from the superuser
+        for a database made by an earlier version, which connected as the superuser)."""
         for _ in range(50):
-            found = self._run([*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], check=False)
-            if found.returncode == 0:
+            if self._psql("postgres", "SELECT 1", check=False).returncode == 0:
                 break
             time.sleep(0.1)  # the server accepts connections a moment after pg_ctl -w returns
-        if found.stdout.strip() != "1":
-            created = self._run([*base, f'CREATE DATABASE "{name}"'], check=False)
+        self._psql("postgres", CREATE_APP_ROLE)
+        owner = self._psql(
+            "postgres", f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{DATABASE_NAME}'"
+        )
+        if not owner.stdout.strip():
+            created = self._psql("postgres", f'CREATE DATABASE "{DATABASE_NAME}" OWNER "{APP_ROLE}"', check=False)
             if created.returncode != 0 and "already exists" not in created.stderr:
-                raise EmbeddedPostgresError(f"cannot create database {name}: {created.stderr.strip()}")
+                raise EmbeddedPostgresError(f"cannot create database {DATABASE_NAME}: {created.stderr.strip()}")
+        elif owner.stdout.strip() != APP_ROLE:
+            log.info("handing the embedded database over to the %r role", APP_ROLE)
+            self._psql("postgres", f'ALTER DATABASE "{DATABASE_NAME}" OWNER TO "{APP_ROLE}"')
+            self._psql(DATABASE_NAME, HAND_OVER_OBJECTS)
+
+
+CREATE_APP_ROLE = f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    CREATE ROLE "{APP_ROLE}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+  END IF;
+END $$
+"""
+
+# Objects an earlier version created as the superuser in the public schema: tables, views and
+# sequences not owned by a column (those follow their table), routines and types.
+HAND_OVER_OBJECTS = f"""
+DO $$
+DECLARE item record;
+BEGIN
+  FOR item IN
+    SELECT c.oid::regclass AS name FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+      AND pg_get_userbyid(c.relowner) <> '{APP_ROLE}'
+      AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                      AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i'))
+  LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO "{APP_ROLE}"', item.name);
+  END LOOP;
+  FOR item IN
+    SELECT p.oid::regprocedure AS name FROM pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace AND pg_get_userbyid(p.proowner) <> '{APP_ROLE}'
+  LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO "{APP_ROLE}"', item.name);
+  END LOOP;
+  FOR item IN
+    SELECT t.oid::regtype AS name FROM pg_type t
+    WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e', 'd', 'r', 'm') AND t.typelem = 0
+      AND pg_get_userbyid(t.typowner) <> '{APP_ROLE}'
+  LOOP
+    EXECUTE format('ALTER TYPE %s OWNER TO "{APP_ROLE}"', item.name);
+  END LOOP;
+END $$
+"""

@@ -10,6 +10,7 @@ the field and a megabyte of nonsense must cost as little as a typo.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -159,8 +160,37 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# What PostgreSQL cannot hold in ``text`` or ``jsonb``: a UTF-16 surrogate that JSON's ``\uXXXX``
+# escapes can spell but UTF-8 cannot encode (a lone ``\ud800``; a valid pair has been joined
+# into one character by then), and NUL. Such a string would fail every insert of the request.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _first_unstorable_string(document: Any) -> str | None:
+    """Where (a JSON-path-like text) the first key or string PostgreSQL cannot store is; None if none.
+
+    A loop with an explicit stack rather than recursion: :func:`json.loads` accepts nesting
+    deeper than Python's recursion limit allows a recursive walk to follow.
+    """
+    stack: list[tuple[str, Any]] = [("$", document)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return where
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _UNSTORABLE.search(key):
+                    return f"{where} (a key)"
+                stack.append((f"{where}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+    return None
+
+
 def decode_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8 (a BOM is tolerated), no NaN/Infinity, bounded nesting."""
+    """Strict JSON: UTF-8 (a BOM is tolerated), no NaN/Infinity, bounded nesting, and only
+    strings PostgreSQL can store (no lone surrogate, no NUL, in keys or values)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -168,11 +198,22 @@ def decode_json(raw: bytes) -> Any:
             "invalid_json", f"not UTF-8: {error.reason} at byte {error.start}", EnvelopeHints()
         ) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise InvalidEnvelope("invalid_json", "JSON is nested too deeply", EnvelopeHints()) from None
     except ValueError as error:  # JSONDecodeError, and integers too long to convert
         raise InvalidEnvelope("invalid_json", f"not valid JSON: {error}", EnvelopeHints()) from None
+    where = _first_unstorable_string(document)
+    if where is not None:
+        # ascii(): the message goes into the response file and the database, so it must not
+        # carry the very character it reports.
+        raise InvalidEnvelope(
+            "invalid_json",
+            f"a string at {ascii(where)[1:-1][:200]} holds a lone UTF-16 surrogate or a NUL character, "
+            "which cannot be stored",
+            EnvelopeHints(),
+        )
+    return document
 
 
 def _hints(document: dict[str, Any]) -> EnvelopeHints:

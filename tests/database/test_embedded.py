@@ -41,7 +41,7 @@ def test_db_url_starts_the_embedded_server_on_a_unix_socket(state_dir: Path) -> 
     # Read-only: the fresh database is not migrated, which it says (exit 1), URL printed all the same.
     assert result.returncode == 1 and "not migrated" in result.stderr
     url = result.stdout.strip()
-    assert url.startswith("postgresql://postgres@/cloudwatcher?host=/")
+    assert url.startswith("postgresql://cloudwatcher@/cloudwatcher?host=/")  # not the superuser
     assert (state_dir / "postgres" / "PG_VERSION").is_file()
     migrate = cli(state_dir, "migrate")
     assert migrate.returncode == 0 and "schema up to date" in migrate.stdout
