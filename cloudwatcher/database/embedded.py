@@ -13,9 +13,10 @@ off whenever a short CLI command finished. Our rules instead:
   directory while it does (the kernel drops the lock when the process dies), so a short CLI
   command that had to start the server stops it again only when no daemon holds that lock;
 - as root, the server runs as the ``postgres`` system user (PostgreSQL refuses root; never
-  ``nobody``, whose files every other ``nobody`` service could reach). The folders above the
-  data directory are left as the admin made them: if ``postgres`` cannot reach it, the
-  server is not started and the error says what to grant;
+  ``nobody``, whose files every other ``nobody`` service could reach). A folder above the
+  data directory that keeps ``postgres`` out (``/root`` is 0700) gets a named ACL entry
+  letting ``postgres`` alone pass, never ``o+x``; where no ACL can be set, the server is not
+  started and the error says what to grant;
 - a socket folder outside the data directory (paths too long for a Unix socket) is created
   exclusively: a folder already there is used only if it is a real, private folder of the
   server's user, never one someone else made or a symbolic link;
@@ -41,6 +42,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 from urllib.parse import quote
+
+from cloudwatcher.database import search_acl
 
 log = logging.getLogger(__name__)
 
@@ -205,12 +208,35 @@ class EmbeddedPostgres:
         """As root: refuse, rather than open folders to everyone, when the server user cannot
         reach ``path`` (``cd`` as that user honours modes and ACLs alike)."""
         assert self._run_as is not None
+        self._grant_search_on_parents(path)
         reached = self._run(["/bin/sh", "-c", 'cd -- "$1"', "sh", str(path)], check=False)
         if reached.returncode != 0:
             raise EmbeddedPostgresError(
                 f"the embedded server runs as {self._run_as.pw_name!r}, which cannot reach {path}; "
                 f"grant it search permission on the folders above (e.g. setfacl -m "
                 f"u:{self._run_as.pw_name}:x FOLDER), choose another state_dir, or set database_url"
+            )
+
+    def _grant_search_on_parents(self, path: Path) -> None:
+        """As root: where a folder above ``path`` keeps the server user out (``/root`` is 0700,
+        and the default state folder lies under it), let that user alone pass with a named ACL
+        entry (``u:postgres:x``), never by opening the folder to everyone."""
+        assert self._run_as is not None
+        user = self._run_as
+        groups = {user.pw_gid, *os.getgrouplist(user.pw_name, user.pw_gid)}
+        for parent in reversed(path.parents):
+            try:
+                if search_acl.can_search(parent, user.pw_uid, groups):
+                    continue
+                search_acl.grant_search(parent, user.pw_uid)
+            except OSError as exc:  # no ACL support there: the check below says what to do
+                log.warning("could not let %s search %s: %s", user.pw_name, parent, exc)
+                return
+            log.warning(
+                "granted %s search permission on %s (an ACL entry for it alone) so the embedded server can reach %s",
+                user.pw_name,
+                parent,
+                path,
             )
 
     def _prepare_dir(self, path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,9 +109,49 @@ def test_a_socket_folder_someone_else_planted_is_refused_and_left_alone(base: Pa
         socket_dir.unlink()
 
 
-def test_a_data_folder_the_server_user_cannot_reach_is_refused_without_opening_its_parents(base: Path) -> None:
+def _enters(account: str, folder: Path) -> bool:
+    entered = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={account}",
+            f"--regid={account}",
+            "--clear-groups",
+            "sh",
+            "-c",
+            'cd -- "$1"',
+            "sh",
+            str(folder),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return entered.returncode == 0
+
+
+def test_a_data_folder_under_a_private_folder_is_reached_by_the_server_user_alone(base: Path) -> None:
     private = base / "private"
-    private.mkdir(mode=0o700)  # root's own: the server user may not pass
+    private.mkdir(mode=0o700)  # root's own, like /root: the server user may not pass by mode
+    server = EmbeddedPostgres(private / "state" / "postgres")
+
+    server.ensure_running()
+
+    assert private.stat().st_mode & 0o007 == 0  # never opened to everyone
+    assert _enters("postgres", private / "state")
+    assert not _enters("daemon", private)  # any other account stays out
+    assert asyncio.run(_fetch(server.url(), "SELECT 1 AS one"))[0]["one"] == 1
+
+
+def test_a_data_folder_the_server_user_cannot_reach_even_with_an_acl_is_refused(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloudwatcher.database import search_acl
+
+    def refuse(path: Path, uid: int) -> None:
+        raise OSError(95, "Operation not supported", str(path))
+
+    monkeypatch.setattr(search_acl, "grant_search", refuse)  # a filesystem without ACLs
+    private = base / "private"
+    private.mkdir(mode=0o700)
     server = EmbeddedPostgres(private / "state" / "postgres")
 
     with pytest.raises(EmbeddedPostgresError, match="cannot reach"):
