@@ -233,7 +233,7 @@ class Daemon:
         )
         await self.monitoring.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")
-        self._spawn(self.ingestor.catch_up(), "catch-up")
+        self._spawn(self._through_outages(self.ingestor.catch_up), "catch-up")
         self.monitoring.ready()
         self.health.on_recovered.append(self._after_outage)
         # Everything made so far lives as long as the daemon: keep it out of the collector's
@@ -257,10 +257,28 @@ class Daemon:
             self.exit_code = 1
             self.request_stop(f"{task.get_name()} failed")
 
+    async def _through_outages(self, action: Callable[[], Awaitable[Any]]) -> None:
+        """Run a one-shot database task until it completes, waiting out outages like every loop does.
+
+        Without this, a connection that died under the start-up catch-up failed the task, and a
+        failed task stops the daemon: a database restart at start-up became an exit 1.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await action()
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.health.succeeded()
+            return
+
     def _after_outage(self) -> None:
         """Once the database is back: catch up on unprocessed requests and rescan the tree."""
         if not self.stopping.is_set():
-            self._spawn(self.ingestor.catch_up(), "catch-up")
+            self._spawn(self._through_outages(self.ingestor.catch_up), "catch-up")
             self._spawn(self.watcher.full_scan(), "rescan-after-outage")
 
     async def _supervise(self) -> None:
