@@ -289,3 +289,15 @@ class Settings(BaseSettings):
 
     def uses_embedded_database(self) -> bool:
         return not self.database_url
+
+    @property
+    def scheduled_backups(self) -> bool:
+        """Whether the daemon takes scheduled backups.
+
+        On by default for the embedded database (nobody else backs it up); for any other
+        database only when ``backup.interval_hours`` is set, so that an admin with their own
+        backups is not surprised by dumps; ``interval_hours = 0`` turns them off everywhere.
+        """
+        if self.backup.interval_hours <= 0:
+            return False
+        return self.uses_embedded_database() or "interval_hours" in self.backup.model_fields_set

@@ -40,6 +40,7 @@ __all__ = [
     "record_watcher_event",
     "render",
     "set_backlog",
+    "set_last_backup",
     "set_pool",
 ]
 
@@ -150,6 +151,11 @@ DB_POOL = Gauge(
     "cloudwatcher_db_pool_connections",
     "Database pool connections by state (in_use, idle).",
     ["state"],
+    registry=REGISTRY,
+)
+LAST_BACKUP = Gauge(
+    "cloudwatcher_last_backup_timestamp_seconds",
+    "Unix time of the newest scheduled backup (0 until one exists).",
     registry=REGISTRY,
 )
 
@@ -268,6 +274,11 @@ def set_pool(in_use: int, idle: int) -> None:
     """Publish the database pool's connections (asyncpg: size minus idle, idle)."""
     DB_POOL.labels("in_use").set(in_use)
     DB_POOL.labels("idle").set(idle)
+
+
+def set_last_backup(timestamp: float) -> None:
+    """A scheduled backup was completed (or found at start-up) with this modification time."""
+    LAST_BACKUP.set(timestamp)
 
 
 def forget_target(target: str) -> None:
