@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,8 @@ class ClaimedRow:
     mtime_ns: int
     attempts: int = 0
     upload_session: dict[str, Any] | None = None
+    # When the daemon noticed the file (the row's creation, Unix time), for drop-to-synced.
+    noticed_at: float | None = None
     # The recorded bytes, for a small file claimed as it was recorded; None: read the file.
     content: bytes | None = field(default=None, compare=False, repr=False)
 
@@ -166,6 +169,7 @@ class Ledger:
                     raise
                 await asyncio.sleep(0.05 * attempt)
         recorded = Recorded()
+        noticed_at = time.time()
         for row in result:
             recorded.new_rows += row["inserted"]
             claimed_id = row["claimed_id"]
@@ -174,7 +178,15 @@ class Ledger:
                 continue
             v = by_key[(row["target"], row["local_path"])]
             born = ClaimedRow(
-                claimed_id, v.local_path, v.device_id, v.kind, v.sha256, v.size, v.mtime_ns, content=v.content
+                claimed_id,
+                v.local_path,
+                v.device_id,
+                v.kind,
+                v.sha256,
+                v.size,
+                v.mtime_ns,
+                noticed_at=noticed_at,
+                content=v.content,
             )
             recorded.claimed.setdefault(row["target"], []).append(born)
         return recorded
@@ -192,6 +204,7 @@ class Ledger:
                 mtime_ns=row["file_mtime_ns"],
                 attempts=row["attempts"],
                 upload_session=json.loads(row["upload_session"]) if row["upload_session"] else None,
+                noticed_at=row["noticed_at"],
             )
             for row in rows
         ]

@@ -326,15 +326,17 @@ class Daemon:
             hook(versions)
 
     @staticmethod
-    def _upload_finished(target: str, provider: str) -> Callable[[ClaimedRow, UploadResult | None, str | None], None]:
-        """Count each finished attempt in the metrics (drop-to-synced measured from the file's mtime)."""
+    def _upload_finished(
+        target: str, provider: str
+    ) -> Callable[[ClaimedRow, UploadResult | None, str | None, float], None]:
+        """Count each finished attempt in the metrics (drop-to-synced from when the daemon noticed the file)."""
 
-        def record(row: ClaimedRow, result: UploadResult | None, error: str | None) -> None:
+        def record(row: ClaimedRow, result: UploadResult | None, reason: str | None, seconds: float) -> None:
             if result is not None:
-                latency = max(0.0, time.time() - row.mtime_ns / 1e9)
-                metrics.record_upload(target, provider, "synced", row.size, drop_to_synced_seconds=latency)
+                noticed = None if row.noticed_at is None else max(0.0, time.time() - row.noticed_at)
+                metrics.record_upload(target, provider, "synced", row.size, seconds, drop_to_synced_seconds=noticed)
             else:
-                metrics.record_upload(target, provider, "failed", row.size, reason_class="upload_error")
+                metrics.record_upload(target, provider, "failed", row.size, seconds, reason=reason)
 
         return record
 

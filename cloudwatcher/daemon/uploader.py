@@ -17,6 +17,7 @@ import asyncpg
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cloudwatcher.config.settings import RetrySettings
+from cloudwatcher.daemon.failure_reasons import failure_reason
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, ClaimedRow, FailedRow, Ledger, SyncedRow
 from cloudwatcher.daemon.naming import RemoteNames
@@ -99,7 +100,8 @@ class TargetUploader:
         concurrency: int,
         instance_id: UUID | None,
         on_changed_file: Callable[[str], None] = lambda path: None,
-        on_result: Callable[[ClaimedRow, UploadResult | None, str | None], None] = lambda *_: None,
+        # (row, result or None, failure reason or None, seconds the attempt took)
+        on_result: Callable[[ClaimedRow, UploadResult | None, str | None, float], None] = lambda *_: None,
     ) -> None:
         self.name = name
         self.provider = provider
@@ -331,7 +333,7 @@ class TargetUploader:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure lands in the ledger with its reason
-            await self._upload_failed(row, exc)
+            await self._upload_failed(row, exc, started)
         finally:
             self._done_with(row)
 
@@ -390,7 +392,7 @@ class TargetUploader:
                 if succeeded:
                     await self._note_target_state(self.state.succeeded())
                     succeeded = False
-                await self._upload_failed(row, outcome)
+                await self._upload_failed(row, outcome, started)
             if succeeded:
                 await self._note_target_state(self.state.succeeded())
         finally:
@@ -485,17 +487,18 @@ class TargetUploader:
                 row.id, result.cloud_path, result.remote_id, result.remote_size, result.remote_hash, result.verification
             )
         )
-        self.on_result(row, result, None)
-        log.debug("synced %s to %s in %.3f s", row.local_path, self.name, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        self.on_result(row, result, None, seconds)
+        log.debug("synced %s to %s in %.3f s", row.local_path, self.name, seconds)
 
-    async def _upload_failed(self, row: ClaimedRow, exc: Exception) -> None:
+    async def _upload_failed(self, row: ClaimedRow, exc: Exception, started: float) -> None:
         if isinstance(exc, _LocalFileChangedError):
             self.on_changed_file(row.local_path)
         failure = self._failure(row, exc)
         if failure.next_attempt_at is None:
             await self._abandon_session(row)
         self._failed.append(failure)
-        self.on_result(row, None, failure.error)
+        self.on_result(row, None, failure_reason(exc), time.monotonic() - started)
         await self._note_failure_for_target(exc, failure)
         level = logging.WARNING if failure.next_attempt_at is None else logging.INFO
         log.log(

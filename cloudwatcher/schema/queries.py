@@ -72,7 +72,7 @@ SET sync_status = 'uploading',
 FROM claimable
 WHERE r.id = claimable.id
 RETURNING r.id, r.local_path, r.device_id, r.file_type, r.content_sha256, r.file_size_bytes,
-          r.file_mtime_ns, r.attempts, r.upload_session
+          r.file_mtime_ns, r.attempts, r.upload_session, extract(epoch FROM r.created_at)::float8 AS noticed_at
 """
 
 RENEW_LEASES = """
