@@ -7,7 +7,8 @@ files costs a handful of round trips instead of one per file.
 KNOWN_VERSIONS = """
 SELECT local_path, file_size_bytes, file_mtime_ns, content_sha256, array_agg(target) AS targets
 FROM cloud_file_refs
-WHERE local_path = ANY($1::text[])
+-- A version after_sync archived or deleted is not known: the same bytes dropped again are recorded again.
+WHERE local_path = ANY($1::text[]) AND local_state = 'present'
 GROUP BY local_path, file_size_bytes, file_mtime_ns, content_sha256
 """
 
@@ -45,8 +46,12 @@ ON CONFLICT (target, local_path, content_sha256) DO UPDATE
         next_attempt_at = NULL,
         created_at = CASE WHEN cloud_file_refs.sync_status = 'synced' THEN now()
                           ELSE cloud_file_refs.created_at END,
+        -- Dropped again after after_sync archived or deleted it: the file is here again, and
+        -- after_sync handles it again (identical bytes, even with the same mtime).
+        local_state = 'present',
+        archived_path = NULL,
         updated_at = now()
-    WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns
+    WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns OR cloud_file_refs.local_state <> 'present'
 -- Only new rows can have been born claimed; an updated row keeps (or regains) its own status.
 RETURNING (xmax = 0) AS inserted, target, local_path,
           CASE WHEN xmax = 0 AND sync_status = 'uploading' THEN id END AS claimed_id
