@@ -25,6 +25,7 @@ import uvloop
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon import metrics
+from cloudwatcher.daemon.attachment_links import AttachmentLinker
 from cloudwatcher.daemon.cluster import release_claims_of_dead_local_instances
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
@@ -178,6 +179,8 @@ class Daemon:
             self.health,
         )
         self.on_recorded_hooks.append(self.ingestor.submit_versions)
+        self.attachment_linker = AttachmentLinker(self.pool, self.health)
+        self.on_recorded_hooks.append(self.attachment_linker.offer)
 
         def device_activity(seen: dict[str, datetime]) -> InTransaction:
             return lambda connection: domain.note_device_activity(connection, seen, settings.device_idle_seconds)
@@ -209,6 +212,7 @@ class Daemon:
         )
         self.targets.start(settings.target_list)
         self._spawn(self.recorder.run(), "recorder")
+        self._spawn(self.attachment_linker.run(), "attachment-linker")
         self._spawn(self.watcher.settle_loop(), "settler")
         self._spawn(self.watcher.watch(self.stopping), "watcher")
         self._spawn(self._supervise(), "supervisor")
