@@ -18,9 +18,10 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cloudwatcher.domain.envelope import InvalidEnvelope, decode_json, describe_validation_error
+from cloudwatcher.domain.envelope import InvalidEnvelope, Scalar, decode_json, describe_validation_error
 from cloudwatcher.domain.files import DroppedFile, IngestContext
 from cloudwatcher.domain.ledger_links import link_response, mark_processed, read_version
+from cloudwatcher.domain.response_metadata import describe_answer, metadata_text, write_response_metadata
 from cloudwatcher.domain.responses import to_json
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class ExternalAnswer(BaseModel):
     result: Any = None
     error: ErrorBlock | None = None
     agent: AgentBlock | None = None
+    # The processor's own attributes of its answer, stored in response_metadata as text.
+    metadata: Annotated[dict[Annotated[str, Field(min_length=1, max_length=100)], Scalar], Field(max_length=100)] = {}
 
 
 def _load(file: DroppedFile, ctx: IngestContext) -> tuple[Any, str | None]:
@@ -147,6 +150,11 @@ async def _ingest(connection: asyncpg.Connection, file: DroppedFile, ctx: Ingest
     response_id = await connection.fetchval(
         INSERT_EXTERNAL_RESPONSE, request_id, to_json(document), answer.agent is not None, file.local_path
     )
+    described = {key: metadata_text(value) for key, value in answer.metadata.items()}
+    described.update(source="processor", **describe_answer(document))
+    if answer.agent is not None:
+        described["agent"] = answer.agent.name
+    await write_response_metadata(connection, response_id, described)
     if answer.agent is not None:
         agent = answer.agent
         decision = (

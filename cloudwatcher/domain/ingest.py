@@ -27,6 +27,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from cloudwatcher import __version__ as daemon_version
 from cloudwatcher.domain.authorization import Actor, load_actor, user_id_by_email
 from cloudwatcher.domain.context import HandlerContext
 from cloudwatcher.domain.envelope import Envelope, EnvelopeHints, InvalidEnvelope, parse_envelope
@@ -38,6 +39,7 @@ from cloudwatcher.domain.ledger_links import (
     mark_processed,
     read_version,
 )
+from cloudwatcher.domain.response_metadata import describe_answer, write_response_metadata
 from cloudwatcher.domain.responses import (
     completed_document,
     ensure_response_file,
@@ -292,4 +294,8 @@ async def _apply_new(
     response_id: UUID = await connection.fetchval(
         INSERT_RESPONSE, request_id, to_json(document), sibling_path(file.local_path, "responses")
     )
+    own = {"source": "daemon", "daemon_version": daemon_version, **describe_answer(document)}
+    if ctx.instance_id is not None:
+        own["instance_id"] = str(ctx.instance_id)
+    await write_response_metadata(connection, response_id, own)
     return Answer(document, response_id)
