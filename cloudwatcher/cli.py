@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -21,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cloudwatcher import __version__
-from cloudwatcher.config import ConfigError, Settings, load_settings
+from cloudwatcher.config import ConfigError, Settings, SharePointTarget, load_settings
 from cloudwatcher.database import EmbeddedPostgresError, resolve_database_url
 from cloudwatcher.schema import apply_migrations
 
@@ -64,13 +65,41 @@ def settings_from(config: Path | None) -> Settings:
 
 
 def secrets_of(settings: Settings) -> list[str | None]:
-    """Every configured secret, so that no log line ever shows one."""
+    """Every configured secret, so that no log line ever shows one.
+
+    Secrets read from ``*_file`` keys count as much as inline ones, and so does a webhook URL's
+    path and query: chat and incident webhooks carry their credential there.
+    """
     found: list[str | None] = [settings.api_token()]
     for target in settings.target_list:
-        secret = getattr(target, "client_secret", None)
-        if secret is not None:
-            found.append(secret.get_secret_value())
+        if isinstance(target, SharePointTarget):
+            found.append(target.secret())
+    if settings.notify.webhook_url:
+        webhook = urlsplit(settings.notify.webhook_url)
+        found.extend([webhook.path.rstrip("/") if webhook.path.strip("/") else None, webhook.query or None])
     return found
+
+
+def without_capabilities(session: str | None) -> str | None:
+    """An upload session with its URLs masked: a Graph ``uploadUrl`` or a Drive resumable URI is
+    a bearer capability (anyone holding it can write the file), so it never leaves the ledger."""
+    if session is None:
+        return None
+    from cloudwatcher.daemon.logs import REDACTED
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: mask(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [mask(item) for item in value]
+        if isinstance(value, str) and "://" in value:
+            return REDACTED
+        return value
+
+    try:
+        return json.dumps(mask(json.loads(session)))
+    except ValueError:
+        return REDACTED
 
 
 def database_url_for(settings: Settings) -> str:
@@ -284,7 +313,10 @@ def files(
 
     async def fetch(connection: asyncpg.Connection) -> list[dict[str, Any]]:
         rows = await connection.fetch(queries.LIST_FILES, status_filter, device, target, limit)
-        return [{key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()} for row in rows]
+        listed = [{key: str(value) if isinstance(value, UUID) else value for key, value in row.items()} for row in rows]
+        for row in listed:
+            row["upload_session"] = without_capabilities(row.get("upload_session"))
+        return listed
 
     rows = with_database(settings, fetch)
     if as_json:
