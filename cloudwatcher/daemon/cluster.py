@@ -67,7 +67,8 @@ WHERE sync_status = 'uploading' AND claimed_by = ANY($1::uuid[])
 """
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -84,7 +85,7 @@ async def release_claims_of_dead_local_instances(pool: asyncpg.Pool, host: str, 
     wait for that. Instances on other hosts are left to the lease reaper.
     """
     rows = await pool.fetch(_SAME_HOST_INSTANCES, host, instance_id)
-    dead = [row["id"] for row in rows if not _process_exists(row["pid"])]
+    dead = [row["id"] for row in rows if not process_exists(row["pid"])]
     if not dead:
         return 0
     status = await pool.execute(_RELEASE_CLAIMS_OF, dead)
