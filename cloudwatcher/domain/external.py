@@ -104,7 +104,7 @@ async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inge
     """Link the daemon's own responses; ingest external processors' answers; warn about the rest."""
     steps = file.local_path.split("/")
     if len(steps) < 3 or steps[0] != file.device_id or steps[1] != "responses":
-        log.warning("%s is not in a device's responses/ folder; not processed", file.local_path)
+        log.warning("%s is not in a device's responses/ folder; not processed", file.local_path, extra=file.log_fields)
         return
     document, problem = await asyncio.to_thread(_load, file, ctx)
     async with pool.acquire() as proxy:
@@ -113,7 +113,7 @@ async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inge
             if problem is None:
                 problem = await _ingest(connection, file, ctx, document)
             if problem is not None:
-                log.warning("response file %s not ingested: %s", file.local_path, problem)
+                log.warning("response file %s not ingested: %s", file.local_path, problem, extra=file.log_fields)
             await mark_processed(connection, file)
 
 

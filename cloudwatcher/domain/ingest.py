@@ -143,13 +143,21 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
     external processor, or a file that is not there to be read any more).
     """
     if not is_request_envelope(file):
-        log.warning("%s is not a request envelope (<device>/requests/...json); not processed", file.local_path)
+        log.warning(
+            "%s is not a request envelope (<device>/requests/...json); not processed",
+            file.local_path,
+            extra=file.log_fields,
+        )
         return None
     attempt = await asyncio.to_thread(_read_and_parse, file, ctx)
     async with pool.acquire() as proxy:
         connection = cast(asyncpg.Connection, proxy)
         if attempt is None:
-            log.warning("%s changed or vanished before it could be processed; skipping this version", file.local_path)
+            log.warning(
+                "%s changed or vanished before it could be processed; skipping this version",
+                file.local_path,
+                extra=file.log_fields,
+            )
             await mark_processed(connection, file)
             return None
         answer = await _apply_once(connection, file, ctx, attempt)
@@ -186,7 +194,13 @@ async def _apply_once(
                 # else another device inserted the same request_id meanwhile: look again
         except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
             # Row locks taken in different orders by unrelated requests; the loser simply retries.
-            log.info("retrying %s after %s (attempt %d)", file.local_path, type(error).__name__, attempt_number)
+            log.info(
+                "retrying %s after %s (attempt %d)",
+                file.local_path,
+                type(error).__name__,
+                attempt_number,
+                extra=file.log_fields,
+            )
     raise RuntimeError(f"could not record request {new_id} for {file.local_path} after {RETRIES} attempts")
 
 

@@ -126,12 +126,15 @@ async def test_the_running_daemons_json_lines_name_the_device(daemon: Callable[.
     d.start()
     await d.wait_started()
     d.drop("van-12/requests/a.txt", b"a")
+    d.drop("kiosk-4/responses/bad.json", b'{"request_id": "not a uuid", "status": "completed"}')
 
     async def warned() -> bool:
-        return '"van-12/requests/a.txt"' in d.log()
+        return '"van-12/requests/a.txt"' in d.log() and "not ingested" in d.log()
 
-    await d.wait_for(warned, 60, "a warning about the file")
+    await d.wait_for(warned, 60, "warnings about both files")
     lines = [json.loads(line) for line in d.log().splitlines() if line.startswith("{")]
     about = [line for line in lines if line.get("path") == "van-12/requests/a.txt"]
     assert about and all(line["device"] == "van-12" for line in about)
+    [answer] = [line for line in lines if "not ingested" in str(line["message"])]
+    assert (answer["device"], answer["path"]) == ("kiosk-4", "kiosk-4/responses/bad.json")
     assert d.stop() == 0
