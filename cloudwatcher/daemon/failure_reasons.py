@@ -4,7 +4,7 @@
 (rate limited vs. a bad credential vs. a full quota), from a closed set so that no error text
 creates a new series. Providers raise :class:`TransientError` / :class:`PermanentError`
 subclasses with messages that carry the provider's own status and code; this module reads the
-exception class first, then an explicit ``reason`` attribute a provider may set, and only then
+exception class first, then the ``reason`` a provider may set on its error, and only then
 the status and code in the message, which every provider's error mapping puts there.
 """
 
@@ -13,7 +13,13 @@ from __future__ import annotations
 import re
 from typing import Final, Literal, get_args
 
-from cloudwatcher.providers.base import DailyCapError, FileChangedError, QuotaExceededError, TransientError
+from cloudwatcher.providers.base import (
+    DailyCapError,
+    FileChangedError,
+    ProviderError,
+    QuotaExceededError,
+    TransientError,
+)
 
 FailureReason = Literal[
     "rate_limited", "server_error", "network", "auth", "quota", "changed", "server_modified", "too_long", "other"
@@ -41,12 +47,9 @@ def failure_reason(error: BaseException) -> FailureReason:
         return "changed"
     if isinstance(error, QuotaExceededError | DailyCapError):
         return "quota"
-    declared = getattr(error, "reason", None)
-    if isinstance(declared, str) and declared in FAILURE_REASONS:
+    declared = error.reason if isinstance(error, ProviderError) else None
+    if declared in FAILURE_REASONS:
         return declared  # type: ignore[return-value]  # checked against the Literal's values
-    if type(error).__name__ == "QuickXorMismatchError":
-        # SharePoint reported other bytes than were sent, without a complete acknowledged upload.
-        return "server_modified"
     text = str(error)
     if isinstance(error, TimeoutError | ConnectionError):
         return "network"

@@ -44,7 +44,7 @@ def test_an_upload_error_is_counted_under_its_reason(error: BaseException, reaso
 
 def test_a_reason_a_provider_declares_wins_over_its_message() -> None:
     error = TransientError("HTTP 500 while the token was refreshed")
-    error.reason = "auth"  # type: ignore[attr-defined]
+    error.reason = "auth"
     assert failure_reason(error) == "auth"
 
 
