@@ -40,6 +40,11 @@ class AttachmentLinker:
         if self._waiting:
             self._wake.set()
 
+    async def catch_up(self) -> None:
+        """Link what a daemon killed between recording and linking left unlinked."""
+        async with self.pool.acquire() as connection:
+            await domain.link_unlinked_attachments(cast(asyncpg.Connection, connection))
+
     async def run(self) -> None:
         delay = 0.5
         while True:

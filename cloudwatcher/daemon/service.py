@@ -238,6 +238,7 @@ class Daemon:
         await self.monitoring.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")
         self._spawn(self._through_outages(self.ingestor.catch_up), "catch-up")
+        self._spawn(self._through_outages(self.attachment_linker.catch_up), "attachment-catch-up")
         self.monitoring.ready()
         self.health.on_recovered.append(self._after_outage)
         # Everything made so far lives as long as the daemon: keep it out of the collector's

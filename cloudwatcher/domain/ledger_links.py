@@ -64,6 +64,17 @@ WHERE c.local_path = v.local_path AND c.content_sha256 = v.sha256 AND named.loca
   AND c.file_type = 'attachment' AND c.request_id IS DISTINCT FROM named.request_id
 """
 
+# At start-up: versions recorded just before a crash, whose link the linker never wrote.
+LINK_UNLINKED_ATTACHMENTS = """
+UPDATE cloud_file_refs c SET request_id = named.request_id
+FROM (
+    SELECT DISTINCT ON (a.local_path) a.local_path, a.request_id
+    FROM request_attachments a
+    ORDER BY a.local_path, a.created_at DESC
+) named
+WHERE c.local_path = named.local_path AND c.file_type = 'attachment' AND c.request_id IS NULL
+"""
+
 LINK_RESPONSE = """
 UPDATE cloud_file_refs SET response_id = $3, processed_at = COALESCE(processed_at, now())
 WHERE local_path = $1 AND content_sha256 = $2
@@ -111,6 +122,11 @@ async def link_recorded_attachments(connection: asyncpg.Connection, versions: Se
         await connection.execute(
             LINK_RECORDED_ATTACHMENTS, [path for _, path, _ in versions], [sha for _, _, sha in versions]
         )
+
+
+async def link_unlinked_attachments(connection: asyncpg.Connection) -> None:
+    """Link every recorded attachment a request names that has no request yet (start-up catch-up)."""
+    await connection.execute(LINK_UNLINKED_ATTACHMENTS)
 
 
 async def link_response(connection: asyncpg.Connection, file: DroppedFile, response_id: UUID) -> None:

@@ -81,3 +81,36 @@ async def test_an_attachment_recorded_before_its_envelope_is_still_linked(daemon
 
     await d.wait_for(linked, 60, "the earlier attachment linked by the envelope")
     assert d.stop() == 0
+
+
+async def test_an_attachment_left_unlinked_by_a_crash_is_linked_at_the_next_start(daemon: Daemon) -> None:
+    d = daemon()
+    d.command("load", str(CATALOG))
+    d.start()
+    await d.wait_started()
+    request_id = str(uuid.uuid4())
+    envelope = {
+        "type": "get_parts",
+        "user": TECH,
+        "request_id": request_id,
+        "payload": {"location": "North Depot"},
+        "attachments": ["scan.pdf"],
+    }
+    d.drop("truck-n101/requests/order.json", json.dumps(envelope).encode())
+    await d.wait_synced(2)  # the envelope and its response
+    assert d.stop() == 0
+    # Recorded by a daemon killed before its linker ran: the row exists, its link does not.
+    await d.query(
+        "INSERT INTO cloud_file_refs (target, cloud_provider, device_id, local_path, file_type, content_sha256, "
+        "file_size_bytes, file_mtime_ns) VALUES ('local', 'local', 'truck-n101', 'truck-n101/requests/scan.pdf', "
+        "'attachment', repeat('b', 64), 1, 1)"
+    )
+    d.start()
+    await d.wait_started()
+
+    async def linked() -> bool:
+        rows = await d.query("SELECT request_id FROM cloud_file_refs WHERE local_path = 'truck-n101/requests/scan.pdf'")
+        return str(rows[0]["request_id"]) == request_id
+
+    await d.wait_for(linked, 60, "the crash-orphaned attachment linked")
+    assert d.stop() == 0
