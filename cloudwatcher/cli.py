@@ -6,6 +6,7 @@ Exit codes: 0 success; 2 bad configuration or usage (one line naming the key); 1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -73,7 +74,8 @@ def secrets_of(settings: Settings) -> list[str | None]:
     found: list[str | None] = [settings.api_token()]
     for target in settings.target_list:
         if isinstance(target, SharePointTarget):
-            found.append(target.secret())
+            with contextlib.suppress(OSError):  # unreadable since it was checked: the target fails on its own
+                found.append(target.secret())
     if settings.notify.webhook_url:
         webhook = urlsplit(settings.notify.webhook_url)
         found.extend([webhook.path.rstrip("/") if webhook.path.strip("/") else None, webhook.query or None])
@@ -145,13 +147,21 @@ def print_json(value: Any) -> None:
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon in the foreground (what systemd starts). Applies migrations first."""
-    from cloudwatcher.daemon.logs import configure_logging
+    from cloudwatcher.daemon.logs import configure_logging, register_secret
     from cloudwatcher.daemon.service import run_daemon
 
     settings = settings_from(config)
     configure_logging(settings.log_format, secrets=secrets_of(settings))
+
+    def reload_settings() -> Settings:
+        """SIGHUP: the new configuration's secrets are masked before any line can show them."""
+        reloaded = load_settings(config)
+        for secret in secrets_of(reloaded):
+            register_secret(secret)
+        return reloaded
+
     try:
-        code = run_daemon(settings, settings.database_url or None, reload_settings=lambda: load_settings(config))
+        code = run_daemon(settings, settings.database_url or None, reload_settings=reload_settings)
     except (EmbeddedPostgresError, ConfigError) as exc:
         fail(str(exc), 2)
     raise typer.Exit(code)
