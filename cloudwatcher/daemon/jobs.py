@@ -148,13 +148,17 @@ class DaemonJobs:
         await self.full_scan()
 
     async def _remove_stale_temp_files(self) -> None:
+        """Housekeeping only: whatever goes wrong is logged, never a reason to stop or skip the scan."""
         settings = self.settings
-        await asyncio.to_thread(
-            remove_stale_temp_files,
-            watch_root=settings.watch_path,
-            state_dir=settings.state_dir,
-            mirror_roots=[target.root for target in settings.target_list if isinstance(target, LocalTarget)],
-        )
+        try:
+            await asyncio.to_thread(
+                remove_stale_temp_files,
+                watch_root=settings.watch_path,
+                state_dir=settings.state_dir,
+                mirror_roots=[target.root for target in settings.target_list if isinstance(target, LocalTarget)],
+            )
+        except Exception:
+            log.exception("could not clean up temporary files")
 
     async def _heartbeat(self) -> None:
         await self.pool.execute(queries.HEARTBEAT, self.instance_id)

@@ -38,6 +38,7 @@ STALE_SECONDS = 86400.0
 #: Response and archive temporaries carry no pid; a response is written in well under a second.
 UNNAMED_STALE_SECONDS = 3600.0
 
+_PID_LIMIT = 2**22  # Linux's highest possible pid_max
 _MIRROR_TEMP = re.compile(r"\..+\.cloudwatcher-(\d+)\.tmp")
 _RESPONSE_TEMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 _ARCHIVE_TEMP = re.compile(r"\..+\.cloudwatcher-archive\.tmp")
@@ -79,8 +80,16 @@ def _abandoned(match: re.Match[str], age: float, pattern: re.Pattern[str]) -> bo
     if age > STALE_SECONDS:
         return True
     if pattern is _MIRROR_TEMP:
-        return age > DEAD_PID_GRACE_SECONDS and not process_exists(int(match.group(1)))
+        return age > DEAD_PID_GRACE_SECONDS and not _pid_alive(match.group(1))
     return age > UNNAMED_STALE_SECONDS
+
+
+def _pid_alive(digits: str) -> bool:
+    """Whether the pid in a temporary file's name is a running process (a number no pid can be is not)."""
+    pid = int(digits)
+    if not 0 < pid <= _PID_LIMIT:
+        return False
+    return process_exists(pid)
 
 
 def _response_files(watch_root: Path) -> Iterator[os.DirEntry[str]]:

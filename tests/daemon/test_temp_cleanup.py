@@ -37,6 +37,7 @@ async def test_a_killed_daemons_temporary_files_are_removed_at_start_up(
         aged(d.mirror / "truck-1/requests/.b.jpg.cloudwatcher-12345.tmp", 2 * 86400),  # a day old: any pid
         aged(d.watch_root / "truck-1/responses/sub/.r.json.0123456789ab.tmp", 7200),
         aged(d.state_dir / "archive/truck-1/requests/.c.jpg.cloudwatcher-archive.tmp", 7200),
+        aged(d.mirror / "truck-1/requests/.h.jpg.cloudwatcher-99999999999999999999999.tmp", 3600),  # no such pid
     ]
     outside = aged(tmp_path / "precious.txt", 7200, b"not the daemon's")
     kept = [
