@@ -131,6 +131,8 @@ class TargetUploader:
         self._room = asyncio.Event()
         self._drained = asyncio.Event()  # set when the last upload in flight finishes
         self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
+        # Each batched row's own attempt time (a batch's rows go up one after another in a thread).
+        self._attempt_seconds: dict[UUID, float] = {}
         self.names = RemoteNames(ledger.pool, name, provider)
         # Versions of one file go up one after another, oldest first: a superseded upload still
         # in flight must never land after (and over) the newer content.
@@ -417,6 +419,7 @@ class TargetUploader:
             if isinstance(remote_path, Exception):
                 outcomes.append(remote_path)
                 continue
+            began = time.monotonic()
             try:
                 local_file = self.watch_root / row.local_path
                 # With the recorded bytes in hand the file is looked at once, after the upload.
@@ -437,6 +440,7 @@ class TargetUploader:
             except Exception as exc:
                 in_trouble = in_trouble or isinstance(exc, TransientError)
                 outcomes.append(exc)
+            self._attempt_seconds[row.id] = time.monotonic() - began
         return outcomes
 
     # ------------------------------------------------------------------ shared by both paths
@@ -487,7 +491,7 @@ class TargetUploader:
                 row.id, result.cloud_path, result.remote_id, result.remote_size, result.remote_hash, result.verification
             )
         )
-        seconds = time.monotonic() - started
+        seconds = self._attempt_seconds.pop(row.id, time.monotonic() - started)
         self.on_result(row, result, None, seconds)
         log.debug("synced %s to %s in %.3f s", row.local_path, self.name, seconds)
 
@@ -498,7 +502,8 @@ class TargetUploader:
         if failure.next_attempt_at is None:
             await self._abandon_session(row)
         self._failed.append(failure)
-        self.on_result(row, None, failure_reason(exc), time.monotonic() - started)
+        seconds = self._attempt_seconds.pop(row.id, time.monotonic() - started)
+        self.on_result(row, None, failure_reason(exc), seconds)
         await self._note_failure_for_target(exc, failure)
         level = logging.WARNING if failure.next_attempt_at is None else logging.INFO
         log.log(
