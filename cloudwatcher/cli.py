@@ -6,12 +6,14 @@ Exit codes: 0 success; 2 bad configuration or usage (one line naming the key); 1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -21,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cloudwatcher import __version__
-from cloudwatcher.config import ConfigError, Settings, load_settings
+from cloudwatcher.config import ConfigError, Settings, SharePointTarget, load_settings
 from cloudwatcher.database import EmbeddedPostgresError, resolve_database_url
 from cloudwatcher.database.embedded import EmbeddedPostgres
 from cloudwatcher.schema import apply_migrations, schema_problem
@@ -69,13 +71,42 @@ def settings_from(config: Path | None) -> Settings:
 
 
 def secrets_of(settings: Settings) -> list[str | None]:
-    """Every configured secret, so that no log line ever shows one."""
+    """Every configured secret, so that no log line ever shows one.
+
+    Secrets read from ``*_file`` keys count as much as inline ones, and so does a webhook URL's
+    path and query: chat and incident webhooks carry their credential there.
+    """
     found: list[str | None] = [settings.api_token()]
     for target in settings.target_list:
-        secret = getattr(target, "client_secret", None)
-        if secret is not None:
-            found.append(secret.get_secret_value())
+        if isinstance(target, SharePointTarget):
+            with contextlib.suppress(OSError):  # unreadable since it was checked: the target fails on its own
+                found.append(target.secret())
+    if settings.notify.webhook_url:
+        webhook = urlsplit(settings.notify.webhook_url)
+        found.extend([webhook.path.rstrip("/") if webhook.path.strip("/") else None, webhook.query or None])
     return found
+
+
+def without_capabilities(session: str | None) -> str | None:
+    """An upload session with its URLs masked: a Graph ``uploadUrl`` or a Drive resumable URI is
+    a bearer capability (anyone holding it can write the file), so it never leaves the ledger."""
+    if session is None:
+        return None
+    from cloudwatcher.daemon.logs import REDACTED
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: mask(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [mask(item) for item in value]
+        if isinstance(value, str) and "://" in value:
+            return REDACTED
+        return value
+
+    try:
+        return json.dumps(mask(json.loads(session)))
+    except ValueError:
+        return REDACTED
 
 
 # Embedded servers this command uses (each holds its shared "in use" lock while referenced
@@ -161,13 +192,21 @@ def print_json(value: Any) -> None:
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon in the foreground (what systemd starts). Applies migrations first."""
-    from cloudwatcher.daemon.logs import LOG_LEVELS, configure_logging
+    from cloudwatcher.daemon.logs import LOG_LEVELS, configure_logging, register_secret
     from cloudwatcher.daemon.service import run_daemon
 
     settings = settings_from(config)
     configure_logging(settings.log_format, LOG_LEVELS[settings.log_level], secrets=secrets_of(settings))
+
+    def reload_settings() -> Settings:
+        """SIGHUP: the new configuration's secrets are masked before any line can show them."""
+        reloaded = load_settings(config)
+        for secret in secrets_of(reloaded):
+            register_secret(secret)
+        return reloaded
+
     try:
-        code = run_daemon(settings, settings.database_url or None, reload_settings=lambda: load_settings(config))
+        code = run_daemon(settings, settings.database_url or None, reload_settings=reload_settings)
     except (EmbeddedPostgresError, ConfigError) as exc:
         fail(str(exc), 2)
     raise typer.Exit(code)
@@ -271,7 +310,10 @@ def files(
 
     async def fetch(connection: asyncpg.Connection) -> list[dict[str, Any]]:
         rows = await connection.fetch(queries.LIST_FILES, status_filter, device, target, limit)
-        return [{key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()} for row in rows]
+        listed = [{key: str(value) if isinstance(value, UUID) else value for key, value in row.items()} for row in rows]
+        for row in listed:
+            row["upload_session"] = without_capabilities(row.get("upload_session"))
+        return listed
 
     rows = with_database(settings, fetch, read_only=True)
     if as_json:

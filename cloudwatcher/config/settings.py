@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -51,6 +52,30 @@ def credential_path(path: Path) -> Path:
     if creds and not path.is_absolute():
         return Path(creds) / path
     return path
+
+
+def _readable_file(path: Path) -> Path:
+    """Refuse a ``*_file`` key whose file cannot be read, at load time.
+
+    Checking here turns a missing secret into the one-line configuration error (exit 2)
+    that names the key, instead of a traceback when the daemon first needs the secret.
+    The file is opened (not just stat'ed) so that a permission problem is caught too.
+    """
+    resolved = credential_path(path)
+    try:
+        with resolved.open("rb"):
+            pass
+    except IsADirectoryError:
+        raise ValueError(f"not a file: {resolved}") from None
+    except FileNotFoundError:
+        raise ValueError(f"file not found: {resolved}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {resolved}: {exc.strerror}") from None
+    return path
+
+
+# A path to a file the daemon reads a secret or key from; it must exist and be readable.
+ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
 
 
 def parse_byte_rate(value: Any) -> int | None:
@@ -99,7 +124,7 @@ class SharePointTarget(TargetBase):
     tenant_id: str
     client_id: str
     client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
+    client_secret_file: ReadableFile | None = None
     drive_id: str | None = None
     site_id: str | None = None
     root: str = ""
@@ -125,7 +150,7 @@ class SharePointTarget(TargetBase):
 
 class GoogleDriveTarget(TargetBase):
     provider: Literal["google-drive"]
-    service_account_file: Path
+    service_account_file: ReadableFile
     folder_id: str
     shared_drive_id: str | None = None
     api_endpoint: str = "https://www.googleapis.com"
@@ -191,7 +216,7 @@ class Settings(BaseSettings):
     upload_concurrency: int = Field(default=4, ge=1, le=256)
     http_bind: str = "127.0.0.1:8765"
     http_token: SecretStr | None = None
-    http_token_file: Path | None = None
+    http_token_file: ReadableFile | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     backup: BackupSettings = Field(default_factory=BackupSettings)
@@ -268,3 +293,15 @@ class Settings(BaseSettings):
 
     def uses_embedded_database(self) -> bool:
         return not self.database_url
+
+    @property
+    def scheduled_backups(self) -> bool:
+        """Whether the daemon takes scheduled backups.
+
+        On by default for the embedded database (nobody else backs it up); for any other
+        database only when ``backup.interval_hours`` is set, so that an admin with their own
+        backups is not surprised by dumps; ``interval_hours = 0`` turns them off everywhere.
+        """
+        if self.backup.interval_hours <= 0:
+            return False
+        return self.uses_embedded_database() or "interval_hours" in self.backup.model_fields_set

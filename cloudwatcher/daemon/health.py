@@ -21,6 +21,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.ConnectionDoesNotExistError,
     TimeoutError,
+    # A connection the server dropped while asyncpg was mid-protocol, e.g. `pool.release` ->
+    # `reset` during a shutdown: "cannot switch to state 15; another operation (2) is in progress".
+    asyncpg.InternalClientError,
 )
 
 #: Errors that mean "PostgreSQL cannot take this input": the entry or batch item at fault fails,

@@ -113,7 +113,7 @@ class Ingestor:
             except Exception:
                 # A bug or an unexpected database error: log it and move on; the catch-up after
                 # the next restart tries this file again.
-                log.exception("could not process %s", file.local_path, extra={"path": file.local_path})
+                log.exception("could not process %s", file.local_path, extra=file.log_fields)
             self.health.succeeded()
             delay = 0.5
             queue.popleft()

@@ -8,6 +8,7 @@ the heartbeat, the reconcile scan and the after-sync policy are per instance.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -17,12 +18,13 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from cloudwatcher import domain
-from cloudwatcher.config import Settings
+from cloudwatcher.config import LocalTarget, Settings
 from cloudwatcher.daemon.after_sync import apply_after_sync
 from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, Ledger
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
+from cloudwatcher.daemon.temp_cleanup import remove_stale_temp_files
 from cloudwatcher.schema import queries
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class DaemonJobs:
         self.scheduler = AsyncIOScheduler()
 
     async def startup_housekeeping(self) -> None:
-        """Close sessions left open by a previous run and make sure audit partitions exist."""
+        """Remove a killed run's temporary files, close sessions it left open, ensure audit partitions."""
+        await self._remove_stale_temp_files()
         async with self.pool.acquire() as connection:
             await domain.close_idle_device_sessions(
                 cast(asyncpg.Connection, connection), self.settings.device_idle_seconds
@@ -69,7 +72,7 @@ class DaemonJobs:
 
         add(self._guarded("retry-requeue", self._requeue), settings.retry.interval_seconds, "retry-requeue")
         add(self._guarded("heartbeat", self._heartbeat), HEARTBEAT_SECONDS, "heartbeat")
-        add(self.full_scan, settings.scan_interval_seconds, "reconcile-scan")
+        add(self._reconcile, settings.scan_interval_seconds, "reconcile-scan")
         idle = settings.device_idle_seconds
         cluster_jobs: list[tuple[str, float, ClusterJob]] = [
             ("response-delivery", 2.0, domain.mark_delivered_responses),
@@ -141,6 +144,24 @@ class DaemonJobs:
             instance_id=self.instance_id,
         )
         self.wake(await self.ledger.pending_targets())
+
+    async def _reconcile(self) -> None:
+        """The periodic reconcile: abandoned temporary files first, then every file offered again."""
+        await self._remove_stale_temp_files()
+        await self.full_scan()
+
+    async def _remove_stale_temp_files(self) -> None:
+        """Housekeeping only: whatever goes wrong is logged, never a reason to stop or skip the scan."""
+        settings = self.settings
+        try:
+            await asyncio.to_thread(
+                remove_stale_temp_files,
+                watch_root=settings.watch_path,
+                state_dir=settings.state_dir,
+                mirror_roots=[target.root for target in settings.target_list if isinstance(target, LocalTarget)],
+            )
+        except Exception:
+            log.exception("could not clean up temporary files")
 
     async def _heartbeat(self) -> None:
         await self.pool.execute(queries.HEARTBEAT, self.instance_id)

@@ -74,6 +74,8 @@ class ClaimedRow:
     mtime_ns: int
     attempts: int = 0
     upload_session: dict[str, Any] | None = None
+    # When the daemon noticed the file (the row's creation, Unix time), for drop-to-synced.
+    noticed_at: float | None = None
     # The recorded bytes, for a small file claimed as it was recorded; None: read the file.
     content: bytes | None = field(default=None, compare=False, repr=False)
     # time.monotonic() before which the lease is surely still held (see LEASE_MARGIN_SECONDS);
@@ -190,6 +192,7 @@ class Ledger:
                     raise
                 await asyncio.sleep(0.05 * attempt)
         recorded = Recorded()
+        noticed_at = time.time()
         for row in result:
             recorded.new_rows += row["inserted"]
             claimed_id = row["claimed_id"]
@@ -206,6 +209,7 @@ class Ledger:
                 v.sha256,
                 v.size,
                 v.mtime_ns,
+                noticed_at=noticed_at,
                 content=v.content,
                 lease_until=lease_until(sent_at, LEASE_SECONDS),
             )
@@ -229,6 +233,7 @@ class Ledger:
                 attempts=row["attempts"],
                 upload_session=json.loads(row["upload_session"]) if row["upload_session"] else None,
                 lease_until=held_until,
+                noticed_at=row["noticed_at"],
             )
             for row in rows
         ]

@@ -35,6 +35,7 @@ from typing import Any, Literal, TextIO
 __all__ = [
     "LOG_LEVELS",
     "REDACTED",
+    "DeviceFieldFilter",
     "JournalPriorityFormatter",
     "JsonFormatter",
     "RedactingFilter",
@@ -89,6 +90,9 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
 ]
 
+# The device-id rule of the watched layout (kept here so logging imports nothing of the daemon).
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
+
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
@@ -132,6 +136,24 @@ class RedactingFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRIBUTES and isinstance(value, str):
                 setattr(record, key, redact(value))
+        return True
+
+
+class DeviceFieldFilter(logging.Filter):
+    """Adds ``device`` to every line about a device's file, from the ``path`` it already carries.
+
+    Call sites pass ``extra={"path": local_path, ...}``; a local path's first step is the device
+    id (``<device_id>/<requests|responses>/...``), so deriving it here gives every such line the
+    ``device`` field without each call site repeating it. Absolute paths (backups, the state
+    directory) and steps that are not device ids get none.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        path = getattr(record, "path", None)
+        if getattr(record, "device", None) is None and isinstance(path, str) and not path.startswith("/"):
+            first = path.split("/", 1)[0]
+            if _DEVICE_ID.fullmatch(first):
+                record.device = first
         return True
 
 
@@ -231,6 +253,7 @@ def configure_logging(
         raise ValueError(f"log_format must be 'text' or 'json', not {log_format!r}")
     if _writes_to_journal(out) and handler.formatter is not None:
         handler.setFormatter(JournalPriorityFormatter(handler.formatter))
+    handler.addFilter(DeviceFieldFilter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in _installed:

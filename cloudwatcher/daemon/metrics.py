@@ -25,6 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from cloudwatcher.daemon.failure_reasons import FAILURE_REASONS
 from cloudwatcher.domain.errors import ErrorCode
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "record_watcher_event",
     "render",
     "set_backlog",
+    "set_last_backup",
     "set_pool",
 ]
 
@@ -48,7 +50,8 @@ __all__ = [
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Backlog statuses always exported per target (missing ones are set to 0, not left stale).
-LEDGER_STATUSES = ("pending", "uploading", "synced", "failed", "gave_up")
+#: ``failed`` here is the rows still to be retried: a row that gave up is counted once, as ``gave_up``.
+LEDGER_STATUSES = ("pending", "uploading", "failed", "gave_up")
 
 #: Request types with their own series; anything else a device invents counts as "other".
 KNOWN_REQUEST_TYPES = frozenset(
@@ -92,9 +95,9 @@ UPLOAD_BYTES = Counter(
     registry=REGISTRY,
 )
 UPLOAD_FAILURES = Counter(
-    "cloudwatcher_upload_failures",
-    "Failed upload attempts by class of reason (transient, permanent, throttled, quota, changed, ...).",
-    ["target", "provider", "reason_class"],
+    "cloudwatcher_uploads_failed",
+    "Failed upload attempts by reason (" + ", ".join(sorted(FAILURE_REASONS)) + ").",
+    ["target", "reason"],
     registry=REGISTRY,
 )
 UPLOAD_DURATION = Histogram(
@@ -106,7 +109,7 @@ UPLOAD_DURATION = Histogram(
 )
 BACKLOG = Gauge(
     "cloudwatcher_backlog",
-    "Ledger rows per target and sync status (gave_up: failed rows with no next attempt).",
+    "Rows not yet synced per target: pending, uploading, failed (to be retried) and gave_up (no next attempt).",
     ["target", "status"],
     registry=REGISTRY,
 )
@@ -168,6 +171,11 @@ DB_POOL = Gauge(
     ["state"],
     registry=REGISTRY,
 )
+LAST_BACKUP = Gauge(
+    "cloudwatcher_last_backup_timestamp_seconds",
+    "Unix time of the newest scheduled backup (0 until one exists).",
+    registry=REGISTRY,
+)
 
 
 class _TargetSeries:
@@ -193,15 +201,16 @@ def record_upload(
     size: int,
     latency_seconds: float | None = None,
     *,
-    reason_class: str | None = None,
+    reason: str | None = None,
     drop_to_synced_seconds: float | None = None,
 ) -> None:
     """Count one finished upload attempt.
 
     ``outcome`` is ``"synced"`` for a verified copy (then ``size`` bytes are counted), anything
-    else (``"failed"``, ``"gave_up"``, ...) also counts as a failure of ``reason_class``
-    (default ``"other"``). ``latency_seconds`` is the attempt's own duration;
-    ``drop_to_synced_seconds`` (synced only) the time since the file was noticed.
+    else (``"failed"``, ``"gave_up"``, ...) also counts as a failure of ``reason`` (one of
+    :data:`FAILURE_REASONS`, anything else counts as ``"other"``). ``latency_seconds`` is the
+    attempt's own duration; ``drop_to_synced_seconds`` (synced only) the time since the daemon
+    noticed the file.
     """
     if outcome == "synced":
         series = _series.get((target, provider))
@@ -213,7 +222,7 @@ def record_upload(
             series.drop_to_synced.observe(max(0.0, drop_to_synced_seconds))
     else:
         UPLOADS.labels(target, provider, outcome).inc()
-        UPLOAD_FAILURES.labels(target, provider, reason_class or "other").inc()
+        UPLOAD_FAILURES.labels(target, reason if reason in FAILURE_REASONS else "other").inc()
     if latency_seconds is not None:
         UPLOAD_DURATION.labels(target, provider).observe(max(0.0, latency_seconds))
 
@@ -246,36 +255,29 @@ def set_backlog(
     oldest_pending_age: float | None,
     retry_queue: int,
 ) -> None:
-    """Publish one target's ledger counts (e.g. from the status snapshot).
+    """Publish one target's backlog (e.g. from the status snapshot).
 
     ``counts`` maps status to rows; the statuses of :data:`LEDGER_STATUSES` that are missing
-    are set to 0 so a drained backlog reads 0 rather than its last value.
+    are set to 0 so a drained backlog reads 0 rather than its last value; synced rows are no backlog.
     ``oldest_pending_age`` None (nothing waiting) is exported as 0.
     """
-    for status in {*LEDGER_STATUSES, *counts}:
+    for status in LEDGER_STATUSES:
         BACKLOG.labels(target, status).set(counts.get(status, 0))
     OLDEST_PENDING_AGE.labels(target).set(oldest_pending_age or 0.0)
     RETRY_QUEUE.labels(target).set(retry_queue)
 
 
 def publish_status(snapshot: Mapping[str, Any]) -> None:
-    """Publish the backlog gauges from a status snapshot (CONTRACT.md section 8 shape).
+    """Publish the backlog gauges from a status snapshot (the shape of ``status --json``).
 
-    Each target's state (``ok``, ``failing``, ``paused``, ``parked``, ``full``) is exported as 1
-    on its own series of ``cloudwatcher_target_state`` and 0 on the others.
-
-    ``failed`` counts every failed row, ``gave_up`` included (as in ``cloudwatcher status``);
-    the retry queue is the failed rows that still have a next attempt.
+    The snapshot's ``failed`` counts every failed row, ``gave_up`` included (as ``status`` shows
+    them); the backlog's ``failed`` is only those that will be retried, so no row counts twice.
     """
     for target in snapshot.get("targets", []):
-        counts = {status: int(target.get(status) or 0) for status in LEDGER_STATUSES}
+        counts = {status: int(target.get(status) or 0) for status in ("pending", "uploading", "failed", "gave_up")}
+        counts["failed"] = max(0, counts["failed"] - counts["gave_up"])
         age = target.get("oldest_pending_age_seconds")
-        set_backlog(
-            str(target["name"]),
-            counts,
-            float(age) if age is not None else None,
-            max(0, counts["failed"] - counts["gave_up"]),
-        )
+        set_backlog(str(target["name"]), counts, float(age) if age is not None else None, counts["failed"])
         current = str(target.get("state") or "ok")
         for state in {*TARGET_STATES, current}:
             TARGET_STATE.labels(str(target["name"]), state).set(1 if state == current else 0)
@@ -295,6 +297,11 @@ def set_pool(in_use: int, idle: int) -> None:
     """Publish the database pool's connections (asyncpg: size minus idle, idle)."""
     DB_POOL.labels("in_use").set(in_use)
     DB_POOL.labels("idle").set(idle)
+
+
+def set_last_backup(timestamp: float) -> None:
+    """A scheduled backup was completed (or found at start-up) with this modification time."""
+    LAST_BACKUP.set(timestamp)
 
 
 def forget_target(target: str) -> None:

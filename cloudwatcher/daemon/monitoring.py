@@ -8,6 +8,7 @@ independent of the daemon's internals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -54,8 +55,7 @@ class Monitoring:
         self.notifier = SystemdNotifier(unset_environment=True)
         self.runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # Only the embedded database is backed up by the daemon (an external one has its own).
-        self.backups_enabled = backup_bin_dir is not None and settings.backup.interval_hours > 0
+        self.backups_enabled = settings.scheduled_backups
 
     # ------------------------------------------------------------------ callables for HTTP
     async def status(self) -> dict[str, Any]:
@@ -157,15 +157,19 @@ class Monitoring:
             await asyncio.sleep(STATUS_PUBLISH_SECONDS)
 
     async def _backup_loop(self) -> None:
-        """Scheduled backups of the embedded database (the only one nobody else backs up)."""
+        """Scheduled backups (see ``Settings.scheduled_backups`` for when they are on)."""
         directory = self.settings.backup_dir
+        latest = backup.latest_backup(directory)
+        if latest is not None:
+            with contextlib.suppress(OSError):
+                metrics.set_last_backup(latest.stat().st_mtime)
         while True:
             wait = backup.seconds_until_next_backup(directory, self.settings.backup.interval_hours)
             if wait is None:
                 return
             await asyncio.sleep(max(0.0, wait))
             try:
-                await asyncio.to_thread(  # it logs where the backup went
+                taken = await asyncio.to_thread(  # it logs where the backup went
                     backup.run_scheduled_backup,
                     self.database_url,
                     directory,
@@ -175,3 +179,5 @@ class Monitoring:
             except backup.BackupError as exc:
                 log.error("scheduled backup failed: %s", exc)
                 await asyncio.sleep(600)
+            else:
+                metrics.set_last_backup(taken.stat().st_mtime)

@@ -309,6 +309,8 @@ class Recorder:
         if self.device_activity is not None:
             seen: dict[str, datetime] = {}
             for version in versions:
+                if version.kind == "response":
+                    continue  # written by the daemon or a processor: not the device's activity
                 at = datetime.fromtimestamp(version.mtime_ns / 1e9, UTC)
                 if version.device_id not in seen or seen[version.device_id] < at:
                     seen[version.device_id] = at

@@ -25,6 +25,7 @@ import uvloop
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon import metrics
+from cloudwatcher.daemon.attachment_links import AttachmentLinker
 from cloudwatcher.daemon.cluster import release_claims_of_dead_instances
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ingestion import Ingestor
@@ -184,6 +185,8 @@ class Daemon:
             self.health,
         )
         self.on_recorded_hooks.append(self.ingestor.submit_versions)
+        self.attachment_linker = AttachmentLinker(self.pool, self.health)
+        self.on_recorded_hooks.append(self.attachment_linker.offer)
 
         def device_activity(seen: dict[str, datetime]) -> InTransaction:
             return lambda connection: domain.note_device_activity(connection, seen, settings.device_idle_seconds)
@@ -215,6 +218,7 @@ class Daemon:
         )
         self.targets.start(settings.target_list)
         self._spawn(self.recorder.run(), "recorder")
+        self._spawn(self.attachment_linker.run(), "attachment-linker")
         self._spawn(self.watcher.settle_loop(), "settler")
         self._spawn(self.watcher.watch(self.stopping), "watcher")
         self._spawn(self._supervise(), "supervisor")
@@ -240,7 +244,8 @@ class Daemon:
         )
         await self.monitoring.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")
-        self._spawn(self.ingestor.catch_up(), "catch-up")
+        self._spawn(self._through_outages(self.ingestor.catch_up), "catch-up")
+        self._spawn(self._through_outages(self.attachment_linker.catch_up), "attachment-catch-up")
         self.monitoring.ready()
         self.health.on_recovered.append(self._after_outage)
         # Everything made so far lives as long as the daemon: keep it out of the collector's
@@ -264,10 +269,28 @@ class Daemon:
             self.exit_code = 1
             self.request_stop(f"{task.get_name()} failed")
 
+    async def _through_outages(self, action: Callable[[], Awaitable[Any]]) -> None:
+        """Run a one-shot database task until it completes, waiting out outages like every loop does.
+
+        Without this, a connection that died under the start-up catch-up failed the task, and a
+        failed task stops the daemon: a database restart at start-up became an exit 1.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await action()
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.health.succeeded()
+            return
+
     def _after_outage(self) -> None:
         """Once the database is back: catch up on unprocessed requests and rescan the tree."""
         if not self.stopping.is_set():
-            self._spawn(self.ingestor.catch_up(), "catch-up")
+            self._spawn(self._through_outages(self.ingestor.catch_up), "catch-up")
             self._spawn(self.watcher.full_scan(), "rescan-after-outage")
 
     async def _supervise(self) -> None:
@@ -315,15 +338,17 @@ class Daemon:
             hook(versions)
 
     @staticmethod
-    def _upload_finished(target: str, provider: str) -> Callable[[ClaimedRow, UploadResult | None, str | None], None]:
-        """Count each finished attempt in the metrics (drop-to-synced measured from the file's mtime)."""
+    def _upload_finished(
+        target: str, provider: str
+    ) -> Callable[[ClaimedRow, UploadResult | None, str | None, float], None]:
+        """Count each finished attempt in the metrics (drop-to-synced from when the daemon noticed the file)."""
 
-        def record(row: ClaimedRow, result: UploadResult | None, error: str | None) -> None:
+        def record(row: ClaimedRow, result: UploadResult | None, reason: str | None, seconds: float) -> None:
             if result is not None:
-                latency = max(0.0, time.time() - row.mtime_ns / 1e9)
-                metrics.record_upload(target, provider, "synced", row.size, drop_to_synced_seconds=latency)
+                noticed = None if row.noticed_at is None else max(0.0, time.time() - row.noticed_at)
+                metrics.record_upload(target, provider, "synced", row.size, seconds, drop_to_synced_seconds=noticed)
             else:
-                metrics.record_upload(target, provider, "failed", row.size, reason_class="upload_error")
+                metrics.record_upload(target, provider, "failed", row.size, seconds, reason=reason)
 
         return record
 

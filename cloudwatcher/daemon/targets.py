@@ -23,7 +23,8 @@ from cloudwatcher.providers import Provider, UploadResult, build_provider
 
 log = logging.getLogger(__name__)
 
-ResultHook = Callable[[ClaimedRow, UploadResult | None, str | None], None]
+# (row, result or None, failure reason or None, seconds the attempt took)
+ResultHook = Callable[[ClaimedRow, UploadResult | None, str | None, float], None]
 
 
 @dataclass

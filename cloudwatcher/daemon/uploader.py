@@ -25,6 +25,7 @@ from tenacity import (
 
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon import metrics
+from cloudwatcher.daemon.failure_reasons import failure_reason
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, ClaimedRow, FailedRow, Ledger, SyncedRow
 from cloudwatcher.daemon.naming import RemoteNames
@@ -133,7 +134,8 @@ class TargetUploader:
         concurrency: int,
         instance_id: UUID | None,
         on_changed_file: Callable[[str], None] = lambda path: None,
-        on_result: Callable[[ClaimedRow, UploadResult | None, str | None], None] = lambda *_: None,
+        # (row, result or None, failure reason or None, seconds the attempt took)
+        on_result: Callable[[ClaimedRow, UploadResult | None, str | None, float], None] = lambda *_: None,
     ) -> None:
         self.name = name
         self.provider = provider
@@ -164,6 +166,8 @@ class TargetUploader:
         self._room = asyncio.Event()
         self._drained = asyncio.Event()  # set when the last upload in flight finishes
         self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
+        # Each batched row's own attempt time (a batch's rows go up one after another in a thread).
+        self._attempt_seconds: dict[UUID, float] = {}
         self.names = RemoteNames(ledger.pool, name, provider)
         # Versions of one file go up one after another, oldest first: a superseded upload still
         # in flight must never land after (and over) the newer content.
@@ -445,7 +449,7 @@ class TargetUploader:
         except _ClaimUnsureError:
             await self._give_back([row])
         except Exception as exc:  # every failure lands in the ledger with its reason
-            await self._upload_failed(row, exc)
+            await self._upload_failed(row, exc, started)
         finally:
             self._done_with(row)
 
@@ -512,7 +516,7 @@ class TargetUploader:
                 if succeeded:
                     await self._note_target_state(self.state.succeeded())
                     succeeded = False
-                await self._upload_failed(row, outcome)
+                await self._upload_failed(row, outcome, started)
             if succeeded:
                 await self._note_target_state(self.state.succeeded())
         finally:
@@ -537,6 +541,7 @@ class TargetUploader:
             if isinstance(remote_path, Exception):
                 outcomes.append(remote_path)
                 continue
+            began = time.monotonic()
             try:
                 local_file = self.watch_root / row.local_path
                 # With the recorded bytes in hand the file is looked at once, after the upload.
@@ -559,6 +564,7 @@ class TargetUploader:
             except Exception as exc:
                 in_trouble = in_trouble or isinstance(exc, TransientError)
                 outcomes.append(exc)
+            self._attempt_seconds[row.id] = time.monotonic() - began
         return outcomes
 
     # ------------------------------------------------------------------ shared by both paths
@@ -617,17 +623,19 @@ class TargetUploader:
                 result.verification,
             )
         )
-        self.on_result(row, result, None)
-        log.debug("synced %s to %s in %.3f s", row.local_path, self.name, time.monotonic() - started)
+        seconds = self._attempt_seconds.pop(row.id, time.monotonic() - started)
+        self.on_result(row, result, None, seconds)
+        log.debug("synced %s to %s in %.3f s", row.local_path, self.name, seconds)
 
-    async def _upload_failed(self, row: ClaimedRow, exc: Exception) -> None:
+    async def _upload_failed(self, row: ClaimedRow, exc: Exception, started: float) -> None:
         if isinstance(exc, _LocalFileChangedError):
             self.on_changed_file(row.local_path)
         failure = self._failure(row, exc)
         if failure.next_attempt_at is None:
             await self._abandon_session(row)
         self._failed.append(failure)
-        self.on_result(row, None, failure.error)
+        seconds = self._attempt_seconds.pop(row.id, time.monotonic() - started)
+        self.on_result(row, None, failure_reason(exc), seconds)
         await self._note_failure_for_target(exc, failure)
         level = logging.WARNING if failure.next_attempt_at is None else logging.INFO
         log.log(

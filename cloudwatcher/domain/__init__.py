@@ -7,6 +7,8 @@ The daemon calls this package's functions (and only these):
   file is in the ledger; requests of one device sequentially, in drop order;
 - :func:`unprocessed_files` at start-up and after a database outage, to catch up;
 - :func:`note_device_activity` inside the ledger transaction of each batch of files;
+- :func:`link_recorded_attachments` after each batch, for attachments that came after their envelope,
+  and :func:`link_unlinked_attachments` at start-up, for those a crash left unlinked;
 - scheduled jobs: :func:`mark_delivered_responses`, :func:`close_idle_device_sessions`,
   :func:`archive_old_requests`, :func:`ensure_audit_partitions`;
 - :func:`load_catalog_file` for ``cloudwatcher load``.
@@ -20,6 +22,7 @@ from cloudwatcher.domain.devices import close_idle_device_sessions, note_device_
 from cloudwatcher.domain.external import process_response_file
 from cloudwatcher.domain.files import DroppedFile, IngestContext
 from cloudwatcher.domain.ingest import process_request_file
+from cloudwatcher.domain.ledger_links import link_recorded_attachments, link_unlinked_attachments
 from cloudwatcher.domain.retention import archive_old_requests, ensure_audit_partitions
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "archive_old_requests",
     "close_idle_device_sessions",
     "ensure_audit_partitions",
+    "link_recorded_attachments",
+    "link_unlinked_attachments",
     "load_catalog_file",
     "mark_delivered_responses",
     "note_device_activity",

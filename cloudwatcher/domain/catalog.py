@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from cloudwatcher.domain.catalog_models import (
@@ -48,10 +49,6 @@ def _read_document(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise CatalogError(f"{path}: cannot read: {error}") from None
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise CatalogError(f"{path}: YAML needs PyYAML, which is not installed; use JSON") from None
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:

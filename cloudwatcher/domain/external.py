@@ -23,10 +23,11 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cloudwatcher.domain.envelope import InvalidEnvelope, decode_json, describe_validation_error
+from cloudwatcher.domain.envelope import InvalidEnvelope, Scalar, decode_json, describe_validation_error
 from cloudwatcher.domain.files import DroppedFile, IngestContext
 from cloudwatcher.domain.ledger_links import link_response, mark_processed, read_version
 from cloudwatcher.domain.processor_accounts import processor_account
+from cloudwatcher.domain.response_metadata import describe_answer, metadata_text, write_response_metadata
 from cloudwatcher.domain.responses import to_json
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class ExternalAnswer(BaseModel):
     result: Any = None
     error: ErrorBlock | None = None
     agent: AgentBlock | None = None
+    # The processor's own attributes of its answer, stored in response_metadata as text.
+    metadata: Annotated[dict[Annotated[str, Field(min_length=1, max_length=100)], Scalar], Field(max_length=100)] = {}
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inge
     """Link the daemon's own responses; ingest external processors' answers; warn about the rest."""
     steps = file.local_path.split("/")
     if len(steps) < 3 or steps[0] != file.device_id or steps[1] != "responses":
-        log.warning("%s is not in a device's responses/ folder; not processed", file.local_path)
+        log.warning("%s is not in a device's responses/ folder; not processed", file.local_path, extra=file.log_fields)
         return
     loaded = await asyncio.to_thread(_load, file, ctx)
     problem = loaded.problem
@@ -126,7 +129,7 @@ async def process_response_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inge
             if problem is None:
                 problem = await _ingest(connection, file, ctx, loaded.document, loaded.account)
             if problem is not None:
-                log.warning("response file %s not ingested: %s", file.local_path, problem)
+                log.warning("response file %s not ingested: %s", file.local_path, problem, extra=file.log_fields)
             await mark_processed(connection, file)
 
 
@@ -165,6 +168,11 @@ async def _ingest(
     response_id = await connection.fetchval(
         INSERT_EXTERNAL_RESPONSE, request_id, to_json(document), answer.agent is not None, file.local_path
     )
+    described = {key: metadata_text(value) for key, value in answer.metadata.items()}
+    described.update(source="processor", **describe_answer(document))
+    if answer.agent is not None:
+        described["agent"] = answer.agent.name
+    await write_response_metadata(connection, response_id, described)
     if answer.agent is not None:
         agent = answer.agent
         decision = (

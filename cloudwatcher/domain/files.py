@@ -23,6 +23,11 @@ class DroppedFile:
     size: int
     kind: FileKind
 
+    @property
+    def log_fields(self) -> dict[str, str]:
+        """The ``extra=`` of a log line about this file: JSON lines carry ``device`` and ``path``."""
+        return {"device": self.device_id, "path": self.local_path}
+
 
 @dataclass(frozen=True)
 class IngestContext:

@@ -30,6 +30,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from cloudwatcher import __version__ as daemon_version
 from cloudwatcher.domain.authorization import Actor, load_actor, user_id_by_email
 from cloudwatcher.domain.context import HandlerContext
 from cloudwatcher.domain.envelope import Envelope, EnvelopeHints, InvalidEnvelope, parse_envelope
@@ -41,6 +42,7 @@ from cloudwatcher.domain.ledger_links import (
     mark_processed,
     read_version,
 )
+from cloudwatcher.domain.response_metadata import describe_answer, write_response_metadata
 from cloudwatcher.domain.responses import (
     completed_document,
     ensure_response_file,
@@ -167,13 +169,21 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
     external processor, or a file that is not there to be read any more).
     """
     if not is_request_envelope(file):
-        log.warning("%s is not a request envelope (<device>/requests/...json); not processed", file.local_path)
+        log.warning(
+            "%s is not a request envelope (<device>/requests/...json); not processed",
+            file.local_path,
+            extra=file.log_fields,
+        )
         return None
     attempt = await asyncio.to_thread(_read_and_parse, file, ctx)
     async with pool.acquire() as proxy:
         connection = cast(asyncpg.Connection, proxy)
         if attempt is None:
-            log.warning("%s changed or vanished before it could be processed; skipping this version", file.local_path)
+            log.warning(
+                "%s changed or vanished before it could be processed; skipping this version",
+                file.local_path,
+                extra=file.log_fields,
+            )
             await mark_processed(connection, file)
             return None
         answer = await _apply_once(connection, file, ctx, attempt)
@@ -213,7 +223,13 @@ async def _apply_once(
                 # else another device inserted the same request_id meanwhile: look again
         except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
             # Row locks taken in different orders by unrelated requests; the loser simply retries.
-            log.info("retrying %s after %s (attempt %d)", file.local_path, type(error).__name__, attempt_number)
+            log.info(
+                "retrying %s after %s (attempt %d)",
+                file.local_path,
+                type(error).__name__,
+                attempt_number,
+                extra=file.log_fields,
+            )
     raise RuntimeError(f"could not record request {new_id} for {file.local_path} after {RETRIES} attempts")
 
 
@@ -331,4 +347,8 @@ async def _apply_new(
     response_id: UUID = await connection.fetchval(
         INSERT_RESPONSE, request_id, to_json(document), sibling_path(file.local_path, "responses")
     )
+    own = {"source": "daemon", "daemon_version": daemon_version, **describe_answer(document)}
+    if ctx.instance_id is not None:
+        own["instance_id"] = str(ctx.instance_id)
+    await write_response_metadata(connection, response_id, own)
     return Answer(document, response_id)

@@ -33,7 +33,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class ProviderError(Exception):
-    """Base of every error a provider raises; ``str(error)`` is what lands in ``last_error``."""
+    """Base of every error a provider raises; ``str(error)`` is what lands in ``last_error``.
+
+    ``reason``, when a provider knows it, is the failure metric's label (``rate_limited``,
+    ``server_error``, ``network``, ``auth``, ``quota``, ``changed``, ``server_modified``,
+    ``too_long``, ``other``); otherwise the daemon works it out from the class and message.
+    """
+
+    reason: str | None = None
 
 
 class TransientError(ProviderError):

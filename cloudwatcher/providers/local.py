@@ -82,6 +82,15 @@ def _write_all(writer: int, data: bytes) -> None:
         view = view[os.write(writer, view) :]
 
 
+def _fsync_folder(folder: str) -> None:
+    """Make a rename into ``folder`` durable (the fallback where syncfs is not available)."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _write(temp: str, folder: str, content: bytes, *, fsync: bool) -> None:
     """Write ``content`` to ``temp`` (fsync'd only when asked)."""
     writer = _create(temp, folder)
@@ -161,7 +170,9 @@ class LocalProvider:
                     if digest != job.sha256:
                         raise FileChangedError("file changed since it was recorded (sha256 differs)")
                 os.replace(temp, destination)
-                if SYNCFS_AVAILABLE:
+                if not SYNCFS_AVAILABLE:
+                    _fsync_folder(folder)  # the rename itself is durable only once its folder is
+                else:
                     device = self._devices.get(folder)
                     if device is None:
                         if len(self._devices) >= _DEVICE_CACHE_LIMIT:  # dated folders never end

@@ -13,7 +13,8 @@ statements report how many rows they changed, so the caller can count the claims
 KNOWN_VERSIONS = """
 SELECT local_path, file_size_bytes, file_mtime_ns, content_sha256, array_agg(target) AS targets
 FROM cloud_file_refs
-WHERE local_path = ANY($1::text[])
+-- A version after_sync archived or deleted is not known: the same bytes dropped again are recorded again.
+WHERE local_path = ANY($1::text[]) AND local_state = 'present'
 GROUP BY local_path, file_size_bytes, file_mtime_ns, content_sha256
 """
 
@@ -53,8 +54,12 @@ ON CONFLICT (target, local_path, content_sha256) DO UPDATE
         next_attempt_at = NULL,
         created_at = CASE WHEN cloud_file_refs.sync_status = 'synced' THEN now()
                           ELSE cloud_file_refs.created_at END,
+        -- Dropped again after after_sync archived or deleted it: the file is here again, and
+        -- after_sync handles it again (identical bytes, even with the same mtime).
+        local_state = 'present',
+        archived_path = NULL,
         updated_at = now()
-    WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns
+    WHERE cloud_file_refs.file_mtime_ns <> EXCLUDED.file_mtime_ns OR cloud_file_refs.local_state <> 'present'
 -- Only new rows can have been born claimed; an updated row keeps (or regains) its own status.
 RETURNING (xmax = 0) AS inserted, target, local_path,
           CASE WHEN xmax = 0 AND sync_status = 'uploading' THEN id END AS claimed_id,
@@ -84,7 +89,7 @@ SET sync_status = 'uploading',
 FROM claimable
 WHERE r.id = claimable.id
 RETURNING r.id, r.claim_token, r.local_path, r.device_id, r.file_type, r.content_sha256, r.file_size_bytes,
-          r.file_mtime_ns, r.attempts, r.upload_session
+          r.file_mtime_ns, r.attempts, r.upload_session, extract(epoch FROM r.created_at)::float8 AS noticed_at
 """
 
 # The ids of the rows whose claim is still held (and now renewed); the others were lost.

@@ -223,3 +223,28 @@ async def test_the_daemon_archives_synced_files_and_keeps_unanswered_requests(
     assert (d.watch_root / "truck-1/requests/ask.json").exists()
     assert [r["status"] for r in await d.query("SELECT status FROM requests")] == ["pending"]
     assert d.stop() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("same_mtime", [False, True], ids=["new-mtime", "same-mtime"])
+async def test_a_file_dropped_again_with_identical_content_after_a_delete_is_deleted_again(
+    daemon: Callable[..., DaemonProcess], same_mtime: bool
+) -> None:
+    d = daemon(after_sync="delete", after_sync_min_age_seconds=0, scan_interval_seconds=1)
+    d.start()
+    await d.wait_started()
+    path = d.drop("truck-1/requests/photos/a.jpg", b"photo")
+    first_mtime = path.stat().st_mtime_ns
+
+    async def deleted() -> bool:
+        rows = await d.query("SELECT local_state FROM cloud_file_refs WHERE local_path LIKE '%a.jpg'")
+        return not path.exists() and [r["local_state"] for r in rows] == ["deleted"]
+
+    await d.wait_for(deleted, 60, "the first drop deleted")
+    path = d.drop("truck-1/requests/photos/a.jpg", b"photo")
+    if same_mtime:  # restored from a backup with its timestamps: the very version the ledger holds
+        os.utime(path, ns=(first_mtime, first_mtime))
+    await d.wait_for(deleted, 60, "the second drop deleted as well")
+    rows = await d.query("SELECT sync_status FROM cloud_file_refs WHERE local_path LIKE '%a.jpg'")
+    assert [r["sync_status"] for r in rows] == ["synced"]  # one row: the same version, not a duplicate
+    assert d.stop() == 0

@@ -46,23 +46,30 @@ def test_a_synced_upload_counts_bytes_and_latencies() -> None:
     assert value("cloudwatcher_drop_to_synced_seconds_sum", target=target) == 4.0
     assert value("cloudwatcher_drop_to_synced_seconds_bucket", target=target, le="5.0") == 1
     assert value("cloudwatcher_drop_to_synced_seconds_bucket", target=target, le="2.5") == 0
-    assert value("cloudwatcher_upload_failures_total", target=target, provider="s3", reason_class="other") is None
+    assert value("cloudwatcher_uploads_failed_total", target=target, reason="other") is None
 
 
-def test_a_failed_upload_counts_a_failure_by_reason_class_and_no_bytes() -> None:
+def test_a_failed_upload_counts_a_failure_by_reason_and_no_bytes() -> None:
     target = unique_target()
-    metrics.record_upload(target, "sharepoint", "failed", 500, 1.5, reason_class="throttled")
-    metrics.record_upload(target, "sharepoint", "gave_up", 500, reason_class="permanent")
+    metrics.record_upload(target, "sharepoint", "failed", 500, 1.5, reason="rate_limited")
+    metrics.record_upload(target, "sharepoint", "gave_up", 500, reason="auth")
 
     assert value("cloudwatcher_uploads_total", target=target, provider="sharepoint", outcome="failed") == 1
     assert value("cloudwatcher_uploads_total", target=target, provider="sharepoint", outcome="gave_up") == 1
-    labels = {"target": target, "provider": "sharepoint"}
-    assert value("cloudwatcher_upload_failures_total", **labels, reason_class="throttled") == 1
-    assert value("cloudwatcher_upload_failures_total", **labels, reason_class="permanent") == 1
-    assert value("cloudwatcher_upload_bytes_total", **labels) is None
+    assert value("cloudwatcher_uploads_failed_total", target=target, reason="rate_limited") == 1
+    assert value("cloudwatcher_uploads_failed_total", target=target, reason="auth") == 1
+    assert value("cloudwatcher_upload_duration_seconds_count", target=target, provider="sharepoint") == 1
+    assert value("cloudwatcher_upload_bytes_total", target=target, provider="sharepoint") is None
 
 
-def test_backlog_sets_every_status_and_zeroes_missing_ones() -> None:
+def test_a_reason_outside_the_fixed_set_counts_as_other() -> None:
+    target = unique_target()
+    metrics.record_upload(target, "s3", "failed", 1, 0.1, reason=f"made-up-{uuid.uuid4().hex}")
+    assert value("cloudwatcher_uploads_failed_total", target=target, reason="other") == 1
+    assert not any("made-up" in str(sample.labels) for sample in samples())
+
+
+def test_backlog_sets_every_waiting_status_and_zeroes_missing_ones() -> None:
     target = unique_target()
     metrics.set_backlog(target, {"pending": 7, "failed": 2, "gave_up": 1}, 42.5, 1)
     assert value("cloudwatcher_backlog", target=target, status="pending") == 7
@@ -71,7 +78,7 @@ def test_backlog_sets_every_status_and_zeroes_missing_ones() -> None:
 
     metrics.set_backlog(target, {"synced": 9}, None, 0)
     assert value("cloudwatcher_backlog", target=target, status="pending") == 0
-    assert value("cloudwatcher_backlog", target=target, status="synced") == 9
+    assert value("cloudwatcher_backlog", target=target, status="synced") is None
     assert value("cloudwatcher_backlog", target=target, status="uploading") == 0
     assert value("cloudwatcher_oldest_pending_age_seconds", target=target) == 0
     assert value("cloudwatcher_retry_queue", target=target) == 0
@@ -151,5 +158,9 @@ def test_publish_status_takes_the_status_snapshot_shape() -> None:
     metrics.publish_status(snapshot)
     assert value("cloudwatcher_backlog", target=target, status="pending") == 5
     assert value("cloudwatcher_backlog", target=target, status="gave_up") == 1
+    assert value("cloudwatcher_backlog", target=target, status="failed") == 2  # the gave_up row counts once
+    assert value("cloudwatcher_backlog", target=target, status="synced") is None
+    backlog = sum(value("cloudwatcher_backlog", target=target, status=s) or 0 for s in metrics.LEDGER_STATUSES)
+    assert backlog == 5 + 1 + 3
     assert value("cloudwatcher_retry_queue", target=target) == 2
     assert value("cloudwatcher_oldest_pending_age_seconds", target=target) == 12.5

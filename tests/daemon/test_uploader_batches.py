@@ -52,7 +52,7 @@ class Harness:
         self.changed: list[str] = []
         self.results: list[tuple[str, bool]] = []
 
-        def on_result(row: ClaimedRow, result: UploadResult | None, error: str | None) -> None:
+        def on_result(row: ClaimedRow, result: UploadResult | None, reason: str | None, seconds: float) -> None:
             self.results.append((row.local_path, result is not None))
 
         self.uploader = TargetUploader(

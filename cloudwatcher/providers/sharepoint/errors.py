@@ -23,6 +23,8 @@ ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}
 class QuickXorMismatchError(TransientError):
     """SharePoint reported a quickXorHash that differs from the bytes sent."""
 
+    reason = "server_modified"
+
 
 def classify(status: int, code: str, message: str, headers: Any = None) -> ProviderError:
     """Map a Graph answer onto the daemon's retry classes (CONTRACT.md section 5)."""
