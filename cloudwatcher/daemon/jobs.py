@@ -23,11 +23,13 @@ from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import Ledger
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
+from cloudwatcher.daemon.skips import SKIPS
 from cloudwatcher.schema import queries
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
+SKIPPED_SAVE_SECONDS = 2.0  # how often the per-device counts of skipped files reach the database
 ClusterJob = Callable[[Any], Awaitable[Any]]
 
 
@@ -70,6 +72,7 @@ class DaemonJobs:
         add(self._guarded("retry-requeue", self._requeue), settings.retry.interval_seconds, "retry-requeue")
         add(self._guarded("heartbeat", self._heartbeat), HEARTBEAT_SECONDS, "heartbeat")
         add(self.full_scan, settings.scan_interval_seconds, "reconcile-scan")
+        add(self._guarded("skipped-files", lambda: SKIPS.save(self.pool)), SKIPPED_SAVE_SECONDS, "skipped-files")
         idle = settings.device_idle_seconds
         cluster_jobs: list[tuple[str, float, ClusterJob]] = [
             ("response-delivery", 2.0, domain.mark_delivered_responses),

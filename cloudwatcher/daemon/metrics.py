@@ -36,6 +36,7 @@ __all__ = [
     "observe_ingest_latency",
     "publish_status",
     "record_request",
+    "record_skipped_file",
     "record_upload",
     "record_watcher_event",
     "render",
@@ -144,6 +145,12 @@ WATCHER_EVENTS = Counter(
     "cloudwatcher_watcher_events",
     "File-system events and scan findings by kind (added, modified, deleted, overflow, rescan, ...).",
     ["kind"],
+    registry=REGISTRY,
+)
+SKIPPED_FILES = Counter(
+    "cloudwatcher_skipped_files",
+    "Device files skipped (each path once per daemon run), by reason: name, symlink, type, unreadable, too_long.",
+    ["reason"],
     registry=REGISTRY,
 )
 DB_POOL = Gauge(
@@ -262,6 +269,11 @@ def publish_status(snapshot: Mapping[str, Any]) -> None:
 def record_watcher_event(kind: str) -> None:
     """Count one watcher event or scan finding of ``kind``."""
     WATCHER_EVENTS.labels(kind).inc()
+
+
+def record_skipped_file(reason: str) -> None:
+    """Count one device file skipped for ``reason`` (a fixed set: see :mod:`cloudwatcher.gateway`)."""
+    SKIPPED_FILES.labels(reason).inc()
 
 
 def set_pool(in_use: int, idle: int) -> None:

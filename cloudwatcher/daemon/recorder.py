@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
+from cloudwatcher.daemon.skips import SKIPS
+from cloudwatcher.gateway import ChangedFileError, RefusedPathError, device_tree
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +49,33 @@ class TargetSpec:
 
 
 def sha256_of_path(path: Path) -> str:
-    """The lowercase hex sha256 of a file, streamed."""
+    """The lowercase hex sha256 of a file, streamed (a file of the daemon's own, not a device's)."""
     with open(path, "rb") as reader:
         return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
+def sha256_of_fd(fd: int) -> str:
+    """The lowercase hex sha256 of an open file, from where it stands to its end."""
+    digest = hashlib.sha256()
+    while chunk := os.read(fd, _CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | None] | None:
     """Stream the file through sha256: its digest, and its bytes when ``keep`` is asked; None
-    when it vanished or changed while being read.
+    when it vanished, changed while being read, or was refused (and reported).
 
-    Plain ``os`` calls: under a burst most files are a few KB, where a buffered file object
-    costs more than the read.
+    The file is opened through the gateway (no link at any depth, a regular file of the size
+    and mtime the watcher saw, checked before a byte is read). Plain ``os`` calls: under a
+    burst most files are a few KB, where a buffered file object costs more than the read.
     """
     digest = hashlib.sha256()
     kept: list[bytes] | None = [] if keep else None
+    local_path = candidate.local_path
     try:
-        reader = os.open(candidate.absolute_path, os.O_RDONLY | os.O_CLOEXEC)
+        root = candidate.absolute_path[: len(candidate.absolute_path) - len(local_path) - 1]
+        reader, _ = device_tree(root).open_file(local_path, size=candidate.size, mtime_ns=candidate.mtime_ns)
         try:
             read = 0  # up to the size the watcher saw; the fstat below catches a file that grew
             while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
@@ -72,10 +86,13 @@ def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | No
             info = os.fstat(reader)
         finally:
             os.close(reader)
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, ChangedFileError):
+        return None  # gone, or changed since it was seen: the watcher offers it again
+    except RefusedPathError as refused:
+        SKIPS.refused(refused)
         return None
     except OSError as exc:
-        log.warning("cannot read %s: %s", candidate.local_path, exc.strerror or exc)
+        SKIPS.skipped(local_path, "unreadable", str(exc.strerror or exc))
         return None
     if (info.st_size, info.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
         return None  # still changing: the watcher will offer it again
@@ -256,8 +273,11 @@ class Recorder:
         in_transaction = None
         if self.device_activity is not None:
             seen: dict[str, datetime] = {}
+            now = time.time()
             for version in versions:
-                at = datetime.fromtimestamp(version.mtime_ns / 1e9, UTC)
+                # A device's clock may say 1969 or 3000: clamped, so a session is never dated
+                # in the future and no mtime can raise here.
+                at = datetime.fromtimestamp(min(max(version.mtime_ns / 1e9, 0.0), now), UTC)
                 if version.device_id not in seen or seen[version.device_id] < at:
                     seen[version.device_id] = at
             in_transaction = self.device_activity(seen)

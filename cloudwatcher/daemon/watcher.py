@@ -24,6 +24,7 @@ from cloudwatcher.daemon import metrics
 from cloudwatcher.daemon.layout import is_device_id
 from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
+from cloudwatcher.gateway import escaped
 
 log = logging.getLogger(__name__)
 
@@ -249,20 +250,29 @@ class FolderWatcher:
 
     def _look_at(self, paths: list[Path]) -> Iterator[Candidate]:
         """The files the changed ``paths`` hold: a file itself, every file of a folder (one moved
-        into place with thousands of files raises a single event). Runs in a worker thread."""
+        into place with thousands of files raises a single event). Runs in a worker thread.
+
+        Whatever one path raises is logged and that path is left for the next reconcile scan;
+        the other paths of the batch are still looked at."""
         for path in paths:
             try:
-                is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
-            except OSError:
-                continue
-            if not is_dir:
-                found = stat_candidate(self.watch_root, path, self.warn)
-                if found is not None:
-                    yield found
-            elif path.parent == self.watch_root and not is_device_id(path.name):
-                self.warn(path.name, "ignoring %s: not a device folder", path.name)
-            else:
-                yield from self.scanner.scan(path)
+                yield from self._look_at_one(path)
+            except Exception as exc:
+                log.warning("cannot look at %s: %r (the reconcile scan will)", escaped(str(path)), exc)
+
+    def _look_at_one(self, path: Path) -> Iterator[Candidate]:
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
+        except OSError:
+            return
+        if not is_dir:
+            found = stat_candidate(self.watch_root, path, self.warn)
+            if found is not None:
+                yield found
+        elif path.parent == self.watch_root and not is_device_id(path.name):
+            self.warn(path.name, "ignoring %s: not a device folder", escaped(path.name))
+        else:
+            yield from self.scanner.scan(path)
 
     async def settle_loop(self) -> None:
         while True:
