@@ -47,6 +47,7 @@ __all__ = [
     "device_tree",
     "escaped",
     "open_regular",
+    "tree_holding",
 ]
 
 #: Why a device path was skipped (the ``reason`` label of ``cloudwatcher_skipped_files_total``).
@@ -370,6 +371,14 @@ def device_tree(watch_root: Path | str) -> DeviceTree:
         with _trees_lock:
             tree = _trees.setdefault(key, DeviceTree(key))
     return tree
+
+
+def tree_holding(absolute_path: Path | str, local_path: str) -> DeviceTree:
+    """The tree of the watch root that ``absolute_path`` (``<watch_root>/<local_path>``) lies in."""
+    text = str(absolute_path)
+    if not text.endswith("/" + local_path):
+        raise RefusedPathError("name", local_path, "not beneath the watch root")
+    return device_tree(text[: len(text) - len(local_path) - 1] or "/")
 
 
 def open_regular(

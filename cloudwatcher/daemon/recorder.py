@@ -24,7 +24,7 @@ from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
 from cloudwatcher.daemon.skips import SKIPS
-from cloudwatcher.gateway import ChangedFileError, RefusedPathError, device_tree
+from cloudwatcher.gateway import ChangedFileError, RefusedPathError, tree_holding
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,8 @@ def hash_file(candidate: Candidate, keep: bool = False) -> tuple[str, bytes | No
     kept: list[bytes] | None = [] if keep else None
     local_path = candidate.local_path
     try:
-        root = candidate.absolute_path[: len(candidate.absolute_path) - len(local_path) - 1]
-        reader, _ = device_tree(root).open_file(local_path, size=candidate.size, mtime_ns=candidate.mtime_ns)
+        tree = tree_holding(candidate.absolute_path, local_path)
+        reader, _ = tree.open_file(local_path, size=candidate.size, mtime_ns=candidate.mtime_ns)
         try:
             read = 0  # up to the size the watcher saw; the fstat below catches a file that grew
             while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
