@@ -42,8 +42,8 @@ def _create(temp: str, folder: str) -> int:
         return os.open(temp, _CREATE, 0o644)
 
 
-def _copy_and_hash(source: Path, temp: str, folder: str, expected_size: int, *, fsync: bool) -> str:
-    """Copy the recorded ``expected_size`` bytes of ``source`` to ``temp`` (fsync'd only when
+def _copy_and_hash(job: UploadJob, temp: str, folder: str, *, fsync: bool) -> str:
+    """Copy the recorded ``job.size`` bytes of ``job.local_file`` to ``temp`` (fsync'd only when
     asked); return the sha256 of the bytes written.
 
     The hash is taken of the bytes as they are written, so what lands is what was verified.
@@ -53,7 +53,8 @@ def _copy_and_hash(source: Path, temp: str, folder: str, expected_size: int, *, 
     its size and mtime after the upload, one that shrank by the short read here.
     """
     digest = hashlib.sha256()
-    reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    expected_size = job.size
+    reader = job.open_local()
     try:
         writer = _create(temp, folder)
         try:
@@ -148,7 +149,7 @@ class LocalProvider:
                     _write(temp, folder, job.content, fsync=not SYNCFS_AVAILABLE)
                     digest = job.sha256
                 else:
-                    digest = _copy_and_hash(job.local_file, temp, folder, job.size, fsync=not SYNCFS_AVAILABLE)
+                    digest = _copy_and_hash(job, temp, folder, fsync=not SYNCFS_AVAILABLE)
                     if digest != job.sha256:
                         raise FileChangedError("file changed since it was recorded (sha256 differs)")
                 os.replace(temp, destination)

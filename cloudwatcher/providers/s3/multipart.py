@@ -11,8 +11,8 @@ import functools
 import hashlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -114,12 +114,12 @@ class MultipartUploads(S3Base):
             start = (number - 1) * session.part_size
             length = min(session.part_size, job.size - start)
             digest = await self._call(
-                f"read {job.local_file}", functools.partial(hash_range, job.local_file, start, length, whole)
+                f"read {job.local_file}", functools.partial(hash_range, job.open_local, start, length, whole)
             )
             checksum = b64(digest)
             etag = session.existing.get((number, checksum, length))
             if etag is None:
-                etag = await self._upload_part(job.local_file, session, number, start, length, checksum)
+                etag = await self._upload_part(job.open_local, session, number, start, length, checksum)
             parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
             digests.append(digest)
             state["parts"] = [dict(part) for part in parts]
@@ -127,10 +127,16 @@ class MultipartUploads(S3Base):
         return parts, digests, whole.hexdigest()
 
     async def _upload_part(
-        self, path: Path, session: MultipartSession, number: int, start: int, length: int, checksum: str
+        self,
+        open_file: Callable[[], int],
+        session: MultipartSession,
+        number: int,
+        start: int,
+        length: int,
+        checksum: str,
     ) -> str:
         def send() -> str:
-            with FileSlice(path, start, length, stop=self._closing) as body:
+            with FileSlice(open_file, start, length, stop=self._closing) as body:
                 return self.client.upload_part(
                     Bucket=self.bucket,
                     Key=session.key,
