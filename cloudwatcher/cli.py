@@ -224,7 +224,7 @@ def status_view(snapshot: dict[str, Any]) -> Group:
     )
     if snapshot["devices"]:
         devices = Table(title="Devices")
-        for column in ("device", "online", "last seen", "files"):
+        for column in ("device", "online", "last seen", "files", "skipped"):
             devices.add_column(column)
         for d in snapshot["devices"]:
             devices.add_row(
@@ -232,6 +232,7 @@ def status_view(snapshot: dict[str, Any]) -> Group:
                 "[green]online[/green]" if d["online"] else "offline",
                 d["last_seen_at"] or "",
                 str(d["files"]),
+                str(d.get("skipped", 0)),
             )
         parts.append(devices)
     if snapshot["recent_failures"]:

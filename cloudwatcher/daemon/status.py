@@ -47,11 +47,13 @@ WITH files AS (
     SELECT DISTINCT ON (device_id) device_id, last_seen_at, disconnected_at IS NULL AS open
     FROM device_connections ORDER BY device_id, connected_at DESC
 )
-SELECT coalesce(f.device_id, s.device_id) AS device_id,
+SELECT coalesce(f.device_id, s.device_id, k.device_id) AS device_id,
        coalesce(s.open, false) AS online,
        greatest(s.last_seen_at, f.last_file) AS last_seen_at,
-       coalesce(f.files, 0) AS files
+       coalesce(f.files, 0) AS files,
+       coalesce(k.skipped, 0) AS skipped
 FROM files f FULL OUTER JOIN sessions s ON s.device_id = f.device_id
+FULL OUTER JOIN device_skipped_files k ON k.device_id = coalesce(f.device_id, s.device_id)
 ORDER BY 1
 """
 
@@ -115,6 +117,8 @@ async def collect_status(
             "online": row["online"],
             "last_seen_at": _iso(row["last_seen_at"]),
             "files": row["files"],
+            # Files this device left that were skipped (bad name, link, FIFO, ...): still in its folder.
+            "skipped": row["skipped"],
         }
         for row in await connection.fetch(_DEVICES)
     ]
