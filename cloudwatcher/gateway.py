@@ -51,7 +51,10 @@ __all__ = [
 ]
 
 #: Why a device path was skipped (the ``reason`` label of ``cloudwatcher_skipped_files_total``).
-SkipReason = Literal["name", "symlink", "type", "unreadable", "too_long"]
+SkipReason = Literal["name", "symlink", "type", "unreadable", "too_long", "mtime"]
+
+#: Modification times the ledger can hold (nanoseconds in a bigint: 1677 to 2262).
+MTIME_NS_RANGE = range(-(2**63), 2**63)
 
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04

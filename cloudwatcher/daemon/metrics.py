@@ -149,7 +149,8 @@ WATCHER_EVENTS = Counter(
 )
 SKIPPED_FILES = Counter(
     "cloudwatcher_skipped_files",
-    "Device files skipped (each path once per daemon run), by reason: name, symlink, type, unreadable, too_long.",
+    "Device files skipped (each path once per daemon run), by reason: "
+    "name, symlink, type, unreadable, too_long, mtime.",
     ["reason"],
     registry=REGISTRY,
 )

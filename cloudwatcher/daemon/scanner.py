@@ -20,9 +20,16 @@ from pathlib import Path
 
 from cloudwatcher.daemon.layout import AREAS, DroppedPath, classify, is_device_id, is_in_progress_name
 from cloudwatcher.daemon.skips import SKIPS
-from cloudwatcher.gateway import RefusedPathError, device_tree, escaped, is_valid_utf8
+from cloudwatcher.gateway import MTIME_NS_RANGE, RefusedPathError, device_tree, escaped, is_valid_utf8
 
 log = logging.getLogger(__name__)
+
+#: The longest local path taken, in characters. A target stores its root or prefix plus this
+#: path in the ledger's ``cloud_path`` (at most 2,000 characters), so a longer one could be
+#: recorded but never marked synced; longer paths (folders nested hundreds deep) are skipped,
+#: and the walk does not go below a folder whose path is already this long.
+MAX_LOCAL_PATH = 1024
+_MTIME_OUT_OF_RANGE = "its modification time is beyond the years 1677-2262 the ledger can record"
 
 
 @dataclass(slots=True)
@@ -70,6 +77,9 @@ def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidat
     if not is_valid_utf8(relative):
         SKIPS.skipped(relative, "name", "the name is not valid UTF-8")
         return None
+    if len(relative) > MAX_LOCAL_PATH:
+        SKIPS.skipped(relative, "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
+        return None
     try:
         info = os.lstat(absolute)
     except (FileNotFoundError, NotADirectoryError):
@@ -83,6 +93,9 @@ def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidat
     if not stat.S_ISREG(info.st_mode):
         if not stat.S_ISDIR(info.st_mode):
             SKIPS.skipped(relative, "type", "not a regular file")
+        return None
+    if info.st_mtime_ns not in MTIME_NS_RANGE:
+        SKIPS.skipped(relative, "mtime", _MTIME_OUT_OF_RANGE)
         return None
     return Candidate(relative, str(absolute), info.st_size, info.st_mtime_ns, dropped)
 
@@ -208,12 +221,16 @@ class TreeScanner:
                 SKIPS.skipped(relative, "name", "the name is not valid UTF-8")
             elif entry.is_symlink():
                 SKIPS.skipped(relative, "symlink", "a symbolic link (links are never followed)")
+            elif len(relative) > MAX_LOCAL_PATH:
+                SKIPS.skipped(relative, "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
             elif entry.is_dir(follow_symlinks=False):
                 pending.append(relative)
             elif entry.is_file(follow_symlinks=False):
                 info = entry.stat(follow_symlinks=False)
                 dropped = classify(relative)
-                if dropped is not None:
+                if dropped is not None and info.st_mtime_ns not in MTIME_NS_RANGE:
+                    SKIPS.skipped(relative, "mtime", _MTIME_OUT_OF_RANGE)
+                elif dropped is not None:
                     return Candidate(relative, self._prefix + relative, info.st_size, info.st_mtime_ns, dropped)
             else:
                 SKIPS.skipped(relative, "type", "not a regular file (FIFOs, sockets and devices are never read)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cloudwatcher.daemon.scanner import Candidate
 from cloudwatcher.daemon.skips import SKIPS
-from cloudwatcher.gateway import SkipReason
+from cloudwatcher.gateway import MTIME_NS_RANGE, SkipReason
 
 
 @dataclass
@@ -74,6 +74,10 @@ class Settler:
             except OSError as exc:  # e.g. a folder of its path made unreadable: this file's problem only
                 del self._watched[path]
                 SKIPS.skipped(path, "unreadable", str(exc.strerror or exc))
+                continue
+            if info.st_mtime_ns not in MTIME_NS_RANGE:
+                del self._watched[path]
+                SKIPS.skipped(path, "mtime", "its modification time is beyond what the ledger can record")
                 continue
             if not stat.S_ISREG(info.st_mode):
                 del self._watched[path]

@@ -106,6 +106,14 @@ def scan_progress() -> Iterator[Callable[[int], None]]:
         yield lambda count: bar.update(task, completed=count)
 
 
+def _is_undecodable_name(error: BaseException) -> bool:
+    """watchfiles' "Unable to decode path" (its Rust side cannot make a ``str`` of a name that
+    is not UTF-8), as raised or wrapped in the exception group of its task group."""
+    if isinstance(error, BaseExceptionGroup):
+        return any(_is_undecodable_name(inner) for inner in error.exceptions)
+    return "Unable to decode path" in str(error)
+
+
 class FolderWatcher:
     def __init__(
         self,
@@ -208,7 +216,24 @@ class FolderWatcher:
             self.running = False
 
     async def _follow_events(self, stopping: asyncio.Event) -> None:
-        """inotify through watchfiles; every event is a hint to look at a path (or a folder)."""
+        """inotify through watchfiles; every event is a hint to look at a path (or a folder).
+
+        watchfiles fails a whole batch of events when one path in it is not valid UTF-8. The
+        batch is lost, so the watch is started again and the tree rescanned: the scan reports
+        the bad name (and skips it) and finds every other file the batch held.
+        """
+        while True:
+            try:
+                await self._follow_event_batches(stopping)
+                return
+            except Exception as exc:
+                if not _is_undecodable_name(exc):
+                    raise
+                log.warning("a file name that is not UTF-8 cost a batch of watch events; rescanning the watch root")
+                metrics.record_watcher_event("rescan")
+                await self.full_scan()
+
+    async def _follow_event_batches(self, stopping: asyncio.Event) -> None:
         async for changes in watchfiles.awatch(
             self.watch_root,
             watch_filter=None,

@@ -38,8 +38,23 @@ def _create(temp: str, folder: str) -> int:
     except (FileNotFoundError, NotADirectoryError):
         # Missing folders are made; a file where a folder belongs fails here, and the error
         # names that path rather than the temp file's.
-        os.makedirs(folder, exist_ok=True)
+        _make_folders(folder)
         return os.open(temp, _CREATE, 0o644)
+
+
+def _make_folders(folder: str) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` without its recursion: a device's folders nested
+    1,100 deep overflowed the stack there (one call per missing level)."""
+    missing: list[str] = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
 
 
 def _copy_and_hash(job: UploadJob, temp: str, folder: str, *, fsync: bool) -> str:
