@@ -202,6 +202,8 @@ class DeviceTree:
                 if folder != self.root_fd:
                     os.close(folder)
                 folder = inner
+            if flags & os.O_DIRECTORY:
+                return _open_subfolder(folder, parts[-1])
             return os.open(parts[-1], flags | os.O_NOFOLLOW, dir_fd=folder)
         finally:
             if folder != self.root_fd:
@@ -213,7 +215,9 @@ class DeviceTree:
         Raises :class:`RefusedPathError`, or ``FileNotFoundError`` when it is gone.
         """
         try:
-            return self._open(local_path, _FOLDER_FLAGS)
+            # Not O_NOFOLLOW with openat2: with O_DIRECTORY it turns a link into ENOTDIR (as for
+            # a file), where RESOLVE_NO_SYMLINKS alone answers ELOOP.
+            return self._open(local_path, _FOLDER_FLAGS & ~os.O_NOFOLLOW if HAS_OPENAT2 else _FOLDER_FLAGS)
         except OSError as exc:
             raise _refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
 
@@ -283,10 +287,7 @@ class DeviceTree:
 
     def _response_folder(self, local_path: str, parts: list[str]) -> int:
         """The descriptor of the folder the response goes in, made where missing, no link followed."""
-        try:
-            folder = self._open(parts[0], _FOLDER_FLAGS)
-        except OSError as exc:
-            raise _refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
+        folder = self.open_folder(parts[0])
         try:
             for part in parts[1:-1]:
                 try:

@@ -274,3 +274,11 @@ def test_a_link_at_any_depth_is_refused_and_never_yields_outside_bytes(
             assert refused.value.reason == "symlink"
         finally:
             tree.close()
+
+
+def test_a_folder_that_is_a_link_is_refused_as_a_link_not_reported_gone(root: Path, tree: DeviceTree) -> None:
+    (root / "dev1/requests").mkdir(parents=True)
+    (root / "dev1/requests/x").symlink_to(root.parent / "outside")
+    with pytest.raises(RefusedPathError) as refused:
+        tree.open_folder("dev1/requests/x")
+    assert refused.value.reason == "symlink"

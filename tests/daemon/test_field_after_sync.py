@@ -223,3 +223,25 @@ async def test_the_daemon_archives_synced_files_and_keeps_unanswered_requests(
     assert (d.watch_root / "truck-1/requests/ask.json").exists()
     assert [r["status"] for r in await d.query("SELECT status FROM requests")] == ["pending"]
     assert d.stop() == 0
+
+
+@pytest.mark.parametrize("policy", ["delete", "archive"])
+async def test_a_folder_swapped_for_a_link_after_sync_never_removes_what_the_link_points_at(
+    pool: asyncpg.Pool, tmp_path: Path, policy: str
+) -> None:
+    settings = settings_for(tmp_path, policy)
+    source = await drop(pool, settings, "truck-1/requests/x/a.bin", b"aaaa", ["one", "two"])
+    await sync(pool, "one")
+    await sync(pool, "two")
+    # The same name, bytes and mtime outside the watch root; then x becomes a link to it.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.bin").write_bytes(b"aaaa")
+    stamp = source.stat().st_mtime_ns
+    os.utime(outside / "a.bin", ns=(stamp, stamp))
+    source.parent.rename(source.parent.with_name("x.old"))
+    source.parent.symlink_to(outside)
+    assert await apply_after_sync(pool, settings) == 0
+    assert (outside / "a.bin").read_bytes() == b"aaaa"
+    assert (source.parent.with_name("x.old") / "a.bin").read_bytes() == b"aaaa"
+    assert await states(pool, "truck-1/requests/x/a.bin") == {("present", None)}

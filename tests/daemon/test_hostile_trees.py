@@ -157,7 +157,16 @@ def test_settling_survives_a_file_replaced_by_a_fifo(root: Path, fresh_tally: Sk
     assert fresh_tally.take_unsaved() == {"dev1": 1}
 
 
-@pytest.mark.parametrize("mtime_s", [-86400 * 365 * 100, 0, 2**40])
+def test_an_mtime_the_ledger_cannot_hold_is_skipped_and_counted(root: Path, fresh_tally: SkipTally) -> None:
+    path = root / "dev1/requests/year-36812.txt"
+    path.write_bytes(b"odd")
+    os.utime(path, ns=(2**40 * 10**9, 2**40 * 10**9))  # nanoseconds beyond a bigint
+    assert stat_candidate(root, path, WarnOnce()) is None
+    assert "dev1/requests/year-36812.txt" not in scan(root)
+    assert fresh_tally.take_unsaved() == {"dev1": 1}
+
+
+@pytest.mark.parametrize("mtime_s", [-86400 * 365 * 100, 0, 7_258_118_400])
 def test_far_future_and_pre_1970_mtimes_settle_without_raising(root: Path, mtime_s: int) -> None:
     path = root / "dev1/requests/odd-clock.txt"
     path.write_bytes(b"odd")

@@ -313,3 +313,13 @@ async def test_a_large_envelope_is_shown_cut(serve: Serve, db: asyncpg.Connectio
     envelope = (await dashboard.get(f"/api/dashboard/requests/{request_id}"))["envelope"]
     assert envelope["truncated"] is True and envelope["size"] == len(big) and envelope["json"] is None
     assert big.startswith(envelope["text"]) and len(envelope["text"]) == 256 * 1024
+
+
+async def test_devices_show_how_many_of_their_files_were_skipped(serve: Serve, db: asyncpg.Connection) -> None:
+    await add_ref(db, "truck-1/requests/a.txt")
+    await db.execute("INSERT INTO device_skipped_files (device_id, skipped) VALUES ('truck-1', 3), ('van-7', 1)")
+    dashboard = await serve()
+    body = await dashboard.get("/api/dashboard/devices")
+    devices = {d["device_id"]: d for d in body["devices"]}
+    assert devices["truck-1"]["skipped"] == 3
+    assert devices["van-7"]["skipped"] == 1  # a device whose only files were skipped is listed too
