@@ -102,19 +102,25 @@ class _OpenHow(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
+# syscall(2) is variadic; declaring the types of the four arguments this call passes lets ctypes
+# take plain ints and bytes (building ctypes objects per call cost more than the system call).
+# Integer and pointer arguments travel the same way through a variadic call on Linux's ABIs.
+_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
+_hows: dict[int, tuple[_OpenHow, int]] = {}  # flags -> (open_how, its address): a handful of flag sets
 
 
 def _openat2(dirfd: int, relative: bytes, flags: int, mode: int = 0) -> int:
     """``openat2(dirfd, relative, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS})``."""
-    how = _OpenHow(flags, mode, _RESOLVE)
+    key = flags if not mode else -1
+    found = _hows.get(key)
+    if found is None:
+        how = _OpenHow(flags, mode, _RESOLVE)
+        found = (how, ctypes.addressof(how))
+        if key != -1:
+            _hows[key] = found
     for _ in range(8):  # EAGAIN: a concurrent rename somewhere made the kernel unsure; ask again
-        fd = _syscall(
-            ctypes.c_long(_SYS_OPENAT2),
-            ctypes.c_int(dirfd),
-            ctypes.c_char_p(relative),
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
-        )
+        fd = _syscall(_SYS_OPENAT2, dirfd, relative, found[1], _HOW_SIZE)
         if fd >= 0:
             return int(fd)
         code = ctypes.get_errno()
@@ -134,15 +140,31 @@ def _kernel_has_openat2() -> bool:
 HAS_OPENAT2 = _kernel_has_openat2()
 
 
+_known_devices: set[str] = set()  # device ids already checked against the pattern (a few hundred)
+
+
+def _check(local_path: str) -> None:
+    """Refuse a path that could climb, is not one, or is not beneath a device folder.
+
+    Runs for every file of a burst, so the usual plain path costs a few substring tests; only
+    a path holding ``//``, ``/.`` or NUL is split and looked at component by component.
+    """
+    device, _, _ = local_path.partition("/")
+    if device not in _known_devices:
+        if not DEVICE_ID_PATTERN.fullmatch(device):
+            raise RefusedPathError("name", local_path, "not beneath a device folder")
+        if len(_known_devices) < 100_000:
+            _known_devices.add(device)
+    if "//" in local_path or "/." in local_path or "\0" in local_path or local_path.endswith("/"):
+        for part in local_path.split("/"):
+            if part in ("", ".", "..") or "\0" in part:
+                raise RefusedPathError("name", local_path, "not a plain relative path")
+
+
 def _split(local_path: str) -> list[str]:
-    """The components of a device path; refuses anything that could climb or is not one."""
-    parts = local_path.split("/")
-    if not DEVICE_ID_PATTERN.fullmatch(parts[0]):
-        raise RefusedPathError("name", local_path, "not beneath a device folder")
-    for part in parts:
-        if part in ("", ".", "..") or "\0" in part:
-            raise RefusedPathError("name", local_path, "not a plain relative path")
-    return parts
+    """The components of a checked device path (see :func:`_check`)."""
+    _check(local_path)
+    return local_path.split("/")
 
 
 def _refusal(local_path: str, exc: OSError) -> RefusedPathError | None:
@@ -188,10 +210,10 @@ class DeviceTree:
     # ------------------------------------------------------------------ opening
     def _open(self, local_path: str, flags: int) -> int:
         """Open ``local_path`` with ``flags``, no link followed at any depth (``OSError`` as is)."""
-        parts = _split(local_path)
         if HAS_OPENAT2:
+            _check(local_path)
             return _openat2(self.root_fd, os.fsencode(local_path), flags)
-        return self._walk_open(parts, flags)
+        return self._walk_open(_split(local_path), flags)
 
     def _walk_open(self, parts: list[str], flags: int) -> int:
         """The fallback: one ``openat`` per folder, each refusing a link (``O_NOFOLLOW``)."""
