@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from cloudwatcher.domain.errors import ErrorCode
+from cloudwatcher.gateway import SkipReason
 
 __all__ = [
     "CONTENT_TYPE",
@@ -154,6 +155,8 @@ SKIPPED_FILES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+for _reason in get_args(SkipReason):  # every reason exported from the start, at 0
+    SKIPPED_FILES.labels(_reason)
 DB_POOL = Gauge(
     "cloudwatcher_db_pool_connections",
     "Database pool connections by state (in_use, idle).",
