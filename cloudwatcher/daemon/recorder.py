@@ -24,7 +24,7 @@ from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
 from cloudwatcher.daemon.skips import SKIPS
-from cloudwatcher.gateway import ChangedFileError, RefusedPathError, tree_holding
+from cloudwatcher.gateway import ChangedFileError, RefusedPathError, is_valid_utf8, tree_holding
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,11 @@ def _hash_many(candidates: Sequence[Candidate]) -> list[tuple[str, bytes | None]
         keep = candidate.size <= KEEP_CONTENT_LIMIT and budget >= candidate.size
         if keep:
             budget -= candidate.size
-        results.append(hash_file(candidate, keep))
+        try:
+            results.append(hash_file(candidate, keep))
+        except Exception as exc:  # one file's problem, whatever it is, never the batch's
+            SKIPS.skipped(candidate.local_path, "unreadable", repr(exc))
+            results.append(None)
     return results
 
 
@@ -231,6 +235,12 @@ class Recorder:
 
     async def _prepare(self, batch: list[Candidate]) -> list[FileVersion]:
         """The versions of ``batch`` the ledger does not hold yet, hashed (known ones reuse theirs)."""
+        if not all(is_valid_utf8(candidate.local_path) for candidate in batch):
+            # The watcher never hands these over; this is the last gate before the database.
+            for candidate in batch:
+                if not is_valid_utf8(candidate.local_path):
+                    SKIPS.skipped(candidate.local_path, "name", "the name is not valid UTF-8")
+            batch = [candidate for candidate in batch if is_valid_utf8(candidate.local_path)]
         known = await self.ledger.known_versions([candidate.local_path for candidate in batch])
         to_hash: list[tuple[Candidate, DroppedPath]] = []
         versions: list[FileVersion] = []
