@@ -40,13 +40,17 @@ from typing import Literal
 from cloudwatcher.config.settings import DEVICE_ID_PATTERN
 
 __all__ = [
+    "HAS_OPENAT2",
+    "MTIME_NS_RANGE",
     "ChangedFileError",
     "DeviceTree",
     "RefusedPathError",
     "SkipReason",
     "device_tree",
     "escaped",
+    "is_valid_utf8",
     "open_regular",
+    "read_at_most",
     "tree_holding",
 ]
 
@@ -256,16 +260,7 @@ class DeviceTree:
             fd = self._open(local_path, _READ_FLAGS)
         except OSError as exc:
             raise _refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise RefusedPathError("type", local_path, "not a regular file")
-            if (size is not None and info.st_size != size) or (mtime_ns is not None and info.st_mtime_ns != mtime_ns):
-                raise ChangedFileError(f"{escaped(local_path)} changed since it was recorded")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, info
+        return fd, _checked(fd, local_path, size, mtime_ns)
 
     def read_file(self, local_path: str, limit: int) -> bytes:
         """Up to ``limit`` bytes of the regular file ``local_path`` (errors as :meth:`open_file`)."""
@@ -431,13 +426,20 @@ def open_regular(
         fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
         raise _refusal(str(path), exc) or FileNotFoundError(exc.errno, exc.strerror, str(path)) from exc
+    _checked(fd, str(path), size, mtime_ns)
+    return fd
+
+
+def _checked(fd: int, local_path: str, size: int | None, mtime_ns: int | None) -> os.stat_result:
+    """``fstat(fd)``: a regular file of the recorded size and mtime (where given), else ``fd`` is
+    closed and :class:`RefusedPathError` or :class:`ChangedFileError` raised."""
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise RefusedPathError("type", str(path), "not a regular file")
+            raise RefusedPathError("type", local_path, "not a regular file")
         if (size is not None and info.st_size != size) or (mtime_ns is not None and info.st_mtime_ns != mtime_ns):
-            raise ChangedFileError(f"{path} changed since it was recorded")
+            raise ChangedFileError(f"{escaped(local_path)} changed since it was recorded")
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return info
