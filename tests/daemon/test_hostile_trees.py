@@ -4,16 +4,21 @@ each bad entry is reported once and skipped, and every other file is still found
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloudwatcher.daemon import metrics
+from cloudwatcher.daemon.layout import is_in_progress_name
 from cloudwatcher.daemon.recorder import hash_file
 from cloudwatcher.daemon.scanner import MAX_LOCAL_PATH, Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
 from cloudwatcher.daemon.skips import SkipTally
+from cloudwatcher.gateway import is_valid_utf8
 from tests.daemon.deep_tree import make_chain, remove_chain
 
 
@@ -182,3 +187,60 @@ def test_far_future_and_pre_1970_mtimes_settle_without_raising(root: Path, mtime
         settled_list += settler.collect_due()
         assert [c.local_path for c in settled_list] == ["dev1/requests/odd-clock.txt"]
     assert hash_file(candidate) is not None
+
+
+entry_names = st.binary(min_size=1, max_size=30).filter(
+    lambda b: b"/" not in b and b"\0" not in b and not b.startswith((b".", b"~"))
+)
+entry_kinds = st.sampled_from(["file", "folder", "fifo", "link out", "link in"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(st.tuples(st.lists(entry_names, max_size=3), entry_names, entry_kinds), max_size=12))
+def test_a_random_hostile_tree_yields_exactly_its_regular_utf8_files(
+    fresh_tally: SkipTally, entries: list[tuple[list[bytes], bytes, str]]
+) -> None:
+    """Whatever mix of names and kinds a device leaves, the walk never raises, finds every regular
+    file whose path is valid UTF-8 (and not in progress), and nothing outside the device folder."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = os.path.join(os.fsencode(scratch), b"inbox")
+        outside = os.path.join(os.fsencode(scratch), b"outside")
+        os.makedirs(outside)
+        with open(os.path.join(outside, b"secret.txt"), "wb") as handle:
+            handle.write(b"secret")
+        expected: set[str] = set()
+        for folders, name, kind in entries:
+            folder = os.path.join(root, b"dev1", b"requests", *folders)
+            try:
+                os.makedirs(folder, exist_ok=True)
+                path = os.path.join(folder, name)
+                if os.path.lexists(path):
+                    continue
+                if kind == "file":
+                    with open(path, "wb") as handle:
+                        handle.write(name)
+                elif kind == "folder":
+                    os.mkdir(path)
+                elif kind == "fifo":
+                    os.mkfifo(path)
+                else:
+                    os.symlink(outside if kind == "link out" else folder, path)
+            except (FileExistsError, NotADirectoryError):
+                continue  # a name already taken by another kind of entry
+            relative = b"/".join([b"dev1", b"requests", *folders, name])
+            if kind == "file":
+                expected.add(os.fsdecode(relative))
+        found = set(scan(Path(os.fsdecode(root))))
+        wanted = {
+            path
+            for path in expected
+            if is_valid_utf8(path)
+            and not any(is_in_progress_name(part) for part in path.split("/")[2:])
+            and os.path.isfile(os.path.join(root, os.fsencode(path)))
+            and not any(
+                os.path.islink(os.path.join(root, *os.fsencode(path).split(b"/")[: i + 1]))
+                for i in range(len(path.split("/")))
+            )
+        }
+        assert found == wanted
+        assert all("secret" not in path for path in found)
