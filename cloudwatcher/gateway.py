@@ -214,6 +214,34 @@ class DeviceTree:
     # ------------------------------------------------------------------ opening
     def _open(self, local_path: str, flags: int) -> int:
         """Open ``local_path`` with ``flags``, no link followed at any depth (``OSError`` as is)."""
+        try:
+            return self._resolve(local_path, flags)
+        except FileNotFoundError:
+            if not self._reopen_if_replaced():
+                raise
+            return self._resolve(local_path, flags)
+
+    def _reopen_if_replaced(self) -> bool:
+        """True when the watch root was removed and made again since it was opened (then the
+        new one is held). Checked only after a "not found", so it costs nothing per file.
+
+        The old descriptor is left open, not closed: another thread may be resolving a path
+        beneath it this very moment, and a closed number can be reused by any later open.
+        """
+        with self._lock:
+            if self._fd is None:
+                return False
+            try:
+                now = os.stat(self.watch_root)
+            except OSError:
+                return False
+            held = os.fstat(self._fd)
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                return False
+            self._fd = os.open(self.watch_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            return True
+
+    def _resolve(self, local_path: str, flags: int) -> int:
         if HAS_OPENAT2:
             _check(local_path)
             return _openat2(self.root_fd, os.fsencode(local_path), flags)

@@ -282,3 +282,13 @@ def test_a_folder_that_is_a_link_is_refused_as_a_link_not_reported_gone(root: Pa
     with pytest.raises(RefusedPathError) as refused:
         tree.open_folder("dev1/requests/x")
     assert refused.value.reason == "symlink"
+
+
+def test_a_watch_root_removed_and_made_again_is_opened_afresh(root: Path, tree: DeviceTree) -> None:
+    (root / "dev1/requests").mkdir(parents=True)
+    (root / "dev1/requests/a.txt").write_bytes(b"first")
+    assert read(tree, "dev1/requests/a.txt") == b"first"
+    shutil.rmtree(root)
+    (root / "dev1/requests").mkdir(parents=True)
+    (root / "dev1/requests/a.txt").write_bytes(b"second")
+    assert read(tree, "dev1/requests/a.txt") == b"second"
