@@ -53,9 +53,11 @@ SELECT coalesce(f.device_id, s.device_id, k.device_id) AS device_id,
        coalesce(f.files, 0) AS files,
        coalesce(k.skipped, 0) AS skipped
 FROM files f FULL OUTER JOIN sessions s ON s.device_id = f.device_id
-FULL OUTER JOIN device_skipped_files k ON k.device_id = coalesce(f.device_id, s.device_id)
+FULL OUTER JOIN {skipped} k ON k.device_id = coalesce(f.device_id, s.device_id)
 ORDER BY 1
 """
+# A database not yet migrated to 0010 (read-only commands do not migrate) has no skip counts.
+_NO_SKIPPED_TABLE = "(SELECT NULL::text AS device_id, 0::bigint AS skipped WHERE false)"
 
 _FAILURES = """
 SELECT id AS ref_id, target, local_path, attempts, last_error, next_attempt_at
@@ -76,6 +78,12 @@ LIMIT 50
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+async def _device_rows(connection: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+    migrated = await connection.fetchval("SELECT to_regclass('device_skipped_files') IS NOT NULL")
+    skipped = "device_skipped_files" if migrated else _NO_SKIPPED_TABLE
+    return list(await connection.fetch(_DEVICES.format(skipped=skipped)))
 
 
 async def collect_status(
@@ -120,7 +128,7 @@ async def collect_status(
             # Files this device left that were skipped (bad name, link, FIFO, ...): still in its folder.
             "skipped": row["skipped"],
         }
-        for row in await connection.fetch(_DEVICES)
+        for row in await _device_rows(connection)
     ]
     failures = [
         {
