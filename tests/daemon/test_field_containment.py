@@ -191,27 +191,39 @@ async def test_odd_mtimes_are_synced_and_those_the_ledger_cannot_hold_are_skippe
 
 async def test_swapping_a_middle_folder_for_a_link_in_a_loop_leaks_nothing(daemon: Daemon) -> None:
     """A device flips ``x`` between its own folder and a link to the secret's folder while the
-    daemon records and uploads its files; another device keeps dropping files meanwhile."""
+    daemon records and uploads its files; another device keeps dropping files meanwhile.
+
+    Size, mtime and hash checks cannot catch this one (the outside files match the device's in
+    name, size and mtime): with the gateway made to follow links, the secret's hash lands in the
+    ledger within a few hundred swaps.
+    """
     d = daemon(scan_interval_seconds=1, settle_seconds=0).start()
     await d.wait_started()
     outside = plant_secret(d)
     requests = d.watch_root / "dev1/requests"
     (requests / "x/sub").mkdir(parents=True)
-    for name in ("secret.txt", "sub/secret.txt", "sub/secret.json"):
-        (requests / "x" / name).write_bytes(b"the device's own bytes")  # same names as outside
+    # The device keeps adding files to x/sub while x flips; outside, files of the same names,
+    # sizes and mtimes hold the secret. Only the refusal to follow the link tells them apart.
+    stamp = (time.time_ns() - 3600 * 10**9,) * 2
+    for number in range(3000):
+        (outside / f"sub/new-{number}.txt").write_bytes(SECRET)
+        os.utime(outside / f"sub/new-{number}.txt", ns=stamp)
     stop = threading.Event()
     swaps = 0
 
     def swap_forever() -> None:
         nonlocal swaps
         x, parked = requests / "x", requests / "x.parked"
-        while not stop.is_set():
+        while not stop.is_set() and swaps < 3000:
+            mine = x / f"sub/new-{swaps}.txt"
+            mine.write_bytes(b"D" * len(SECRET))
+            os.utime(mine, ns=stamp)
             x.rename(parked)
             x.symlink_to(outside)
-            time.sleep(0.001)
+            time.sleep(0.003)
             x.unlink()
             parked.rename(x)
-            os.utime(x / "sub/secret.txt")  # an event inside, so the watcher looks again
+            time.sleep(0.001)
             swaps += 1
 
     swapper = threading.Thread(target=swap_forever)
