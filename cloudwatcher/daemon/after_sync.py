@@ -141,7 +141,7 @@ def _still_the_version(
     try:
         fd, info = tree.open_file(local_path)
         try:
-            same = (info.st_size, info.st_mtime_ns) == expected and sha256_of_fd(fd) == sha256
+            same = (info.st_size, info.st_mtime_ns) == expected and sha256_of_fd(fd, expected[0]) == sha256
             held = os.stat(name, dir_fd=folder, follow_symlinks=False)
             same = same and (held.st_dev, held.st_ino) == (info.st_dev, info.st_ino)
         finally:

@@ -54,11 +54,15 @@ def sha256_of_path(path: Path) -> str:
         return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
-def sha256_of_fd(fd: int) -> str:
-    """The lowercase hex sha256 of an open file, from where it stands to its end."""
+def sha256_of_fd(fd: int, size: int) -> str:
+    """The lowercase hex sha256 of the first ``size`` bytes of an open file and one more, if
+    there is one: a file that grew hashes differently, and a device writing to it forever
+    cannot keep the reader busy past its recorded size."""
     digest = hashlib.sha256()
-    while chunk := os.read(fd, _CHUNK):
+    left = size + 1
+    while left > 0 and (chunk := os.read(fd, min(_CHUNK, left))):
         digest.update(chunk)
+        left -= len(chunk)
     return digest.hexdigest()
 
 

@@ -457,18 +457,18 @@ class TargetUploader:
         if (info.st_size, info.st_mtime_ns) == (row.size, row.mtime_ns):
             return row.mtime_ns
         # Touched but not changed (same bytes) is no reason to fail: upload with the new mtime.
-        if info.st_size != row.size or self._sha256_of(local_file) != row.sha256:
+        if info.st_size != row.size or self._sha256_of(local_file, row.size) != row.sha256:
             raise _LocalFileChangedError("file changed since it was recorded; its new content gets its own row")
         return info.st_mtime_ns
 
-    def _sha256_of(self, local_file: Path) -> str:
+    def _sha256_of(self, local_file: Path, size: int) -> str:
         """The sha256 of a device's file, read through the gateway (never through a link)."""
         try:
             reader = open_regular(local_file, self.watch_root)
         except RefusedPathError as exc:
             raise PermanentError(f"not read: {exc}") from exc
         try:
-            return sha256_of_fd(reader)
+            return sha256_of_fd(reader, size)
         finally:
             os.close(reader)
 
