@@ -33,7 +33,8 @@ from cloudwatcher.config import Settings
 from cloudwatcher.daemon.filters import target_takes
 from cloudwatcher.daemon.layout import AREAS, is_device_id
 from cloudwatcher.daemon.naming import with_number
-from cloudwatcher.daemon.recorder import sha256_of_path
+from cloudwatcher.daemon.recorder import sha256_of_fd
+from cloudwatcher.gateway import DeviceTree, RefusedPathError, device_tree, escaped
 from cloudwatcher.schema import queries
 
 __all__ = ["apply_after_sync", "archive_destination", "move_without_overwriting"]
@@ -90,7 +91,7 @@ def _devices(watch_root: Path) -> list[str]:
 
 
 async def _handle(pool: asyncpg.Pool, settings: Settings, local_path: str, sha256: str) -> int:
-    source = settings.watch_path / local_path
+    tree = device_tree(settings.watch_path)
     async with pool.acquire() as connection, connection.transaction():
         rows = await connection.fetch(LOCK_ROWS, local_path)
         newest = [row for row in rows if row["content_sha256"] == sha256]
@@ -100,27 +101,58 @@ async def _handle(pool: asyncpg.Pool, settings: Settings, local_path: str, sha25
             return 0  # e.g. re-queued by a retry or a re-recording since the candidates were listed
         expected = (newest[0]["file_size_bytes"], newest[0]["file_mtime_ns"])
         try:
-            info = os.lstat(source)
+            found = await asyncio.to_thread(_still_the_version, tree, local_path, sha256, expected)
         except FileNotFoundError:
             await connection.execute(queries.NOTE_FILE_MOVED, local_path, sha256, "missing", None)
             return 0
-        if (info.st_size, info.st_mtime_ns) != expected:
-            return 0  # changed on disk: the recorder gives it a new row
-        if await asyncio.to_thread(sha256_of_path, source) != sha256:
+        except RefusedPathError as refused:
+            log.warning("after_sync: leaving %s where it is: %s", escaped(local_path), refused.why)
             return 0
-        if settings.after_sync == "archive":
-            destination = archive_destination(settings.state_dir, local_path)
-            # The ledger change is written first and committed after the move: if the move
-            # fails nothing changes; if the commit fails, the next round finds the file gone.
-            placed = await asyncio.to_thread(move_without_overwriting, source, destination)
-            await connection.execute(queries.NOTE_FILE_MOVED, local_path, sha256, "archived", str(placed))
-            log.info("after_sync: archived %s to %s", local_path, placed)
-        else:
-            await connection.execute(queries.NOTE_FILE_MOVED, local_path, sha256, "deleted", None)
-            await asyncio.to_thread(source.unlink)
-            log.info("after_sync: deleted %s", local_path)
-        await asyncio.to_thread(_prune_empty_folders, source.parent, settings.watch_path)
+        if found is None:
+            return 0  # changed on disk: the recorder gives it a new row
+        folder, name = found
+        try:
+            if settings.after_sync == "archive":
+                destination = archive_destination(settings.state_dir, local_path)
+                # The ledger change is written first and committed after the move: if the move
+                # fails nothing changes; if the commit fails, the next round finds the file gone.
+                placed = await asyncio.to_thread(move_without_overwriting, folder, name, destination)
+                await connection.execute(queries.NOTE_FILE_MOVED, local_path, sha256, "archived", str(placed))
+                log.info("after_sync: archived %s to %s", local_path, placed)
+            else:
+                await connection.execute(queries.NOTE_FILE_MOVED, local_path, sha256, "deleted", None)
+                await asyncio.to_thread(os.unlink, name, dir_fd=folder)
+                log.info("after_sync: deleted %s", local_path)
+        finally:
+            os.close(folder)
+        await asyncio.to_thread(_prune_empty_folders, tree, local_path)
         return 1
+
+
+def _still_the_version(
+    tree: DeviceTree, local_path: str, sha256: str, expected: tuple[int, int]
+) -> tuple[int, str] | None:
+    """The descriptor of the file's folder and its name when the file still holds the recorded
+    version (size, mtime, sha256), else None. The folder is opened through the gateway and the
+    file checked in it, so the move or removal that follows acts on that folder, not on
+    wherever a link swapped into the path since would lead."""
+    parent, _, name = local_path.rpartition("/")
+    folder = tree.open_folder(parent)
+    try:
+        fd, info = tree.open_file(local_path)
+        try:
+            same = (info.st_size, info.st_mtime_ns) == expected and sha256_of_fd(fd, expected[0]) == sha256
+            held = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            same = same and (held.st_dev, held.st_ino) == (info.st_dev, info.st_ino)
+        finally:
+            os.close(fd)
+    except BaseException:
+        os.close(folder)
+        raise
+    if not same:
+        os.close(folder)
+        return None
+    return folder, name
 
 
 def archive_destination(state_dir: Path, local_path: str) -> Path:
@@ -128,32 +160,35 @@ def archive_destination(state_dir: Path, local_path: str) -> Path:
     return state_dir.joinpath("archive", *local_path.split("/"))
 
 
-def move_without_overwriting(source: Path, destination: Path) -> Path:
-    """Move ``source`` to ``destination``, or to ``name (2).ext``... when that exists; return where.
+def move_without_overwriting(folder: int, name: str, destination: Path) -> Path:
+    """Move ``name`` (in the open ``folder``) to ``destination``, or to ``name (2).ext``... when
+    that exists; return where.
 
     A hard link is atomic and refuses an existing name, so nothing is ever overwritten; across
     filesystems the file is copied next to its destination first, then linked into place.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staged, temp = source, None
+    temp = None
     try:
         for number in range(1, 10_000):
             candidate = destination if number == 1 else Path(with_number(str(destination), number))
             try:
-                os.link(staged, candidate, follow_symlinks=False)
+                if temp is None:
+                    os.link(name, candidate, src_dir_fd=folder, follow_symlinks=False)
+                else:
+                    os.link(temp, candidate)
             except FileExistsError:
                 continue
             except OSError as exc:
                 if exc.errno != errno.EXDEV or temp is not None:
                     raise
                 temp = destination.with_name(f".{destination.name}.cloudwatcher-archive.tmp")
-                shutil.copy2(source, temp)
-                staged = temp
+                _copy_out(folder, name, temp)
                 try:
-                    os.link(staged, candidate)
+                    os.link(temp, candidate)
                 except FileExistsError:
                     continue
-            source.unlink()
+            os.unlink(name, dir_fd=folder)
             return candidate
         raise FileExistsError(f"no free name for {destination}")
     finally:
@@ -162,14 +197,28 @@ def move_without_overwriting(source: Path, destination: Path) -> Path:
                 temp.unlink()
 
 
-def _prune_empty_folders(folder: Path, watch_root: Path) -> None:
-    """Remove folders the move left empty, below ``<device>/<requests|responses>`` (kept)."""
-    while True:
-        relative = folder.relative_to(watch_root).parts
-        if len(relative) <= 2 or relative[1] not in AREAS:
+def _copy_out(folder: int, name: str, temp: Path) -> None:
+    """Copy ``name`` (in ``folder``, never through a link) to ``temp``, with its times."""
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+    with os.fdopen(source, "rb") as reader, open(temp, "wb") as writer:
+        shutil.copyfileobj(reader, writer)
+        info = os.fstat(reader.fileno())
+    os.utime(temp, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def _prune_empty_folders(tree: DeviceTree, local_path: str) -> None:
+    """Remove folders the move left empty, below ``<device>/<requests|responses>`` (kept); each
+    through its parent's descriptor, opened by the gateway."""
+    parts = local_path.split("/")[:-1]
+    while len(parts) > 2 and parts[1] in AREAS:
+        try:
+            parent = tree.open_folder("/".join(parts[:-1]))
+        except (OSError, RefusedPathError):
             return
         try:
-            folder.rmdir()
+            os.rmdir(parts[-1], dir_fd=parent)
         except OSError:
             return
-        folder = folder.parent
+        finally:
+            os.close(parent)
+        parts.pop()

@@ -24,12 +24,14 @@ from cloudwatcher.daemon.cluster import run_exclusively
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, Ledger
 from cloudwatcher.daemon.notifications import deliver_notifications, prune_notifications
+from cloudwatcher.daemon.skips import SKIPS
 from cloudwatcher.daemon.temp_cleanup import remove_stale_temp_files
 from cloudwatcher.schema import queries
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
+SKIPPED_SAVE_SECONDS = 2.0  # how often the per-device counts of skipped files reach the database
 ClusterJob = Callable[[Any], Awaitable[Any]]
 
 
@@ -73,6 +75,7 @@ class DaemonJobs:
         add(self._guarded("retry-requeue", self._requeue), settings.retry.interval_seconds, "retry-requeue")
         add(self._guarded("heartbeat", self._heartbeat), HEARTBEAT_SECONDS, "heartbeat")
         add(self._reconcile, settings.scan_interval_seconds, "reconcile-scan")
+        add(self._guarded("skipped-files", lambda: SKIPS.save(self.pool)), SKIPPED_SAVE_SECONDS, "skipped-files")
         idle = settings.device_idle_seconds
         cluster_jobs: list[tuple[str, float, ClusterJob]] = [
             ("response-delivery", 2.0, domain.mark_delivered_responses),

@@ -27,6 +27,7 @@ from prometheus_client import (
 
 from cloudwatcher.daemon.failure_reasons import FAILURE_REASONS
 from cloudwatcher.domain.errors import ErrorCode
+from cloudwatcher.gateway import SkipReason
 
 __all__ = [
     "CONTENT_TYPE",
@@ -38,6 +39,7 @@ __all__ = [
     "publish_status",
     "record_claims_lost",
     "record_request",
+    "record_skipped_file",
     "record_upload",
     "record_watcher_event",
     "render",
@@ -165,6 +167,15 @@ TARGET_STATE = Gauge(
 )
 #: The states of ``cloudwatcher_target_state``; every one is exported per target (0 or 1).
 TARGET_STATES = ("ok", "failing", "paused", "parked", "full")
+SKIPPED_FILES = Counter(
+    "cloudwatcher_skipped_files",
+    "Device files skipped (each path once per daemon run), by reason: "
+    "name, symlink, type, unreadable, too_long, mtime.",
+    ["reason"],
+    registry=REGISTRY,
+)
+for _reason in get_args(SkipReason):  # every reason exported from the start, at 0
+    SKIPPED_FILES.labels(_reason)
 DB_POOL = Gauge(
     "cloudwatcher_db_pool_connections",
     "Database pool connections by state (in_use, idle).",
@@ -291,6 +302,11 @@ def record_claims_lost(target: str, count: int) -> None:
 def record_watcher_event(kind: str) -> None:
     """Count one watcher event or scan finding of ``kind``."""
     WATCHER_EVENTS.labels(kind).inc()
+
+
+def record_skipped_file(reason: str) -> None:
+    """Count one device file skipped for ``reason`` (a fixed set: see :mod:`cloudwatcher.gateway`)."""
+    SKIPPED_FILES.labels(reason).inc()
 
 
 def set_pool(in_use: int, idle: int) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,9 @@ from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseH
 from cloudwatcher.daemon.layout import DroppedPath, classify
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.scanner import Candidate
+from cloudwatcher.daemon.skips import SKIPS
 from cloudwatcher.daemon.stall import ProgressClock
+from cloudwatcher.gateway import ChangedFileError, RefusedPathError, is_valid_utf8, tree_holding
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +50,39 @@ class TargetSpec:
 
 
 def sha256_of_path(path: Path) -> str:
-    """The lowercase hex sha256 of a file, streamed."""
+    """The lowercase hex sha256 of a file, streamed (a file of the daemon's own, not a device's)."""
     with open(path, "rb") as reader:
         return hashlib.file_digest(reader, "sha256").hexdigest()
+
+
+def sha256_of_fd(fd: int, size: int) -> str:
+    """The lowercase hex sha256 of the first ``size`` bytes of an open file and one more, if
+    there is one: a file that grew hashes differently, and a device writing to it forever
+    cannot keep the reader busy past its recorded size."""
+    digest = hashlib.sha256()
+    left = size + 1
+    while left > 0 and (chunk := os.read(fd, min(_CHUNK, left))):
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.hexdigest()
 
 
 def hash_file(
     candidate: Candidate, keep: bool = False, progressed: Callable[[], None] = lambda: None
 ) -> tuple[str, bytes | None] | None:
     """Stream the file through sha256: its digest, and its bytes when ``keep`` is asked; None
-    when it vanished or changed while being read.
+    when it vanished, changed while being read, or was refused (and reported).
 
-    Plain ``os`` calls: under a burst most files are a few KB, where a buffered file object
-    costs more than the read.
+    The file is opened through the gateway (no link at any depth, a regular file of the size
+    and mtime the watcher saw, checked before a byte is read). Plain ``os`` calls: under a
+    burst most files are a few KB, where a buffered file object costs more than the read.
     """
     digest = hashlib.sha256()
     kept: list[bytes] | None = [] if keep else None
+    local_path = candidate.local_path
     try:
-        reader = os.open(candidate.absolute_path, os.O_RDONLY | os.O_CLOEXEC)
+        tree = tree_holding(candidate.absolute_path, local_path)
+        reader, _ = tree.open_file(local_path, size=candidate.size, mtime_ns=candidate.mtime_ns)
         try:
             read = 0  # up to the size the watcher saw; the fstat below catches a file that grew
             while read < candidate.size and (chunk := os.read(reader, min(_CHUNK, candidate.size - read))):
@@ -76,10 +94,13 @@ def hash_file(
             info = os.fstat(reader)
         finally:
             os.close(reader)
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, ChangedFileError):
+        return None  # gone, or changed since it was seen: the watcher offers it again
+    except RefusedPathError as refused:
+        SKIPS.refused(refused)
         return None
     except OSError as exc:
-        log.warning("cannot read %s: %s", candidate.local_path, exc.strerror or exc)
+        SKIPS.skipped(local_path, "unreadable", str(exc.strerror or exc))
         return None
     if (info.st_size, info.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
         return None  # still changing: the watcher will offer it again
@@ -96,7 +117,11 @@ def _hash_many(
         keep = candidate.size <= KEEP_CONTENT_LIMIT and budget >= candidate.size
         if keep:
             budget -= candidate.size
-        results.append(hash_file(candidate, keep, progressed))
+        try:
+            results.append(hash_file(candidate, keep, progressed))
+        except Exception as exc:  # one file's problem, whatever it is, never the batch's
+            SKIPS.skipped(candidate.local_path, "unreadable", repr(exc))
+            results.append(None)
     return results
 
 
@@ -262,6 +287,12 @@ class Recorder:
 
     async def _prepare(self, batch: list[Candidate]) -> list[FileVersion]:
         """The versions of ``batch`` the ledger does not hold yet, hashed (known ones reuse theirs)."""
+        if not all(is_valid_utf8(candidate.local_path) for candidate in batch):
+            # The watcher never hands these over; this is the last gate before the database.
+            for candidate in batch:
+                if not is_valid_utf8(candidate.local_path):
+                    SKIPS.skipped(candidate.local_path, "name", "the name is not valid UTF-8")
+            batch = [candidate for candidate in batch if is_valid_utf8(candidate.local_path)]
         known = await self.ledger.known_versions([candidate.local_path for candidate in batch])
         to_hash: list[tuple[Candidate, DroppedPath]] = []
         versions: list[FileVersion] = []
@@ -308,10 +339,13 @@ class Recorder:
         in_transaction = None
         if self.device_activity is not None:
             seen: dict[str, datetime] = {}
+            now = time.time()
             for version in versions:
                 if version.kind == "response":
                     continue  # written by the daemon or a processor: not the device's activity
-                at = datetime.fromtimestamp(version.mtime_ns / 1e9, UTC)
+                # A device's clock may say 1969 or 3000: clamped, so a session is never dated
+                # in the future and no mtime can raise here.
+                at = datetime.fromtimestamp(min(max(version.mtime_ns / 1e9, 0.0), now), UTC)
                 if version.device_id not in seen or seen[version.device_id] < at:
                     seen[version.device_id] = at
             in_transaction = self.device_activity(seen)

@@ -1,7 +1,16 @@
-"""Walk the watch root (never following symbolic links) and report the files the daemon takes."""
+"""Walk the watch root (never following symbolic links) and report the files the daemon takes.
+
+Every device folder is opened through the gateway (:mod:`cloudwatcher.gateway`), one
+descriptor per folder, and listed with ``os.scandir`` on that descriptor: a folder swapped for
+a link between two steps of the walk is refused, never walked. The walk keeps a stack, not the
+call stack, so folders nested thousands deep cost memory, not a ``RecursionError``. Whatever
+one entry raises is that entry's problem: it is reported (:mod:`cloudwatcher.daemon.skips`)
+and the walk goes on.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -10,8 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudwatcher.daemon.layout import AREAS, DroppedPath, classify, is_device_id, is_in_progress_name
+from cloudwatcher.daemon.skips import SKIPS
+from cloudwatcher.gateway import MTIME_NS_RANGE, RefusedPathError, device_tree, escaped, is_valid_utf8
 
 log = logging.getLogger(__name__)
+
+#: The longest local path taken, in characters. A target stores its root or prefix plus this
+#: path in the ledger's ``cloud_path`` (at most 2,000 characters), so a longer one could be
+#: recorded but never marked synced; longer paths (folders nested hundreds deep) are skipped,
+#: and the walk does not go below a folder whose path is already this long.
+MAX_LOCAL_PATH = 1024
+_MTIME_OUT_OF_RANGE = "its modification time is beyond the years 1677-2262 the ledger can record"
 
 
 @dataclass(slots=True)
@@ -44,7 +62,11 @@ class WarnOnce:
 
 
 def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidate | None:
-    """The candidate for one path, or None when it is not a regular file we take."""
+    """The candidate for one path, or None when it is not a regular file we take.
+
+    A plain ``lstat``: it reads no byte, and the gateway refuses a path with a link in it when
+    the recorder opens the file to hash it.
+    """
     try:
         relative = absolute.relative_to(watch_root).as_posix()
     except ValueError:
@@ -52,14 +74,28 @@ def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidat
     dropped = classify(relative)
     if dropped is None:
         return None
+    if not is_valid_utf8(relative):
+        SKIPS.skipped(relative, "name", "the name is not valid UTF-8")
+        return None
+    if len(relative) > MAX_LOCAL_PATH:
+        SKIPS.skipped(relative, "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
+        return None
     try:
         info = os.lstat(absolute)
     except (FileNotFoundError, NotADirectoryError):
         return None  # vanished before it was recorded: skipped quietly
+    except OSError as exc:
+        SKIPS.skipped(relative, "too_long" if exc.errno == errno.ENAMETOOLONG else "unreadable", str(exc.strerror))
+        return None
     if stat.S_ISLNK(info.st_mode):
-        warn(relative, "ignoring symbolic link %s (links are never followed)", relative)
+        SKIPS.skipped(relative, "symlink", "a symbolic link (links are never followed)")
         return None
     if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISDIR(info.st_mode):
+            SKIPS.skipped(relative, "type", "not a regular file")
+        return None
+    if info.st_mtime_ns not in MTIME_NS_RANGE:
+        SKIPS.skipped(relative, "mtime", _MTIME_OUT_OF_RANGE)
         return None
     return Candidate(relative, str(absolute), info.st_size, info.st_mtime_ns, dropped)
 
@@ -71,6 +107,7 @@ class TreeScanner:
         self.watch_root = watch_root
         self._prefix = os.path.join(watch_root, "")  # "<root>/": what every walked path starts with
         self.warn = warn
+        self.tree = device_tree(watch_root)
         self.folders_seen = 0
 
     def scan(self, folder: Path | None = None) -> Iterator[Candidate]:
@@ -84,9 +121,9 @@ class TreeScanner:
             yield from self._scan_root()
         elif len(parts) == 1:
             if is_device_id(parts[0]):
-                yield from self._scan_device(start)
+                yield from self._scan_device(parts[0])
         elif parts[1] in AREAS and is_device_id(parts[0]):
-            yield from self._walk(start)
+            yield from self._walk(relative)
 
     def _scan_root(self) -> Iterator[Candidate]:
         try:
@@ -95,57 +132,110 @@ class TreeScanner:
             return
         for entry in entries:
             if entry.is_symlink():
-                self.warn(entry.name, "ignoring symbolic link %s under the watch root", entry.name)
+                self.warn(entry.name, "ignoring symbolic link %s under the watch root", escaped(entry.name))
             elif not entry.is_dir(follow_symlinks=False) or not is_device_id(entry.name):
                 self.warn(
                     entry.name,
                     "ignoring %s: not a device folder (device ids match ^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$)",
-                    entry.name,
+                    escaped(entry.name),
                 )
             else:
-                yield from self._scan_device(Path(entry.path))
+                yield from self._scan_device(entry.name)
 
-    def _scan_device(self, device_dir: Path) -> Iterator[Candidate]:
+    def _scan_device(self, device_id: str) -> Iterator[Candidate]:
+        areas: list[str] = []
+        for entry in self._list(device_id):
+            key = f"{device_id}/{entry.name}"
+            try:
+                if entry.name in AREAS and entry.is_dir(follow_symlinks=False):
+                    areas.append(key)
+                elif entry.name in AREAS and entry.is_symlink():
+                    SKIPS.skipped(key, "symlink", "a symbolic link (links are never followed)")
+                elif not is_in_progress_name(entry.name):
+                    self.warn(key, "ignoring %s: only requests/ and responses/ are taken", escaped(key))
+            except OSError as exc:
+                SKIPS.skipped(key, "unreadable", str(exc.strerror or exc))
+        for area in areas:
+            yield from self._walk(area)
+
+    def _list(self, folder: str) -> list[os.DirEntry[str]]:
+        """The entries of the device folder ``folder`` (relative), opened through the gateway."""
         try:
-            entries = list(os.scandir(device_dir))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        for entry in entries:
-            key = f"{device_dir.name}/{entry.name}"
-            if entry.name in AREAS and entry.is_dir(follow_symlinks=False):
-                yield from self._walk(Path(entry.path))
-            elif not is_in_progress_name(entry.name):
-                self.warn(key, "ignoring %s: only requests/ and responses/ are taken", key)
-
-    def _relative(self, walked: str) -> str:
-        """``<root>/dev/requests/a.txt`` → ``dev/requests/a.txt`` (string work: this runs per file)."""
-        if walked.startswith(self._prefix):
-            return walked[len(self._prefix) :]
-        return Path(walked).relative_to(self.watch_root).as_posix()
-
-    def _walk(self, folder: Path) -> Iterator[Candidate]:
-        self.folders_seen += 1
+            fd = self.tree.open_folder(folder)
+        except FileNotFoundError:
+            return []
+        except RefusedPathError as refused:
+            SKIPS.refused(refused)
+            return []
         try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except PermissionError:
-            log.warning("cannot read folder %s (permission denied)", folder)
-            return
-        for entry in entries:
-            if is_in_progress_name(entry.name):
-                continue
-            if entry.is_symlink():
-                relative = self._relative(entry.path)
-                self.warn(relative, "ignoring symbolic link %s (links are never followed)", relative)
+            with os.scandir(fd) as listing:
+                return list(listing)
+        except OSError as exc:
+            SKIPS.skipped(folder, "unreadable", f"cannot list the folder: {exc.strerror or exc}")
+            return []
+        finally:
+            os.close(fd)
+
+    def _walk(self, start: str) -> Iterator[Candidate]:
+        """Every file beneath the folder ``start`` (relative to the watch root), depth first."""
+        pending = [start]
+        while pending:
+            folder = pending.pop()
+            self.folders_seen += 1
+            yield from self._files_of(folder, pending)
+
+    def _files_of(self, folder: str, pending: list[str]) -> list[Candidate]:
+        """The files directly in ``folder``; its subfolders are added to ``pending``.
+
+        The folder's descriptor stays open only while its entries are looked at (a ``DirEntry``
+        of a descriptor scan stats through that descriptor), so a deep tree holds one at a time.
+        """
+        try:
+            fd = self.tree.open_folder(folder)
+        except FileNotFoundError:
+            return []
+        except RefusedPathError as refused:
+            SKIPS.refused(refused)
+            return []
+        found: list[Candidate] = []
+        try:
+            with os.scandir(fd) as listing:
+                for entry in listing:
+                    candidate = self._look_at_entry(folder, entry, pending)
+                    if candidate is not None:
+                        found.append(candidate)
+        except OSError as exc:
+            SKIPS.skipped(folder, "unreadable", f"cannot list the folder: {exc.strerror or exc}")
+        finally:
+            os.close(fd)
+        return found
+
+    def _look_at_entry(self, folder: str, entry: os.DirEntry[str], pending: list[str]) -> Candidate | None:
+        """One entry of a walked folder: a file we take, a folder to walk, or something reported."""
+        name = entry.name
+        if is_in_progress_name(name):
+            return None
+        relative = f"{folder}/{name}"
+        try:
+            if not is_valid_utf8(name):
+                SKIPS.skipped(relative, "name", "the name is not valid UTF-8")
+            elif entry.is_symlink():
+                SKIPS.skipped(relative, "symlink", "a symbolic link (links are never followed)")
+            elif len(relative) > MAX_LOCAL_PATH:
+                SKIPS.skipped(relative, "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
             elif entry.is_dir(follow_symlinks=False):
-                yield from self._walk(Path(entry.path))
+                pending.append(relative)
             elif entry.is_file(follow_symlinks=False):
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                relative = self._relative(entry.path)
+                info = entry.stat(follow_symlinks=False)
                 dropped = classify(relative)
-                if dropped is not None:
-                    yield Candidate(relative, entry.path, info.st_size, info.st_mtime_ns, dropped)
+                if dropped is not None and info.st_mtime_ns not in MTIME_NS_RANGE:
+                    SKIPS.skipped(relative, "mtime", _MTIME_OUT_OF_RANGE)
+                elif dropped is not None:
+                    return Candidate(relative, self._prefix + relative, info.st_size, info.st_mtime_ns, dropped)
+            else:
+                SKIPS.skipped(relative, "type", "not a regular file (FIFOs, sockets and devices are never read)")
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # gone since the folder was listed
+        except OSError as exc:
+            SKIPS.skipped(relative, "unreadable", str(exc.strerror or exc))
+        return None

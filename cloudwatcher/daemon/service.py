@@ -33,6 +33,7 @@ from cloudwatcher.daemon.jobs import DaemonJobs
 from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.monitoring import Monitoring
 from cloudwatcher.daemon.recorder import Recorder
+from cloudwatcher.daemon.skips import SKIPS
 from cloudwatcher.daemon.stall import StallDetector
 from cloudwatcher.daemon.targets import TargetSet, target_specs
 from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
@@ -323,6 +324,8 @@ class Daemon:
         if hasattr(self, "targets"):
             await self.targets.close()
         if self.pool is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
+                await SKIPS.save(self.pool)  # the last few seconds of skipped-file counts
             if self.instance_id is not None:
                 with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
                     await self.pool.execute(queries.RELEASE_INSTANCE_CLAIMS, self.instance_id)

@@ -2,6 +2,7 @@
 
 A file whose mtime is already older than ``settle_seconds`` when it is noticed has settled
 (the common case: devices rename finished files into place, and files found by a scan).
+A far-future or pre-1970 mtime only changes how long a file is watched, never raises.
 Otherwise we watch it ourselves: our own observation of "unchanged for settle_seconds" also
 covers devices whose clocks disagree with ours.
 """
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import heapq
 import os
+import stat
 import time
 from dataclasses import dataclass
 
 from cloudwatcher.daemon.scanner import Candidate
+from cloudwatcher.daemon.skips import SKIPS
+from cloudwatcher.gateway import MTIME_NS_RANGE, SkipReason
 
 
 @dataclass
@@ -64,8 +68,22 @@ class Settler:
             old = watched.candidate
             try:
                 info = os.lstat(old.absolute_path)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
+                del self._watched[path]  # gone, or a folder of its path replaced by a file
+                continue
+            except OSError as exc:  # e.g. a folder of its path made unreadable: this file's problem only
                 del self._watched[path]
+                SKIPS.skipped(path, "unreadable", str(exc.strerror or exc))
+                continue
+            if info.st_mtime_ns not in MTIME_NS_RANGE:
+                del self._watched[path]
+                SKIPS.skipped(path, "mtime", "its modification time is beyond what the ledger can record")
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                del self._watched[path]
+                if not stat.S_ISDIR(info.st_mode):
+                    reason: SkipReason = "symlink" if stat.S_ISLNK(info.st_mode) else "type"
+                    SKIPS.skipped(path, reason, "no longer a regular file")
                 continue
             if (info.st_size, info.st_mtime_ns) != (old.size, old.mtime_ns):
                 fresh = Candidate(old.local_path, old.absolute_path, info.st_size, info.st_mtime_ns, old.dropped)

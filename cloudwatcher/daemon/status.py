@@ -48,13 +48,17 @@ WITH files AS (
     SELECT DISTINCT ON (device_id) device_id, last_seen_at, disconnected_at IS NULL AS open
     FROM device_connections ORDER BY device_id, connected_at DESC
 )
-SELECT coalesce(f.device_id, s.device_id) AS device_id,
+SELECT coalesce(f.device_id, s.device_id, k.device_id) AS device_id,
        coalesce(s.open, false) AS online,
        greatest(s.last_seen_at, f.last_file) AS last_seen_at,
-       coalesce(f.files, 0) AS files
+       coalesce(f.files, 0) AS files,
+       coalesce(k.skipped, 0) AS skipped
 FROM files f FULL OUTER JOIN sessions s ON s.device_id = f.device_id
+FULL OUTER JOIN {skipped} k ON k.device_id = coalesce(f.device_id, s.device_id)
 ORDER BY 1
 """
+# A database not yet migrated to 0010 (read-only commands do not migrate) has no skip counts.
+_NO_SKIPPED_TABLE = "(SELECT NULL::text AS device_id, 0::bigint AS skipped WHERE false)"
 
 _FAILURES = """
 SELECT id AS ref_id, target, local_path, attempts, last_error, next_attempt_at
@@ -75,6 +79,12 @@ LIMIT 50
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+async def _device_rows(connection: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+    migrated = await connection.fetchval("SELECT to_regclass('device_skipped_files') IS NOT NULL")
+    skipped = "device_skipped_files" if migrated else _NO_SKIPPED_TABLE
+    return list(await connection.fetch(_DEVICES.format(skipped=skipped)))
 
 
 async def collect_status(
@@ -117,8 +127,10 @@ async def collect_status(
             "online": row["online"],
             "last_seen_at": _iso(row["last_seen_at"]),
             "files": row["files"],
+            # Files this device left that were skipped (bad name, link, FIFO, ...): still in its folder.
+            "skipped": row["skipped"],
         }
-        for row in await connection.fetch(_DEVICES)
+        for row in await _device_rows(connection)
     ]
     failures = [
         {

@@ -29,9 +29,10 @@ from cloudwatcher.daemon.failure_reasons import failure_reason
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger import LEASE_SECONDS, ClaimedRow, FailedRow, Ledger, SyncedRow
 from cloudwatcher.daemon.naming import RemoteNames
-from cloudwatcher.daemon.recorder import sha256_of_path
+from cloudwatcher.daemon.recorder import sha256_of_fd
 from cloudwatcher.daemon.retry import next_attempt_at, server_retry_after
 from cloudwatcher.daemon.target_state import TargetStateTracker
+from cloudwatcher.gateway import RefusedPathError, open_regular
 from cloudwatcher.providers import (
     BlockingUploads,
     DailyCapError,
@@ -463,6 +464,7 @@ class TargetUploader:
             sha256=row.sha256,
             mtime_ns=mtime_ns,
             resume_state=row.upload_session,
+            watch_root=self.watch_root,
         )
 
         async def save_state(state: dict[str, Any] | None) -> None:
@@ -547,7 +549,15 @@ class TargetUploader:
                 # With the recorded bytes in hand the file is looked at once, after the upload.
                 recorded = row.content is not None
                 mtime_ns = row.mtime_ns if recorded else self._unchanged_since_recorded(row, local_file)
-                job = UploadJob(local_file, remote_path, row.size, row.sha256, mtime_ns, content=row.content)
+                job = UploadJob(
+                    local_file,
+                    remote_path,
+                    row.size,
+                    row.sha256,
+                    mtime_ns,
+                    content=row.content,
+                    watch_root=self.watch_root,
+                )
                 try:
                     result = _upload_while_held(upload, row, job)
                 except Exception as exc:  # tenacity only from here: its set-up per call showed in profiles
@@ -568,8 +578,7 @@ class TargetUploader:
         return outcomes
 
     # ------------------------------------------------------------------ shared by both paths
-    @staticmethod
-    def _unchanged_since_recorded(row: ClaimedRow, local_file: Path) -> int:
+    def _unchanged_since_recorded(self, row: ClaimedRow, local_file: Path) -> int:
         """The mtime to upload ``local_file`` (``row``'s file) with; blocking (it may hash the file)."""
         try:
             info = os.lstat(local_file)
@@ -578,9 +587,20 @@ class TargetUploader:
         if (info.st_size, info.st_mtime_ns) == (row.size, row.mtime_ns):
             return row.mtime_ns
         # Touched but not changed (same bytes) is no reason to fail: upload with the new mtime.
-        if info.st_size != row.size or sha256_of_path(local_file) != row.sha256:
+        if info.st_size != row.size or self._sha256_of(local_file, row.size) != row.sha256:
             raise _LocalFileChangedError("file changed since it was recorded; its new content gets its own row")
         return info.st_mtime_ns
+
+    def _sha256_of(self, local_file: Path, size: int) -> str:
+        """The sha256 of a device's file, read through the gateway (never through a link)."""
+        try:
+            reader = open_regular(local_file, self.watch_root)
+        except RefusedPathError as exc:
+            raise PermanentError(f"not read: {exc}") from exc
+        try:
+            return sha256_of_fd(reader, size)
+        finally:
+            os.close(reader)
 
     @staticmethod
     def _unchanged_during_upload(row: ClaimedRow, local_file: Path, mtime_ns: int) -> None:

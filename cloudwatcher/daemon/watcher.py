@@ -25,6 +25,7 @@ from cloudwatcher.daemon.layout import is_device_id
 from cloudwatcher.daemon.overflow import overflow_rescans
 from cloudwatcher.daemon.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.settle import Settler
+from cloudwatcher.gateway import escaped
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,14 @@ def scan_progress() -> Iterator[Callable[[int], None]]:
     ) as bar:
         task = bar.add_task("scan", total=None)
         yield lambda count: bar.update(task, completed=count)
+
+
+def _is_undecodable_name(error: BaseException) -> bool:
+    """watchfiles' "Unable to decode path" (its Rust side cannot make a ``str`` of a name that
+    is not UTF-8), as raised or wrapped in the exception group of its task group."""
+    if isinstance(error, BaseExceptionGroup):
+        return any(_is_undecodable_name(inner) for inner in error.exceptions)
+    return "Unable to decode path" in str(error)
 
 
 class FolderWatcher:
@@ -210,7 +219,24 @@ class FolderWatcher:
             self.running = False
 
     async def _follow_events(self, stopping: asyncio.Event) -> None:
-        """inotify through watchfiles; every event is a hint to look at a path (or a folder)."""
+        """inotify through watchfiles; every event is a hint to look at a path (or a folder).
+
+        watchfiles fails a whole batch of events when one path in it is not valid UTF-8. The
+        batch is lost, so the watch is started again and the tree rescanned: the scan reports
+        the bad name (and skips it) and finds every other file the batch held.
+        """
+        while True:
+            try:
+                await self._follow_event_batches(stopping)
+                return
+            except Exception as exc:
+                if not _is_undecodable_name(exc):
+                    raise
+                log.warning("a file name that is not UTF-8 cost a batch of watch events; rescanning the watch root")
+                metrics.record_watcher_event("rescan")
+                await self.full_scan()
+
+    async def _follow_event_batches(self, stopping: asyncio.Event) -> None:
         async for changes in watchfiles.awatch(
             self.watch_root,
             watch_filter=None,
@@ -252,20 +278,29 @@ class FolderWatcher:
 
     def _look_at(self, paths: list[Path]) -> Iterator[Candidate]:
         """The files the changed ``paths`` hold: a file itself, every file of a folder (one moved
-        into place with thousands of files raises a single event). Runs in a worker thread."""
+        into place with thousands of files raises a single event). Runs in a worker thread.
+
+        Whatever one path raises is logged and that path is left for the next reconcile scan;
+        the other paths of the batch are still looked at."""
         for path in paths:
             try:
-                is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
-            except OSError:
-                continue
-            if not is_dir:
-                found = stat_candidate(self.watch_root, path, self.warn)
-                if found is not None:
-                    yield found
-            elif path.parent == self.watch_root and not is_device_id(path.name):
-                self.warn(path.name, "ignoring %s: not a device folder", path.name)
-            else:
-                yield from self.scanner.scan(path)
+                yield from self._look_at_one(path)
+            except Exception as exc:
+                log.warning("cannot look at %s: %r (the reconcile scan will)", escaped(str(path)), exc)
+
+    def _look_at_one(self, path: Path) -> Iterator[Candidate]:
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(path).st_mode)  # a link to a folder is not one
+        except OSError:
+            return
+        if not is_dir:
+            found = stat_candidate(self.watch_root, path, self.warn)
+            if found is not None:
+                yield found
+        elif path.parent == self.watch_root and not is_device_id(path.name):
+            self.warn(path.name, "ignoring %s: not a device folder", escaped(path.name))
+        else:
+            yield from self.scanner.scan(path)
 
     async def settle_loop(self) -> None:
         while True:

@@ -47,7 +47,6 @@ from cloudwatcher.domain.responses import (
     completed_document,
     ensure_response_file,
     failed_document,
-    response_file_path,
     to_json,
 )
 from cloudwatcher.domain.routing import route_request
@@ -189,8 +188,7 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
         answer = await _apply_once(connection, file, ctx, attempt)
         if answer.document is None:
             return None
-        path = response_file_path(ctx.watch_root, sibling_path(file.local_path, "responses"))
-        await ensure_response_file(path, answer.document)
+        await ensure_response_file(ctx.watch_root, sibling_path(file.local_path, "responses"), answer.document)
         async with connection.transaction():
             # Losing this mark in a crash only means the (idempotent) call is repeated after the
             # restart, so it need not wait for a WAL flush.

@@ -7,13 +7,13 @@ version by ``(local_path, content_sha256)``: ``idx_cfr_local_path`` finds the pa
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
 
 from cloudwatcher.domain.files import DroppedFile
+from cloudwatcher.gateway import RefusedPathError, tree_holding
 
 MARK_PROCESSED = """
 UPDATE cloud_file_refs SET processed_at = now()
@@ -134,16 +134,15 @@ async def link_response(connection: asyncpg.Connection, file: DroppedFile, respo
 
 
 def read_version(file: DroppedFile, limit: int) -> bytes | None:
-    """The file's bytes if it still holds the recorded version (else None: gone or changed since).
+    """The file's bytes if it still holds the recorded version (else None: gone, changed since,
+    or refused by the gateway: a link in its path, not a regular file).
 
-    Reads at most ``limit + 1`` bytes and never follows a symbolic link.
+    Reads at most ``limit + 1`` bytes, through :mod:`cloudwatcher.gateway`.
     """
     try:
-        descriptor = os.open(file.absolute_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+        data = tree_holding(file.absolute_path, file.local_path).read_file(file.local_path, limit + 1)
+    except (OSError, RefusedPathError):
         return None
-    with os.fdopen(descriptor, "rb") as handle:
-        data = handle.read(limit + 1)
     if hashlib.sha256(data).hexdigest() != file.content_sha256:
         return None
     return data

@@ -3,16 +3,15 @@
 A response file is written only after the request's transaction committed, and atomically:
 the bytes go to a dot-named temporary file in the same folder (the daemon's watcher ignores
 dot-files), are fsynced, and the file is renamed into place, so a device never reads half a
-response and the watcher never records one.
+response and the watcher never records one. The folder is reached through the gateway
+(:mod:`cloudwatcher.gateway`), never through a link a device planted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import uuid
+import logging
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,9 @@ from typing import Any
 from uuid import UUID
 
 from cloudwatcher.domain.errors import RequestError
+from cloudwatcher.gateway import RefusedPathError, device_tree, escaped
+
+log = logging.getLogger(__name__)
 
 
 def _json_default(value: Any) -> Any:
@@ -64,53 +66,36 @@ def encode_document(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2, default=_json_default) + "\n").encode("utf-8")
 
 
-def response_file_path(watch_root: Path, response_local_path: str) -> Path:
-    """Where a response lives; refuses anything that would leave the watch root."""
-    steps = response_local_path.split("/")
-    if any(step in ("", ".", "..") for step in steps) or response_local_path.startswith("/"):
-        raise ValueError(f"unsafe response path {response_local_path!r}")
-    return watch_root.joinpath(*steps)
-
-
-def _same_document(path: Path, document: dict[str, Any]) -> bool:
+def _same_document(data: bytes, document: dict[str, Any]) -> bool:
     try:
-        return bool(json.loads(path.read_bytes()) == document)
-    except (OSError, ValueError):
+        return bool(json.loads(data) == document)
+    except ValueError:
         return False
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temp dot-file in the same folder, fsync, rename, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+def _ensure_response_file(watch_root: Path, local_path: str, document: dict[str, Any]) -> bool:
+    data = encode_document(document)
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _ensure_response_file(path: Path, document: dict[str, Any]) -> bool:
-    if _same_document(path, document):
+        return device_tree(watch_root).write_response(
+            local_path, data, unchanged=lambda existing: _same_document(existing, document)
+        )
+    except RefusedPathError as refused:
+        log.warning(
+            "response for %s not written: %s; it stays in the responses table",
+            escaped(local_path),
+            refused.why,
+        )
         return False
-    write_atomically(path, encode_document(document))
-    return True
 
 
-async def ensure_response_file(path: Path, document: dict[str, Any]) -> bool:
-    """Write the response unless the file already holds it; True when something was written.
+async def ensure_response_file(watch_root: Path, local_path: str, document: dict[str, Any]) -> bool:
+    """Write the response at ``local_path`` (``<device>/responses/...``) unless the file already
+    holds it; True when something was written.
 
     Idempotent on purpose: after a crash between commit and write, the next call writes the
     missing file; after a crash following the write, it leaves the file (and its ledger rows) alone.
+    The file goes only into the device's real ``responses/`` folder (see
+    :meth:`cloudwatcher.gateway.DeviceTree.write_response`): where that is a link, or the response
+    path holds anything but a regular file, nothing is written and a warning says why.
     """
-    return await asyncio.to_thread(_ensure_response_file, path, document)
+    return await asyncio.to_thread(_ensure_response_file, watch_root, local_path, document)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from cloudwatcher.gateway import ChangedFileError, RefusedPathError, open_regular
+
 Verification = Literal["hash", "transport", "server-modified"]
 
 
@@ -80,6 +82,26 @@ class UploadJob:  # not frozen: built per file (see ledger.FileVersion)
     # The recorded bytes themselves, when the daemon still holds them (small files uploaded
     # right after recording): a provider may send these instead of reading ``local_file``.
     content: bytes | None = field(default=None, repr=False)
+    #: The watch root ``local_file`` lies beneath (the daemon always sets it): the file is then
+    #: opened through the gateway, never through a link a device swapped into its path.
+    watch_root: Path | None = None
+
+    def open_local(self) -> int:
+        """A read descriptor of ``local_file``, a regular file still of the recorded size and mtime.
+
+        Providers read the file only through this (see :mod:`cloudwatcher.gateway`).
+        ``FileNotFoundError`` when it is gone; :class:`FileChangedError` when it changed since
+        it was recorded; :class:`PermanentError` when the gateway refuses the path.
+        """
+        try:
+            # The mtime is the daemon's record; a provider used on its own (no watch root) gets
+            # jobs whose mtime says nothing, and checks the size alone.
+            mtime_ns = self.mtime_ns if self.watch_root is not None else None
+            return open_regular(self.local_file, self.watch_root, size=self.size, mtime_ns=mtime_ns)
+        except ChangedFileError as exc:
+            raise FileChangedError("file changed since it was recorded (size or mtime differs)") from exc
+        except RefusedPathError as exc:
+            raise PermanentError(f"not read: {exc}") from exc
 
 
 SaveState = Callable[[dict[str, Any] | None], Awaitable[None]]

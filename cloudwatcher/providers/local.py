@@ -40,12 +40,27 @@ def _create(temp: str, folder: str) -> int:
     except (FileNotFoundError, NotADirectoryError):
         # Missing folders are made; a file where a folder belongs fails here, and the error
         # names that path rather than the temp file's.
-        os.makedirs(folder, exist_ok=True)
+        _make_folders(folder)
         return os.open(temp, _CREATE, 0o644)
 
 
-def _copy_and_hash(source: Path, temp: str, folder: str, expected_size: int, *, fsync: bool) -> str:
-    """Copy the recorded ``expected_size`` bytes of ``source`` to ``temp`` (fsync'd only when
+def _make_folders(folder: str) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` without its recursion: a device's folders nested
+    1,100 deep overflowed the stack there (one call per missing level)."""
+    missing: list[str] = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+
+
+def _copy_and_hash(job: UploadJob, temp: str, folder: str, *, fsync: bool) -> str:
+    """Copy the recorded ``job.size`` bytes of ``job.local_file`` to ``temp`` (fsync'd only when
     asked); return the sha256 of the bytes written.
 
     The hash is taken of the bytes as they are written, so what lands is what was verified.
@@ -55,7 +70,8 @@ def _copy_and_hash(source: Path, temp: str, folder: str, expected_size: int, *, 
     its size and mtime after the upload, one that shrank by the short read here.
     """
     digest = hashlib.sha256()
-    reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    expected_size = job.size
+    reader = job.open_local()
     try:
         writer = _create(temp, folder)
         try:
@@ -166,7 +182,7 @@ class LocalProvider:
                     _write(temp, folder, job.content, fsync=not SYNCFS_AVAILABLE)
                     digest = job.sha256
                 else:
-                    digest = _copy_and_hash(job.local_file, temp, folder, job.size, fsync=not SYNCFS_AVAILABLE)
+                    digest = _copy_and_hash(job, temp, folder, fsync=not SYNCFS_AVAILABLE)
                     if digest != job.sha256:
                         raise FileChangedError("file changed since it was recorded (sha256 differs)")
                 os.replace(temp, destination)

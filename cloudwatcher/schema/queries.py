@@ -385,3 +385,10 @@ SET local_state = CASE WHEN content_sha256 = $2 THEN $3 ELSE 'missing' END,
     updated_at = now()
 WHERE local_path = $1 AND local_state = 'present'
 """
+
+# Skipped device files (daemon/skips.py): counts per device, added in one statement per flush.
+ADD_SKIPPED_FILES = """
+INSERT INTO device_skipped_files AS d (device_id, skipped)
+SELECT * FROM unnest($1::text[], $2::bigint[])
+ON CONFLICT (device_id) DO UPDATE SET skipped = d.skipped + excluded.skipped, last_skipped_at = now()
+"""

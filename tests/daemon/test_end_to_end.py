@@ -113,7 +113,7 @@ async def test_ignored_names_links_and_foreign_folders_get_no_rows(daemon: Daemo
     assert [row["local_path"] for row in rows] == ["truck-1/requests/kept.txt"]
     assert not (d.mirror / "truck-1/requests/link.txt").exists()
     assert d.stop() == 0
-    assert "ignoring symbolic link truck-1/requests/link.txt" in d.log()
+    assert "skipping truck-1/requests/link.txt: a symbolic link" in d.log()
 
 
 async def test_failing_target_recovers_through_the_scheduled_retry(daemon: Daemon) -> None:

@@ -248,3 +248,25 @@ async def test_a_file_dropped_again_with_identical_content_after_a_delete_is_del
     rows = await d.query("SELECT sync_status FROM cloud_file_refs WHERE local_path LIKE '%a.jpg'")
     assert [r["sync_status"] for r in rows] == ["synced"]  # one row: the same version, not a duplicate
     assert d.stop() == 0
+
+
+@pytest.mark.parametrize("policy", ["delete", "archive"])
+async def test_a_folder_swapped_for_a_link_after_sync_never_removes_what_the_link_points_at(
+    pool: asyncpg.Pool, tmp_path: Path, policy: str
+) -> None:
+    settings = settings_for(tmp_path, policy)
+    source = await drop(pool, settings, "truck-1/requests/x/a.bin", b"aaaa", ["one", "two"])
+    await sync(pool, "one")
+    await sync(pool, "two")
+    # The same name, bytes and mtime outside the watch root; then x becomes a link to it.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.bin").write_bytes(b"aaaa")
+    stamp = source.stat().st_mtime_ns
+    os.utime(outside / "a.bin", ns=(stamp, stamp))
+    source.parent.rename(source.parent.with_name("x.old"))
+    source.parent.symlink_to(outside)
+    assert await apply_after_sync(pool, settings) == 0
+    assert (outside / "a.bin").read_bytes() == b"aaaa"
+    assert (source.parent.with_name("x.old") / "a.bin").read_bytes() == b"aaaa"
+    assert await states(pool, "truck-1/requests/x/a.bin") == {("present", None)}

@@ -164,3 +164,12 @@ def test_publish_status_takes_the_status_snapshot_shape() -> None:
     assert backlog == 5 + 1 + 3
     assert value("cloudwatcher_retry_queue", target=target) == 2
     assert value("cloudwatcher_oldest_pending_age_seconds", target=target) == 12.5
+
+
+def test_skipped_files_are_exported_for_every_reason_from_the_start_and_counted() -> None:
+    for reason in ("name", "symlink", "type", "unreadable", "too_long", "mtime"):
+        assert value("cloudwatcher_skipped_files_total", reason=reason) is not None
+    before = value("cloudwatcher_skipped_files_total", reason="type")
+    assert before is not None
+    metrics.record_skipped_file("type")
+    assert value("cloudwatcher_skipped_files_total", reason="type") == before + 1

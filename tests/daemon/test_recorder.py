@@ -83,3 +83,21 @@ async def test_a_file_rewritten_during_a_burst_gets_a_row_per_version(pool: asyn
     rows = await pool.fetch("SELECT content_sha256 FROM cloud_file_refs WHERE local_path = 'dev/requests/f1.dat'")
     assert sha256_of_path(Path(rewritten.absolute_path)) in {row[0] for row in rows}
     assert await pool.fetchval("SELECT count(DISTINCT local_path) FROM cloud_file_refs") == 600
+
+
+async def test_a_candidate_whose_name_is_not_utf8_never_reaches_the_ledger(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    root = tmp_path / "inbox"
+    (root / "dev1/requests").mkdir(parents=True)
+    with open(os.path.join(os.fsencode(root), b"dev1/requests/bad-\xff.txt"), "wb") as handle:
+        handle.write(b"bad")
+    (root / "dev1/requests/good.txt").write_bytes(b"good")
+    recorded: list[FileVersion] = []
+    recorder = Recorder(Ledger(pool), [TargetSpec("t", "local", (), ())], DatabaseHealth(), recorded.extend)
+    for name in ("bad-\udcff.txt", "good.txt"):  # the bad one as os.fsdecode gives it
+        path = os.path.join(root, "dev1/requests", name)
+        info = os.lstat(path)
+        recorder.offer(Candidate(f"dev1/requests/{name}", path, info.st_size, info.st_mtime_ns))
+    await record_all(recorder)
+    assert [version.local_path for version in recorded] == ["dev1/requests/good.txt"]
+    rows = await pool.fetch("SELECT local_path FROM cloud_file_refs")
+    assert [row["local_path"] for row in rows] == ["dev1/requests/good.txt"]

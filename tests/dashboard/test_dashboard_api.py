@@ -332,3 +332,30 @@ async def test_a_large_envelope_is_shown_cut(serve: Serve, db: asyncpg.Connectio
     envelope = (await dashboard.get(f"/api/dashboard/requests/{request_id}"))["envelope"]
     assert envelope["truncated"] is True and envelope["size"] == len(big) and envelope["json"] is None
     assert big.startswith(envelope["text"]) and len(envelope["text"]) == 256 * 1024
+
+
+async def test_devices_show_how_many_of_their_files_were_skipped(serve: Serve, db: asyncpg.Connection) -> None:
+    await add_ref(db, "truck-1/requests/a.txt")
+    await db.execute("INSERT INTO device_skipped_files (device_id, skipped) VALUES ('truck-1', 3), ('van-7', 1)")
+    dashboard = await serve()
+    body = await dashboard.get("/api/dashboard/devices")
+    devices = {d["device_id"]: d for d in body["devices"]}
+    assert devices["truck-1"]["skipped"] == 3
+    assert devices["van-7"]["skipped"] == 1  # a device whose only files were skipped is listed too
+
+
+async def test_envelope_behind_a_folder_swapped_for_a_link_is_not_shown(serve: Serve, db: asyncpg.Connection) -> None:
+    dashboard = await serve()
+    outside = dashboard.settings.watch_path.parent / "outside"
+    outside.mkdir()
+    (outside / "o1.json").write_text('{"password": "hunter2"}')
+    (dashboard.settings.watch_path / "truck-1/requests").mkdir(parents=True)
+    (dashboard.settings.watch_path / "truck-1/requests/orders").symlink_to(outside)
+    request_id = await db.fetchval(
+        "INSERT INTO requests (device_id, request_type, status, local_path) "
+        "VALUES ('truck-1', 'invalid', 'failed', 'truck-1/requests/orders/o1.json') RETURNING id"
+    )
+    await add_ref(db, "truck-1/requests/orders/o1.json", file_type="request", request_id=request_id)
+    body = await dashboard.get(f"/api/dashboard/requests/{request_id}")
+    assert "text" not in body["envelope"] and "no longer" in body["envelope"]["error"]
+    assert "hunter2" not in json.dumps(body)

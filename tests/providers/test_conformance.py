@@ -107,3 +107,25 @@ async def test_forbidden_names_are_renamed_not_refused(harness: ProviderHarness,
     result = await harness.provider.upload(make_job(tmp_path, name, b"renamed"), no_state)
     assert harness.provider.remote_name(name).rsplit("/", 1)[-1] in result.cloud_path
     assert await harness.provider.read(name) == b"renamed"
+
+
+@pytest.mark.parametrize("size_of", ["small", "several pieces"])
+async def test_a_file_swapped_after_recording_is_never_stored(
+    harness: ProviderHarness, tmp_path: Path, size_of: str
+) -> None:
+    """Same size, same mtime, other bytes (a device swapped the file): the upload fails before the
+    piece that would commit it, and the target holds nothing at that path."""
+    chunk = harness.chunk_size or 256 * 1024
+    size = 1000 if size_of == "small" else 3 * chunk + 17
+    job = make_job(tmp_path, f"dev1/requests/swapped-{size}.bin", os.urandom(size))
+    job.watch_root = tmp_path / "src"  # as the daemon does: read through the gateway
+    job.remote_path = f"dev1/requests/swapped-{size}.bin"
+    device_file = tmp_path / "src/dev1/requests" / f"swapped-{size}.bin"
+    device_file.parent.mkdir(parents=True)
+    job.local_file.rename(device_file)
+    job.local_file = device_file
+    device_file.write_bytes(os.urandom(size))
+    os.utime(device_file, ns=(job.mtime_ns, job.mtime_ns))
+    with pytest.raises(ProviderError):
+        await harness.provider.upload(job, no_state)
+    assert await harness.provider.stat(job.remote_path) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import asyncpg
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.dashboard.queries import now_iso
 from cloudwatcher.daemon.dashboard.values import Connection, json_or_text, plain_row
+from cloudwatcher.gateway import RefusedPathError, device_tree, read_at_most
 
 #: A page polls every two seconds: larger envelopes are shown cut (the file itself is in the mirror).
 ENVELOPE_SHOWN_BYTES = 256 * 1024
@@ -134,27 +136,44 @@ async def file_detail(conn: Connection, ref_id: uuid.UUID) -> dict[str, Any] | N
     }
 
 
+def _read_from_device(settings: Settings, local_path: str, limit: int) -> tuple[bytes, int] | None:
+    """Up to ``limit`` bytes of a device's file and its size, through the gateway (a link in the
+    path or anything but a regular file is never read); None when it is not there."""
+    try:
+        fd, info = device_tree(settings.watch_path).open_file(local_path)
+    except (OSError, RefusedPathError):
+        return None
+    try:
+        return read_at_most(fd, limit), info.st_size
+    finally:
+        os.close(fd)
+
+
+def _read_archived(settings: Settings, path: Path, limit: int) -> tuple[bytes, int] | None:
+    """The same from the daemon's own archive (inside ``state_dir``, which devices cannot write)."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(settings.state_dir.resolve()) or not resolved.is_file():
+        return None
+    with resolved.open("rb") as handle:
+        return handle.read(limit), os.fstat(handle.fileno()).st_size
+
+
 def _read_envelope(settings: Settings, files: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     """The request file's bytes from the watched folder (or the archive), as JSON when it parses."""
     candidates = [row for row in files if row["file_type"] == "request"]
     if not candidates:
         return {"source": None, "error": "no request file is recorded for this request"}
     row = candidates[0]
-    roots = [settings.watch_path.resolve(), settings.state_dir.resolve()]
-    paths = [settings.watch_path / row["local_path"]]
-    if row.get("archived_path"):
+    shown_limit = min(limit, ENVELOPE_SHOWN_BYTES)
+    found = _read_from_device(settings, row["local_path"], shown_limit + 1)
+    if found is None and row.get("archived_path"):
         archived = Path(row["archived_path"])
-        paths.append(archived if archived.is_absolute() else settings.state_dir / archived)
-    for path in paths:
-        resolved = path.resolve()
-        # local_path came from a device's folder: never read outside the daemon's own folders.
-        if not any(resolved.is_relative_to(root) for root in roots) or not resolved.is_file():
-            continue
-        size = resolved.stat().st_size
-        with resolved.open("rb") as handle:
-            raw = handle.read(min(limit, ENVELOPE_SHOWN_BYTES) + 1)
-        truncated = len(raw) > min(limit, ENVELOPE_SHOWN_BYTES)
-        text = raw[: min(limit, ENVELOPE_SHOWN_BYTES)].decode("utf-8", errors="replace")
+        archived = archived if archived.is_absolute() else settings.state_dir / archived
+        found = _read_archived(settings, archived, shown_limit + 1)
+    if found is not None:
+        raw, size = found
+        truncated = len(raw) > shown_limit
+        text = raw[:shown_limit].decode("utf-8", errors="replace")
         parsed: Any = None
         if not truncated:
             try:

@@ -60,6 +60,7 @@ WITH day AS (
     FROM device_connections ORDER BY device_id, connected_at DESC
 ), ids AS (
     SELECT device_id FROM files UNION SELECT device_id FROM sessions UNION SELECT device_id FROM reqs
+    UNION SELECT device_id FROM device_skipped_files
 )
 SELECT ids.device_id,
        s.device_id IS NOT NULL AND s.disconnected_at IS NULL AS online,
@@ -68,8 +69,10 @@ SELECT ids.device_id,
        coalesce(r.requests_today, 0) AS requests_today,
        CASE WHEN s.device_id IS NOT NULL AND s.disconnected_at IS NULL
             THEN extract(epoch FROM now() - s.connected_at) END AS open_session_seconds,
-       s.connected_at AS session_started_at
+       s.connected_at AS session_started_at,
+       coalesce(k.skipped, 0) AS skipped
 FROM ids
+LEFT JOIN device_skipped_files k ON k.device_id = ids.device_id
 LEFT JOIN files f ON f.device_id = ids.device_id
 LEFT JOIN reqs r ON r.device_id = ids.device_id
 LEFT JOIN sessions s ON s.device_id = ids.device_id

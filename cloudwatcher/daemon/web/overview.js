@@ -141,12 +141,13 @@ export const devicesPage = {
         h("td", {}, when(device.last_seen_at, data.now)),
         h("td", { class: "num" }, device.files_today),
         h("td", { class: "num" }, device.requests_today),
+        h("td", { class: "num", title: "files left in the device's folder that were skipped (see the daemon's warnings)" }, device.skipped ?? 0),
         h("td", {}, device.online ? duration(device.open_session_seconds) : "—"),
         h("td", {}, h("a", { href: routeWithQuery("requests", { device: device.device_id }) }, "requests")),
       ),
     );
     fill(body,
-      table(["Device", "State", "Last seen", "Files today", "Requests today", "Open session", ""], rows, {
+      table(["Device", "State", "Last seen", "Files today", "Requests today", "Skipped", "Open session", ""], rows, {
         empty: "No device has dropped a file yet.",
       }),
     );

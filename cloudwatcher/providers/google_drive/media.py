@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
 
 from googleapiclient.http import MediaUpload
 
@@ -18,7 +19,7 @@ class HashingMedia(MediaUpload):
     def __init__(self, job: UploadJob, chunk_size: int, resumable: bool, bandwidth: TokenBucket) -> None:
         super().__init__()
         try:
-            self._file = job.local_file.open("rb")
+            self._file = os.fdopen(job.open_local(), "rb")
         except FileNotFoundError as exc:
             raise PermanentError(f"local file vanished: {job.local_file}") from exc
         self._size = job.size
@@ -29,6 +30,7 @@ class HashingMedia(MediaUpload):
         self._md5 = hashlib.md5()
         self._sha256 = hashlib.sha256()
         self._hashed = 0
+        self._recorded_sha256 = job.sha256
 
     def chunksize(self) -> int:
         return self._chunk_size
@@ -53,6 +55,10 @@ class HashingMedia(MediaUpload):
             raise FileChangedError(f"file changed during upload: it ended before byte {self._size}")
         if begin + len(data) > self._hashed:
             self._update(data[self._hashed - begin :])
+        if begin + len(data) >= self._size and self._sha256.hexdigest() != self._recorded_sha256:
+            # Drive stores the file when its last chunk arrives: a file swapped or rewritten
+            # since it was recorded must fail here, before that chunk is handed over.
+            raise FileChangedError("file changed since it was recorded (sha256 differs); last chunk not sent")
         self._bandwidth.acquire(len(data))
         return data
 

@@ -34,10 +34,12 @@ class FileSlice(io.RawIOBase):
     descriptor that was closed (and perhaps reused) under it.
     """
 
-    def __init__(self, path: Path, start: int, length: int, *, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self, open_file: Callable[[], int], start: int, length: int, *, stop: threading.Event | None = None
+    ) -> None:
         super().__init__()
         self._stop = stop
-        self._fd = os.open(path, os.O_RDONLY)
+        self._fd = open_file()  # UploadJob.open_local: through the gateway
         self._start = start
         self._length = length
         self._position = 0
@@ -88,14 +90,15 @@ class FileSlice(io.RawIOBase):
         return len(data)
 
 
-def hash_range(path: Path, start: int, length: int, whole: Any = None) -> bytes:
-    """SHA-256 of ``length`` bytes at ``start``; also feeds ``whole`` (the file's running hash).
+def hash_range(open_file: Callable[[], int], start: int, length: int, whole: Any = None) -> bytes:
+    """SHA-256 of ``length`` bytes at ``start`` of the file ``open_file()`` opens (``UploadJob.open_local``);
+    also feeds ``whole`` (the file's running hash).
 
     A short read means the file shrank since it was recorded.
     """
     digest = hashlib.sha256()
     offset, end = start, start + length
-    with path.open("rb", buffering=0) as reader:
+    with os.fdopen(open_file(), "rb", buffering=0) as reader:
         reader.seek(start)
         while offset < end:
             block = reader.read(min(READ_BLOCK, end - offset))

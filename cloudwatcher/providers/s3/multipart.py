@@ -11,8 +11,8 @@ import functools
 import hashlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -159,13 +159,13 @@ class MultipartUploads(S3Base):
             md5 = new_md5()
             digest = await self._call(
                 f"read {job.local_file}",
-                functools.partial(hash_range, job.local_file, start, length, HashTee(whole, md5)),
+                functools.partial(hash_range, job.open_local, start, length, HashTee(whole, md5)),
             )
             checksum = b64(digest)
             etag = session.existing.get((number, checksum, length))
             if etag is None:
                 etag = await self._upload_part(
-                    job.local_file, session, number, start, length, checksum, b64(md5.digest())
+                    job.open_local, session, number, start, length, checksum, b64(md5.digest())
                 )
             parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
             digests.append(digest)
@@ -176,7 +176,7 @@ class MultipartUploads(S3Base):
 
     async def _upload_part(
         self,
-        path: Path,
+        open_file: Callable[[], int],
         session: MultipartSession,
         number: int,
         start: int,
@@ -185,7 +185,7 @@ class MultipartUploads(S3Base):
         content_md5: str,
     ) -> str:
         def send() -> str:
-            with FileSlice(path, start, length, stop=self._closing) as body:
+            with FileSlice(open_file, start, length, stop=self._closing) as body:
                 return self.client.upload_part(
                     Bucket=self.bucket,
                     Key=session.key,

@@ -51,14 +51,14 @@ class S3Provider(MultipartUploads):
     async def _put_single(self, job: UploadJob, key: str, before: Fingerprint) -> UploadResult:
         where = f"PutObject {self._cloud_path(key)}"
         md5 = new_md5()
-        digest = await self._call(where, lambda: hash_range(job.local_file, 0, job.size, md5))
+        digest = await self._call(where, lambda: hash_range(job.open_local, 0, job.size, md5))
         if digest.hex() != job.sha256:
             raise FileChangedError("file changed since it was recorded (sha256 differs)")
         checksum = b64(digest)
         md5_digest = md5.digest()
 
         def put() -> PutObjectOutputTypeDef:
-            with FileSlice(job.local_file, 0, job.size, stop=self._closing) as body:
+            with FileSlice(job.open_local, 0, job.size, stop=self._closing) as body:
                 return self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,

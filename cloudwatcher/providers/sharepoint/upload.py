@@ -8,6 +8,7 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -201,7 +202,7 @@ class GraphUploads(GraphBase):
             quickxor, sha256 = QuickXorHash(), hashlib.sha256()
             hashes.append((quickxor, sha256))
             sent = 0
-            with job.local_file.open("rb") as reader:
+            with os.fdopen(job.open_local(), "rb") as reader:
                 while sent < job.size:
                     chunk = await asyncio.to_thread(_read, reader, min(_READ_CHUNK, job.size - sent))
                     if not chunk:
@@ -209,6 +210,8 @@ class GraphUploads(GraphBase):
                     quickxor.update(chunk)
                     sha256.update(chunk)
                     sent += len(chunk)
+                    if sent == job.size and sha256.hexdigest() != job.sha256:
+                        raise FileChangedError("file changed since it was recorded (sha256 differs); not sent")
                     await self._pace_bytes(len(chunk))
                     yield chunk
 
@@ -290,9 +293,9 @@ class GraphUploads(GraphBase):
         assert offset is not None
         quickxor, sha256 = QuickXorHash(), hashlib.sha256()
         try:
-            with job.local_file.open("rb") as reader:
+            with os.fdopen(job.open_local(), "rb") as reader:
                 await asyncio.to_thread(self._hash_prefix, reader, offset, quickxor, sha256)
-                item = await self._send_fragments(upload_url, reader, offset, job.size, quickxor, sha256)
+                item = await self._send_fragments(upload_url, reader, offset, job.size, quickxor, sha256, job.sha256)
         except FileChangedError:
             await self._forget({"upload_url": upload_url}, save_state)
             raise
@@ -319,13 +322,29 @@ class GraphUploads(GraphBase):
             remaining -= len(chunk)
 
     async def _send_fragments(
-        self, upload_url: str, reader: IO[bytes], offset: int, size: int, quickxor: QuickXorHash, sha256: Any
+        self,
+        upload_url: str,
+        reader: IO[bytes],
+        offset: int,
+        size: int,
+        quickxor: QuickXorHash,
+        sha256: Any,
+        recorded_sha256: str,
     ) -> DriveItem | None:
         resyncs = 0
         while offset < size:
             fragment = await asyncio.to_thread(_read, reader, min(FRAGMENT_SIZE, size - offset))
             if len(fragment) != min(FRAGMENT_SIZE, size - offset):
                 raise FileChangedError(f"file shrank during upload at byte {offset + len(fragment)}")
+            if offset + len(fragment) == size:
+                # Graph stores the file when its last fragment arrives: a file swapped or
+                # rewritten since it was recorded must fail here, before that fragment is sent.
+                whole = sha256.copy()
+                whole.update(fragment)
+                if whole.hexdigest() != recorded_sha256:
+                    raise FileChangedError(
+                        "file changed since it was recorded (sha256 differs); last fragment not sent"
+                    )
             content_range = f"bytes {offset}-{offset + len(fragment) - 1}/{size}"
             await self._pace_bytes(len(fragment))
             try:
