@@ -200,8 +200,20 @@ def test_example_config_loads_as_shipped(clean_environment: None) -> None:
     assert settings.http_bind == "127.0.0.1:8765"
 
 
-def test_example_config_loads_with_every_example_enabled(clean_environment: None, tmp_path: Path) -> None:
+def test_example_config_loads_with_every_example_enabled(
+    clean_environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     enabled = re.sub(r"(?m)^#(?=\[\[targets\]\]|[a-z_]+ = )", "", EXAMPLE.read_text())
+    # The secret files it names must exist (a missing one is a configuration error): relative
+    # names come from LoadCredential= (CREDENTIALS_DIRECTORY), the absolute one is moved here.
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for name in ("http_token", "sharepoint_client_secret"):
+        (credentials / name).write_text("secret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    account = credentials / "drive_service_account.json"
+    account.write_text("{}")
+    enabled = enabled.replace("/etc/cloudwatcher/credentials/drive_service_account.json", str(account))
     config = tmp_path / "cloudwatcher.toml"
     config.write_text(enabled)
     settings = load_settings(config)
