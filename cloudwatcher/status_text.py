@@ -145,8 +145,10 @@ def render_status(snapshot: dict[str, Any], *, width: int = 80, now: datetime | 
                 f"version {i['version']}",
                 f"started {age(i['started_at'], now)}",
                 f"heartbeat {age(i['last_heartbeat'], now)}",
-                "stale" if i["stale"] else "",
+                "stopped" if i.get("stopped") else ("stale" if i["stale"] else ""),
                 f"id {i['id']}",
             ]
             lines += _flow(i["host"], facts, width)
+    if snapshot.get("instances_not_listed"):
+        lines.append(f"and {snapshot['instances_not_listed']} older stopped instance(s) not listed")
     return "\n".join(lines) + "\n"

@@ -68,13 +68,25 @@ ORDER BY updated_at DESC
 LIMIT $1
 """
 
+# Every instance that has not stopped cleanly is listed (running, or stale: killed, or cut off),
+# however many there are; of those that stopped cleanly (one row per start, so a host that
+# restarts daily gathers hundreds) only the newest few, and the others are counted, never
+# dropped silently.
 _INSTANCES = """
-SELECT id, host, pid, version, started_at, last_heartbeat,
+SELECT id, host, pid, version, started_at, last_heartbeat, stopped_at IS NOT NULL AS stopped,
        last_heartbeat < now() - make_interval(secs => $1) AS stale
-FROM instances
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY stopped_at IS NOT NULL ORDER BY started_at DESC) AS nth
+    FROM instances
+) AS numbered
+WHERE stopped_at IS NULL OR nth <= $2
 ORDER BY started_at DESC
-LIMIT 50
 """
+
+_STOPPED_INSTANCES = "SELECT count(*) FROM instances WHERE stopped_at IS NOT NULL"
+
+#: How many cleanly stopped instances ``status`` lists (the rest are counted in ``instances_not_listed``).
+STOPPED_INSTANCES_LISTED = 10
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -152,9 +164,12 @@ async def collect_status(
             "started_at": _iso(row["started_at"]),
             "last_heartbeat": _iso(row["last_heartbeat"]),
             "stale": row["stale"],
+            "stopped": row["stopped"],
         }
-        for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS))
+        for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS), STOPPED_INSTANCES_LISTED)
     ]
+    stopped_listed = sum(1 for instance in instances if instance["stopped"])
+    not_listed = int(await connection.fetchval(_STOPPED_INSTANCES)) - stopped_listed
     return {
         "version": __version__,  # of the program answering (an addition to the documented shape)
         "targets": targets,
@@ -162,4 +177,7 @@ async def collect_status(
         "devices": devices,
         "recent_failures": failures,
         "instances": instances,
+        # Cleanly stopped instances beyond the newest STOPPED_INSTANCES_LISTED (an addition to the
+        # documented shape): every instance still running or stale is always in "instances".
+        "instances_not_listed": not_listed,
     }
