@@ -37,8 +37,12 @@ acl:
 	@command -v setfacl >/dev/null 2>&1 || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acl >/dev/null; }
 
+# Two workers (each with its own embedded PostgreSQL and databases) on the 2-core machines
+# the suite is sized for; PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP) browser acl
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 

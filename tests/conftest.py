@@ -24,7 +24,9 @@ from cloudwatcher.database import EmbeddedPostgres
 from cloudwatcher.schema import apply_migrations
 from tests.daemon_process import DaemonProcess
 
-TEMPLATE = "cloudwatcher_test_template"
+# One template per pytest-xdist worker: on a shared external server two workers must not drop
+# and rebuild each other's template.
+TEMPLATE = f"cloudwatcher_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @dataclass
