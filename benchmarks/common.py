@@ -77,6 +77,8 @@ class BenchDaemon:
         return self.state / "mirror"
 
     def start(self) -> None:
+        # db-url is read-only (it refuses an unmigrated database): migrate first, as an admin would.
+        subprocess.run([sys.executable, "-m", "cloudwatcher", "migrate"], env=self.env, check=True, capture_output=True)
         self.url = subprocess.run(
             [sys.executable, "-m", "cloudwatcher", "db-url"], env=self.env, check=True, capture_output=True, text=True
         ).stdout.strip()
