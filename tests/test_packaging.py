@@ -86,12 +86,16 @@ async def test_a_local_only_daemon_runs_and_syncs_without_importing_any_cloud_sd
 
 
 @pytest.mark.slow
-def test_a_local_only_daemon_starts_even_when_no_cloud_sdk_is_installed(
+async def test_a_local_only_daemon_runs_and_syncs_when_no_cloud_sdk_is_installed(
     daemon: Callable[..., DaemonProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     probe_env(monkeypatch, hide="msgraph,azure,googleapiclient,google,boto3,botocore")
-    result = daemon().command("status", "--json")
-    assert json.loads(result.stdout)["targets"][0]["name"] == "local"
+    d = daemon().start()
+    await d.wait_started()
+    d.drop("truck-1/requests/log.txt", b"engine ok")
+    await d.wait_synced(1)
+    assert (d.mirror / "truck-1/requests/log.txt").read_bytes() == b"engine ok"
+    assert d.stop() == 0
 
 
 def sharepoint_target(tmp_path: Path) -> dict[str, str]:
