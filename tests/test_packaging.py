@@ -136,3 +136,21 @@ def test_a_target_whose_sdk_is_missing_exits_2_naming_the_extra_to_install(
     assert result.returncode == 2, result.stderr
     assert f"target 'cloud' needs the {extra} extra: pip install 'cloudwatcher[{extra}]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_check_marks_a_target_whose_sdk_is_missing_as_failed_naming_the_extra(
+    daemon: Callable[..., DaemonProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe_env(monkeypatch, hide="boto3")
+    d = daemon(
+        targets=[
+            {"name": "local", "provider": "local", "root": str(tmp_path / "m")},
+            s3_target(tmp_path) | {"name": "cloud"},
+        ]
+    )
+    result = d.command("check", check=False)
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if "✗" in line]
+    assert len(failed) == 1, result.stdout
+    assert "target 'cloud' needs the s3 extra: pip install 'cloudwatcher[s3]'" in failed[0]
