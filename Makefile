@@ -4,12 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest browser acl bench clean
+.PHONY: run test lint typecheck pytest browser acl promtool constraints bench clean
 
-$(STAMP): pyproject.toml
+# Every machine installs the same versions: those pinned in constraints.txt (see `make constraints`).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,test]'
+	touch $(STAMP)
+
+# Refresh the pins after changing a dependency: install without the old pins, then freeze
+# (cloudwatcher itself, installed editable, is left out).
+constraints:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[all,test]'
+	$(BIN)/python -m pip freeze --exclude-editable --exclude cloudwatcher > constraints.txt
 	touch $(STAMP)
 
 # `make .venv` builds the environment and does nothing else.
@@ -37,11 +46,16 @@ acl:
 	@command -v setfacl >/dev/null 2>&1 || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acl >/dev/null; }
 
+# promtool (Debian's prometheus package) checks contrib/prometheus/alerts.yml in the tests.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
 # Two workers (each with its own embedded PostgreSQL and databases) on the 2-core machines
 # the suite is sized for; PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 
-pytest: $(STAMP) browser acl
+pytest: $(STAMP) browser acl promtool
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest

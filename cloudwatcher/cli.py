@@ -31,7 +31,8 @@ from cloudwatcher.schema import apply_migrations, schema_problem
 app = typer.Typer(
     help="Watch drop folders, keep a PostgreSQL ledger, mirror every file to its targets.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: Typer's shell completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 console = Console()

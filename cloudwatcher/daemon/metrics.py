@@ -20,11 +20,13 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
 
+from cloudwatcher import __version__
 from cloudwatcher.daemon.failure_reasons import FAILURE_REASONS
 from cloudwatcher.domain.errors import ErrorCode
 from cloudwatcher.gateway import SkipReason
@@ -187,6 +189,15 @@ LAST_BACKUP = Gauge(
     "Unix time of the newest scheduled backup (0 until one exists).",
     registry=REGISTRY,
 )
+# Exported as cloudwatcher_build_info{version} = 1: dashboards tell daemons and upgrades apart by it.
+BUILD_INFO = Info("cloudwatcher_build", "The daemon's version.", registry=REGISTRY)
+BUILD_INFO.info({"version": __version__})
+STALE_INSTANCES = Gauge(
+    "cloudwatcher_stale_instances",
+    "Daemon instances on this database whose heartbeat is overdue (from the status snapshot); "
+    "one that crashed or hangs without being stopped.",
+    registry=REGISTRY,
+)
 
 
 class _TargetSeries:
@@ -292,6 +303,7 @@ def publish_status(snapshot: Mapping[str, Any]) -> None:
         current = str(target.get("state") or "ok")
         for state in {*TARGET_STATES, current}:
             TARGET_STATE.labels(str(target["name"]), state).set(1 if state == current else 0)
+    STALE_INSTANCES.set(sum(1 for instance in snapshot.get("instances", []) if instance.get("stale")))
 
 
 def record_claims_lost(target: str, count: int) -> None:

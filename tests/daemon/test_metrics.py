@@ -7,6 +7,7 @@ import uuid
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from cloudwatcher import __version__
 from cloudwatcher.daemon import metrics
 
 
@@ -164,6 +165,18 @@ def test_publish_status_takes_the_status_snapshot_shape() -> None:
     assert backlog == 5 + 1 + 3
     assert value("cloudwatcher_retry_queue", target=target) == 2
     assert value("cloudwatcher_oldest_pending_age_seconds", target=target) == 12.5
+
+
+def test_build_info_carries_the_installed_version() -> None:
+    assert value("cloudwatcher_build_info", version=__version__) == 1
+
+
+def test_stale_instances_count_the_snapshots_instances_marked_stale() -> None:
+    instances = [{"id": str(n), "host": "h", "pid": n, "stale": stale} for n, stale in enumerate((True, False, True))]
+    metrics.publish_status({"targets": [], "instances": instances})
+    assert value("cloudwatcher_stale_instances") == 2
+    metrics.publish_status({"targets": [], "instances": [{"id": "0", "stale": False}]})
+    assert value("cloudwatcher_stale_instances") == 0
 
 
 def test_skipped_files_are_exported_for_every_reason_from_the_start_and_counted() -> None:

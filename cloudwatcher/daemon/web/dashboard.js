@@ -1,5 +1,6 @@
 // The dashboard's entry point: hash routes, and a poll of the current page's JSON endpoints
-// every two seconds that re-renders only what changed (no page reloads).
+// every two seconds that re-renders only what changed (no page reloads). A hidden tab does not
+// poll (Page Visibility API): a dashboard left open in the background costs the daemon nothing.
 
 import { clear, getJson, h, notice, setupTokenField } from "./core.js";
 import { devicesPage, overviewPage } from "./overview.js";
@@ -109,7 +110,29 @@ function show() {
   refresh(true);
 }
 
+let pollTimer = null;
+
+function startPolling() {
+  if (pollTimer === null) pollTimer = setInterval(() => refresh(false), POLL_MS);
+}
+
+function stopPolling() {
+  if (pollTimer !== null) clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+// Shown again: fetch at once (the data may be minutes old), then poll as before.
+function onVisibilityChange() {
+  if (document.hidden) {
+    stopPolling();
+  } else {
+    refresh(false);
+    startPolling();
+  }
+}
+
 setupTokenField(() => refresh(false));
 window.addEventListener("hashchange", show);
-setInterval(() => refresh(false), POLL_MS);
+document.addEventListener("visibilitychange", onVisibilityChange);
+if (!document.hidden) startPolling();
 show();
