@@ -451,7 +451,8 @@ def authorize(
     except (AuthorizeError, ProviderError) as exc:
         fail(str(exc), 1)
     else:
-        console.print(f"signed in; the refresh token is in {escape(str(written))} (readable by its owner only)")
+        # Plain output: rich would wrap a long path, and scripts read it.
+        sys.stdout.write(f"signed in; the refresh token is in {written} (readable by its owner only)\n")
 
 
 @app.command()
