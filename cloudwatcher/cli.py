@@ -82,6 +82,10 @@ def secrets_of(settings: Settings) -> list[str | None]:
         if isinstance(target, SharePointTarget) and target.client_certificate_file is None:
             with contextlib.suppress(OSError):  # unreadable since it was checked: the target fails on its own
                 found.append(target.secret())
+        elif isinstance(target, GoogleDriveTarget) and target.oauth_client_file is not None:
+            from cloudwatcher.providers.google_drive.signin import user_secrets
+
+            found.extend(user_secrets(target))
     if settings.notify.webhook_url:
         webhook = urlsplit(settings.notify.webhook_url)
         found.extend([webhook.path.rstrip("/") if webhook.path.strip("/") else None, webhook.query or None])

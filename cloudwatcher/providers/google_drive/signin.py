@@ -89,6 +89,19 @@ def load_credentials(config: GoogleDriveTarget) -> Any:
     )
 
 
+def user_secrets(config: GoogleDriveTarget) -> list[str]:
+    """The OAuth client secret and the stored refresh token, so the logs can mask them; [] when unreadable."""
+    if config.oauth_client_file is None or config.token_file is None:
+        return []
+    found: list[str] = []
+    try:
+        found.append(OAuthClient.from_file(credential_path(config.oauth_client_file)).client_secret)
+        found.append(str(json.loads(credential_path(config.token_file).read_text())["refresh_token"]))
+    except (PermanentError, OSError, ValueError, KeyError, TypeError):
+        pass  # not authorized yet, or broken: the target reports that itself
+    return found
+
+
 def consent_url(client: OAuthClient, state: str) -> str:
     """The URL the user opens to grant Drive access; ``offline`` + ``consent`` yield a refresh token."""
     query = {
