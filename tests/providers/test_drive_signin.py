@@ -214,3 +214,17 @@ async def test_a_missing_or_broken_token_file_is_a_permanent_error_saying_what_t
     with pytest.raises(PermanentError, match="authorize google-drive gdrive" if content is None else "token"):
         await provider.upload(job(tmp_path, "dev1/requests/c.txt", b"c"), no_state)
     assert emulator.log(path_prefix="/upload/") == []
+
+
+async def test_the_code_exchange_and_the_refresh_trust_the_targets_ca_bundle(
+    providers: Callable[[GoogleDriveTarget], GoogleDriveProvider], tmp_path: Path
+) -> None:
+    (tmp_path / "tls").mkdir()
+    with DriveEmulator(tmp_path / "tls", tls=True) as emulator:
+        bundle = emulator.write_ca_bundle(tmp_path / "drive-ca.pem")
+        target = oauth_target(emulator, tmp_path / "token.json").model_copy(update={"ca_bundle": bundle})
+        assert emulator.token_uri.startswith("https://")
+        authorize(target, *consent_through(emulator, lambda address: address))
+        provider = providers(target)
+        await provider.upload(job(tmp_path, "dev1/requests/tls.txt", b"over tls"), no_state)
+        assert [grant for grant, _ in emulator.grants] == ["authorization_code", "refresh_token"]
