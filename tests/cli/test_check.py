@@ -13,6 +13,7 @@ from cloudwatcher.daemon import checks
 from cloudwatcher.daemon.checks import check_target, check_watch_root
 from cloudwatcher.providers.google_drive.signin import (
     OAuthClient,
+    SignInAttempt,
     code_from,
     consent_url,
     exchange_code,
@@ -143,8 +144,10 @@ async def test_a_full_drive_that_signs_in_a_way_with_storage_is_not_blamed_on_a_
             del settings["service_account_file"]
             settings.update(oauth_client_file=str(emulator.oauth_client_file), token_file=str(tmp_path / "t.json"))
             client = OAuthClient.from_file(emulator.oauth_client_file)
-            address = emulator.consent(consent_url(client, state="s"))
-            store_refresh_token(tmp_path / "t.json", exchange_code(client, code_from(address, "s"), None))
+            attempt = SignInAttempt.new()
+            address = emulator.consent(consent_url(client, attempt))
+            code = code_from(address, attempt.state)
+            store_refresh_token(tmp_path / "t.json", exchange_code(client, code, attempt, None))
         target = GoogleDriveTarget.model_validate(settings)
         emulator.storage_quota_exceeded()
         result = await check_target(target)

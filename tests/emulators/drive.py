@@ -14,6 +14,8 @@ the state in :mod:`tests.emulators.drive_store` and the HTTP handler in :mod:`te
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import secrets
@@ -51,6 +53,16 @@ PER_MINUTE_LIMIT_MESSAGE = (
 )
 
 __all__ = ["DriveEmulator", "DriveError", "DriveFile", "Fault", "RequestRecord", "UploadSession"]
+
+
+def pkce_verifier_matches(verifier: str | None, challenge: str, method: str) -> bool:
+    """RFC 7636: a 43 to 128 character verifier whose S256 digest (or itself, "plain") is the challenge."""
+    if verifier is None or not 43 <= len(verifier) <= 128:
+        return False
+    if method == "plain":
+        return secrets.compare_digest(verifier, challenge)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return secrets.compare_digest(digest, challenge)
 
 
 class DriveEmulator:
@@ -97,7 +109,8 @@ class DriveEmulator:
         self.oauth_client_secret = "GOCSPX-" + secrets.token_urlsafe(18)
         self.oauth_client_file = workdir / "oauth-client.json"
         self.oauth_client_file.write_text(json.dumps(self._oauth_client_json()))
-        self._consent_codes: dict[str, str] = {}  # code → redirect_uri it was issued for
+        #: code → (redirect_uri, PKCE code_challenge or None, challenge method) it was issued for
+        self._consent_codes: dict[str, tuple[str, str | None, str]] = {}
         self.refresh_tokens: set[str] = set()
         #: Every grant the token endpoint accepted, in order: (grant_type, the JWT's sub or None).
         self.grants: list[tuple[str, str | None]] = []
@@ -146,9 +159,12 @@ class DriveEmulator:
             raise AssertionError("Error 400: invalid_request")
         if query.get("access_type") != "offline":
             raise AssertionError("without access_type=offline Google issues no refresh token")
+        challenge = query.get("code_challenge")
+        if challenge is not None and query.get("code_challenge_method", "plain") not in ("S256", "plain"):
+            raise AssertionError("Error 400: invalid_request (code_challenge_method)")
         code = "4/0A" + secrets.token_urlsafe(24)
         with self._lock:
-            self._consent_codes[code] = redirect
+            self._consent_codes[code] = (redirect, challenge, query.get("code_challenge_method", "plain"))
         return f"{redirect}/?{urlencode({'state': query.get('state', ''), 'code': code, 'scope': DRIVE_SCOPE})}"
 
     def write_ca_bundle(self, path: Path) -> Path:
@@ -334,11 +350,14 @@ class DriveEmulator:
             raise OAuthError("invalid_client", "Unauthorized", status=401)
         with self._lock:
             if form["grant_type"] == "authorization_code":
-                redirect = self._consent_codes.pop(form.get("code", ""), None)  # a code is good once
-                if redirect is None:
+                issued = self._consent_codes.pop(form.get("code", ""), None)  # a code is good once
+                if issued is None:
                     raise OAuthError("invalid_grant", "Malformed auth code.")
+                redirect, challenge, method = issued
                 if form.get("redirect_uri") not in (redirect, redirect + "/"):
                     raise OAuthError("redirect_uri_mismatch", "Bad Request")
+                if challenge is not None and not pkce_verifier_matches(form.get("code_verifier"), challenge, method):
+                    raise OAuthError("invalid_grant", "Invalid code verifier.")
                 refresh = "1//0g" + secrets.token_urlsafe(32)
                 self.refresh_tokens.add(refresh)
                 self.grants.append(("authorization_code", None))

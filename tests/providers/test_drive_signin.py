@@ -21,7 +21,14 @@ from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.providers import PermanentError, UploadJob
 from cloudwatcher.providers.google_drive import GoogleDriveProvider
 from cloudwatcher.providers.google_drive.authorize import AuthorizeError, authorize
-from cloudwatcher.providers.google_drive.signin import code_from, store_refresh_token
+from cloudwatcher.providers.google_drive.signin import (
+    OAuthClient,
+    SignInAttempt,
+    code_from,
+    consent_url,
+    exchange_code,
+    store_refresh_token,
+)
 from tests.emulators.drive import DriveEmulator
 from tests.emulators.fixtures import google_drive_settings
 
@@ -154,6 +161,17 @@ def test_a_code_used_twice_is_refused_and_the_token_file_left_alone(emulator: Dr
     with pytest.raises(PermanentError, match="refused the code"):
         authorize(target, show, lambda: pasted[0].split("code=")[1].split("&")[0])
     assert token_file.read_bytes() == before
+
+
+def test_a_code_is_worth_nothing_without_the_verifier_of_the_sign_in_that_asked_for_it(
+    emulator: DriveEmulator,
+) -> None:
+    client = OAuthClient.from_file(emulator.oauth_client_file)
+    asked = SignInAttempt.new()
+    code = code_from(emulator.consent(consent_url(client, asked)), asked.state)
+    with pytest.raises(PermanentError, match="Invalid code verifier"):
+        exchange_code(client, code, SignInAttempt.new(), None)
+    assert emulator.refresh_tokens == set()
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.config.settings import credential_path
 from cloudwatcher.providers.google_drive.signin import (
     OAuthClient,
+    SignInAttempt,
     code_from,
     consent_url,
     exchange_code,
-    new_state,
     store_refresh_token,
 )
 
@@ -33,17 +33,17 @@ def authorize(config: GoogleDriveTarget, show: Callable[[str], None], read_code:
     if config.oauth_client_file is None or config.token_file is None:
         raise AuthorizeError(f"target {config.name!r} does not sign in as a user (oauth_client_file + token_file)")
     client = OAuthClient.from_file(credential_path(config.oauth_client_file))
-    state = new_state()
+    attempt = SignInAttempt.new()
     show(
         "Open this address in a browser, sign in as the Drive user the files should belong to and allow access:\n\n"
-        f"{consent_url(client, state)}\n\n"
+        f"{consent_url(client, attempt)}\n\n"
         "The browser then goes to an address on 127.0.0.1 that does not load; copy that whole address\n"
         "(or just its code=... value) and paste it here:"
     )
     try:
-        code = code_from(read_code(), state)
+        code = code_from(read_code(), attempt.state)
     except ValueError as exc:
         raise AuthorizeError(str(exc)) from exc
     token_file = credential_path(config.token_file)
-    store_refresh_token(token_file, exchange_code(client, code, config.ca_bundle))
+    store_refresh_token(token_file, exchange_code(client, code, attempt, config.ca_bundle))
     return token_file

@@ -10,6 +10,8 @@ google-auth's own ``google.oauth2.credentials.Credentials``, which the transport
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -102,7 +104,26 @@ def user_secrets(config: GoogleDriveTarget) -> list[str]:
     return found
 
 
-def consent_url(client: OAuthClient, state: str) -> str:
+@dataclass(frozen=True)
+class SignInAttempt:
+    """One run of the consent flow: ``state`` ties the pasted address to this URL, and the PKCE
+    verifier (RFC 7636, which Google's guide for installed apps uses) makes a code caught on its
+    way through the loopback address useless to anyone who does not hold the verifier."""
+
+    state: str
+    code_verifier: str
+
+    @classmethod
+    def new(cls) -> SignInAttempt:
+        return cls(state=secrets.token_urlsafe(16), code_verifier=secrets.token_urlsafe(64))
+
+    @property
+    def code_challenge(self) -> str:
+        digest = hashlib.sha256(self.code_verifier.encode()).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def consent_url(client: OAuthClient, attempt: SignInAttempt) -> str:
     """The URL the user opens to grant Drive access; ``offline`` + ``consent`` yield a refresh token."""
     query = {
         "client_id": client.client_id,
@@ -111,7 +132,9 @@ def consent_url(client: OAuthClient, state: str) -> str:
         "scope": DRIVE_SCOPE,
         "access_type": "offline",
         "prompt": "consent",
-        "state": state,
+        "state": attempt.state,
+        "code_challenge": attempt.code_challenge,
+        "code_challenge_method": "S256",
     }
     return f"{client.auth_uri}?{urlencode(query)}"
 
@@ -134,7 +157,7 @@ def code_from(pasted: str, state: str) -> str:
     return query["code"][0]
 
 
-def exchange_code(client: OAuthClient, code: str, ca_bundle: Path | None) -> str:
+def exchange_code(client: OAuthClient, code: str, attempt: SignInAttempt, ca_bundle: Path | None) -> str:
     """Trade the consent code for a refresh token at the client's token endpoint."""
     http = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, ca_certs=ca_certs(ca_bundle))
     body = urlencode(
@@ -144,6 +167,7 @@ def exchange_code(client: OAuthClient, code: str, ca_bundle: Path | None) -> str
             "client_id": client.client_id,
             "client_secret": client.client_secret,
             "redirect_uri": LOOPBACK_REDIRECT,
+            "code_verifier": attempt.code_verifier,
         }
     )
     try:
@@ -179,8 +203,3 @@ def store_refresh_token(token_file: Path, refresh_token: str) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-
-
-def new_state() -> str:
-    """A value the consent URL carries and the redirect echoes, so a stale address is recognised."""
-    return secrets.token_urlsafe(16)
