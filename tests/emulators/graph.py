@@ -3,7 +3,9 @@
 Why strict: an emulator that accepts what the real service refuses proves nothing, so every
 MUST of ``/work/shared/API-NOTES.md`` (Microsoft Graph part) is enforced with the real error
 shape: bearer tokens on every Graph call, none on the pre-authenticated ``uploadUrl``,
-fragments in order, multiples of 320 KiB, one declared total, 416 on a wrong start.
+fragments in order, multiples of 320 KiB, one declared total, 416 on a wrong start. The token
+endpoint's client-credentials grant takes the client secret or a certificate's client assertion,
+checked as :mod:`tests.emulators.graph_assertion` describes against :attr:`GraphEmulator.certificate`.
 
 The server is aiohttp in its own event loop on a background thread, so sync and async tests
 share it. TLS uses a ``trustme`` CA made at start-up; :attr:`GraphEmulator.ca_pem` is the file
