@@ -103,7 +103,8 @@ def test_a_drive_users_client_secret_and_refresh_token_are_masked(stderr: io.Str
         ],
     )
     configure_logging("json", stream=stderr, secrets=secrets_of(settings))
-    logging.getLogger("google.auth").warning("refresh with GOCSPX-clientSecret42 and 1//0gRefreshTokenValue failed")
+    logger = logging.getLogger("cloudwatcher.providers.google_drive")
+    logger.warning("refresh with GOCSPX-clientSecret42 and 1//0gRefreshTokenValue failed")
     text = stderr.getvalue()
     assert "GOCSPX-clientSecret42" not in text and "1//0gRefreshTokenValue" not in text and REDACTED in text
 

@@ -4,7 +4,8 @@ Strict on purpose (../shared/API-NOTES.md): an emulator that accepts what Drive 
 nothing. It checks service-account JWT grants (RS256 against the key file it generated, iss,
 scope, aud, exp; a ``sub`` claim, domain-wide delegation, is recorded in :attr:`DriveEmulator.grants`),
 a user's OAuth consent (:meth:`DriveEmulator.consent` stands in for the browser; the
-authorization_code grant with its redirect_uri and PKCE verifier, then refresh_token grants), demands a bearer on every API call and chunk PUT, parses only the ``q``
+authorization_code grant with its redirect_uri and PKCE verifier, then refresh_token grants),
+demands a bearer on every API call and chunk PUT, parses only the ``q``
 expressions Drive documents, returns only the ``fields`` asked for, enforces 256 KiB chunk
 granularity, in-order chunks and the 5 MB multipart limit, hides shared-drive items from calls
 without ``supportsAllDrives``, and answers errors in Drive's JSON shape. Faults are injected
