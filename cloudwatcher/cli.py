@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cloudwatcher import __version__
-from cloudwatcher.config import ConfigError, Settings, SharePointTarget, load_settings
+from cloudwatcher.config import ConfigError, GoogleDriveTarget, Settings, SharePointTarget, load_settings
 from cloudwatcher.database import EmbeddedPostgresError, resolve_database_url
 from cloudwatcher.database.embedded import EmbeddedPostgres
 from cloudwatcher.schema import apply_migrations, schema_problem
@@ -79,9 +80,13 @@ def secrets_of(settings: Settings) -> list[str | None]:
     """
     found: list[str | None] = [settings.api_token()]
     for target in settings.target_list:
-        if isinstance(target, SharePointTarget):
+        if isinstance(target, SharePointTarget) and target.client_certificate_file is None:
             with contextlib.suppress(OSError):  # unreadable since it was checked: the target fails on its own
                 found.append(target.secret())
+        elif isinstance(target, GoogleDriveTarget) and target.oauth_client_file is not None:
+            from cloudwatcher.providers.google_drive.signin import user_secrets
+
+            found.extend(user_secrets(target))
     if settings.notify.webhook_url:
         webhook = urlsplit(settings.notify.webhook_url)
         found.extend([webhook.path.rstrip("/") if webhook.path.strip("/") else None, webhook.query or None])
@@ -419,6 +424,40 @@ def resume(target: TargetArgument, config: ConfigOption = None) -> None:
         console.print(f"resumed uploads to {escape(name)}")
     else:
         console.print(f"{escape(name)} was not paused")
+
+
+class SignInProvider(StrEnum):
+    """Providers whose sign-in needs a person's consent (only Drive so far)."""
+
+    google_drive = "google-drive"
+
+
+@app.command()
+def authorize(
+    provider: Annotated[SignInProvider, typer.Argument(help="the provider: google-drive")],
+    target: TargetArgument,
+    config: ConfigOption = None,
+) -> None:
+    """Sign TARGET in as a user: prints a consent URL, reads the code, stores the refresh token in token_file."""
+    from cloudwatcher.providers.base import ProviderError
+    from cloudwatcher.providers.google_drive.authorize import AuthorizeError
+    from cloudwatcher.providers.google_drive.authorize import authorize as authorize_drive
+
+    settings = settings_from(config)
+    name = configured_target(settings, target)
+    chosen = next(t for t in settings.target_list if t.name == name)
+    if not isinstance(chosen, GoogleDriveTarget):
+        fail(f"target {name!r} is a {chosen.provider} target, not {provider.value}", 2)
+        return
+    if chosen.oauth_client_file is None:
+        fail(f"target {name!r} signs in with a service account, which needs no authorization", 2)
+    try:
+        written = authorize_drive(chosen, show=lambda text: print(text, flush=True), read_code=sys.stdin.readline)
+    except (AuthorizeError, ProviderError) as exc:
+        fail(str(exc), 1)
+    else:
+        # Plain output: rich would wrap a long path, and scripts read it.
+        sys.stdout.write(f"signed in; the refresh token is in {written} (readable by its owner only)\n")
 
 
 @app.command()

@@ -125,6 +125,8 @@ class SharePointTarget(TargetBase):
     client_id: str
     client_secret: SecretStr | None = None
     client_secret_file: ReadableFile | None = None
+    #: A PEM holding the app registration's certificate and its private key (signs a client assertion).
+    client_certificate_file: ReadableFile | None = None
     drive_id: str | None = None
     site_id: str | None = None
     root: str = ""
@@ -134,14 +136,22 @@ class SharePointTarget(TargetBase):
 
     @model_validator(mode="after")
     def _needs_secret_and_drive(self) -> SharePointTarget:
-        if self.client_secret is None and self.client_secret_file is None:
-            raise ValueError("client_secret or client_secret_file is required")
+        given = [
+            key
+            for key in ("client_secret", "client_secret_file", "client_certificate_file")
+            if getattr(self, key) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "exactly one of client_secret, client_secret_file or client_certificate_file is required"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
         if not (self.drive_id or self.site_id):
             raise ValueError("drive_id or site_id is required")
         return self
 
     def secret(self) -> str:
-        """The client secret, read from its file when given as one."""
+        """The client secret, read from its file when given as one (not for a certificate sign-in)."""
         if self.client_secret is not None:
             return self.client_secret.get_secret_value()
         assert self.client_secret_file is not None
@@ -149,14 +159,41 @@ class SharePointTarget(TargetBase):
 
 
 class GoogleDriveTarget(TargetBase):
+    """A Drive folder. Service accounts own no storage, so one signs in to upload into a shared drive,
+    or impersonates a user (domain-wide delegation); else a user's OAuth consent (``authorize``)."""
+
     provider: Literal["google-drive"]
-    service_account_file: ReadableFile
+    service_account_file: ReadableFile | None = None
+    #: A user's email: the service account acts as that user through domain-wide delegation.
+    impersonate: str | None = None
+    #: The OAuth client ("Desktop app") JSON downloaded from the Google Cloud console.
+    oauth_client_file: ReadableFile | None = None
+    #: Where ``cloudwatcher authorize`` stores the user's refresh token; need not exist yet.
+    token_file: Path | None = None
     folder_id: str
     shared_drive_id: str | None = None
     api_endpoint: str = "https://www.googleapis.com"
     ca_bundle: Path | None = None
     # Drive's documented per-user quota makes an unthrottled uploader spin on 403s.
     requests_per_second: float | None = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> GoogleDriveTarget:
+        service_account = self.service_account_file is not None
+        oauth = self.oauth_client_file is not None or self.token_file is not None
+        if service_account and oauth:
+            raise ValueError(
+                "service_account_file cannot be combined with oauth_client_file/token_file: "
+                "give exactly one way to sign in"
+            )
+        if not service_account and not oauth:
+            raise ValueError("one way to sign in is required: service_account_file, or oauth_client_file + token_file")
+        if oauth and (self.oauth_client_file is None or self.token_file is None):
+            missing = "oauth_client_file" if self.oauth_client_file is None else "token_file"
+            raise ValueError(f"{missing} is required with a user's OAuth sign-in")
+        if self.impersonate is not None and not service_account:
+            raise ValueError("impersonate needs service_account_file (domain-wide delegation)")
+        return self
 
 
 class S3Target(TargetBase):

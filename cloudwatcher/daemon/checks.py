@@ -116,6 +116,8 @@ def _storage_hint(target: TargetConfig, error: ProviderError) -> str:
     """Why a Google Drive service account may have no room at all: it owns no storage of its own."""
     if not isinstance(error, QuotaExceededError) or target.provider != "google-drive":
         return ""
+    if getattr(target, "service_account_file", None) is None:  # a user's OAuth consent: the user's own quota
+        return ""
     if getattr(target, "shared_drive_id", None) or getattr(target, "impersonate", None):
         return ""
     return "; a service account without a shared drive (shared_drive_id) or impersonate has no storage quota of its own"

@@ -11,6 +11,14 @@ import pytest
 from cloudwatcher.config import GoogleDriveTarget, Settings
 from cloudwatcher.daemon import checks
 from cloudwatcher.daemon.checks import check_target, check_watch_root
+from cloudwatcher.providers.google_drive.signin import (
+    OAuthClient,
+    SignInAttempt,
+    code_from,
+    consent_url,
+    exchange_code,
+    store_refresh_token,
+)
 from tests.daemon_process import DaemonProcess
 from tests.emulators.drive import DriveEmulator
 from tests.emulators.fixtures import google_drive_settings
@@ -119,6 +127,32 @@ async def test_a_drive_service_account_without_a_shared_drive_is_told_why_it_has
     assert not result.ok
     assert result.name == "target drive (google-drive)"
     assert "quota" in result.detail and "service account without a shared drive" in result.detail
+
+
+@pytest.mark.parametrize("sign_in", ["impersonate", "shared drive", "user consent"])
+async def test_a_full_drive_that_signs_in_a_way_with_storage_is_not_blamed_on_a_service_account(
+    tmp_path: Path, sign_in: str
+) -> None:
+    with DriveEmulator(tmp_path) as emulator:
+        settings = google_drive_settings(emulator, name="drive")
+        if sign_in == "impersonate":
+            settings["impersonate"] = "field-ops@example.com"
+        elif sign_in == "shared drive":
+            settings["shared_drive_id"] = emulator.create_shared_drive()
+            settings["folder_id"] = settings["shared_drive_id"]
+        else:  # a user who consented: what `cloudwatcher authorize` stores
+            del settings["service_account_file"]
+            settings.update(oauth_client_file=str(emulator.oauth_client_file), token_file=str(tmp_path / "t.json"))
+            client = OAuthClient.from_file(emulator.oauth_client_file)
+            attempt = SignInAttempt.new()
+            address = emulator.consent(consent_url(client, attempt))
+            code = code_from(address, attempt.state)
+            store_refresh_token(tmp_path / "t.json", exchange_code(client, code, attempt, None))
+        target = GoogleDriveTarget.model_validate(settings)
+        emulator.storage_quota_exceeded()
+        result = await check_target(target)
+    assert not result.ok and "quota" in result.detail
+    assert "service account" not in result.detail
 
 
 async def test_a_cloud_target_that_refuses_the_probe_fails_naming_it(tmp_path: Path) -> None:

@@ -15,6 +15,14 @@ MISSING_FILE_CONFIGS = {
         '[[targets]]\nname = "sp"\nprovider = "sharepoint"\ntenant_id = "t"\nclient_id = "c"\n'
         'drive_id = "d"\nclient_secret_file = "{missing}"\n'
     ),
+    "client_certificate_file": (
+        '[[targets]]\nname = "sp"\nprovider = "sharepoint"\ntenant_id = "t"\nclient_id = "c"\n'
+        'drive_id = "d"\nclient_certificate_file = "{missing}"\n'
+    ),
+    "oauth_client_file": (
+        '[[targets]]\nname = "gd"\nprovider = "google-drive"\nfolder_id = "f"\noauth_client_file = "{missing}"\n'
+        'token_file = "{missing}.token"\n'
+    ),
     "service_account_file": (
         '[[targets]]\nname = "gd"\nprovider = "google-drive"\nfolder_id = "f"\nservice_account_file = "{missing}"\n'
     ),

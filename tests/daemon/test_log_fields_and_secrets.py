@@ -83,6 +83,32 @@ def test_a_client_secret_read_from_its_file_is_masked(stderr: io.StringIO, tmp_p
     assert "Zq8~client-secret-from-file" not in text and REDACTED in text
 
 
+def test_a_drive_users_client_secret_and_refresh_token_are_masked(stderr: io.StringIO, tmp_path: Path) -> None:
+    client_file = tmp_path / "oauth-client.json"
+    client_file.write_text(
+        '{"installed": {"client_id": "1-x.apps.googleusercontent.com", "client_secret": "GOCSPX-clientSecret42"}}'
+    )
+    token_file = tmp_path / "token.json"
+    token_file.write_text('{"refresh_token": "1//0gRefreshTokenValue"}')
+    settings = Settings(
+        state_dir=tmp_path,
+        targets=[
+            {
+                "name": "gd",
+                "provider": "google-drive",
+                "folder_id": "f",
+                "oauth_client_file": str(client_file),
+                "token_file": str(token_file),
+            }
+        ],
+    )
+    configure_logging("json", stream=stderr, secrets=secrets_of(settings))
+    logger = logging.getLogger("cloudwatcher.providers.google_drive")
+    logger.warning("refresh with GOCSPX-clientSecret42 and 1//0gRefreshTokenValue failed")
+    text = stderr.getvalue()
+    assert "GOCSPX-clientSecret42" not in text and "1//0gRefreshTokenValue" not in text and REDACTED in text
+
+
 def test_a_webhook_urls_path_and_query_are_masked(stderr: io.StringIO, tmp_path: Path) -> None:
     url = "https://hooks.example.com/services/T0AAA/B0BBB/xyzSecretPart?key=abc123def"
     settings = Settings(state_dir=tmp_path, notify={"webhook_url": url})

@@ -2,7 +2,10 @@
 
 Strict on purpose (../shared/API-NOTES.md): an emulator that accepts what Drive refuses proves
 nothing. It checks service-account JWT grants (RS256 against the key file it generated, iss,
-scope, aud, exp), demands a bearer on every API call and chunk PUT, parses only the ``q``
+scope, aud, exp; a ``sub`` claim, domain-wide delegation, is recorded in :attr:`DriveEmulator.grants`),
+a user's OAuth consent (:meth:`DriveEmulator.consent` stands in for the browser; the
+authorization_code grant with its redirect_uri and PKCE verifier, then refresh_token grants),
+demands a bearer on every API call and chunk PUT, parses only the ``q``
 expressions Drive documents, returns only the ``fields`` asked for, enforces 256 KiB chunk
 granularity, in-order chunks and the 5 MB multipart limit, hides shared-drive items from calls
 without ``supportsAllDrives``, and answers errors in Drive's JSON shape. Faults are injected
@@ -14,6 +17,8 @@ the state in :mod:`tests.emulators.drive_store` and the HTTP handler in :mod:`te
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import secrets
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -50,6 +56,16 @@ PER_MINUTE_LIMIT_MESSAGE = (
 )
 
 __all__ = ["DriveEmulator", "DriveError", "DriveFile", "Fault", "RequestRecord", "UploadSession"]
+
+
+def pkce_verifier_matches(verifier: str | None, challenge: str, method: str) -> bool:
+    """RFC 7636: a 43 to 128 character verifier whose S256 digest (or itself, "plain") is the challenge."""
+    if verifier is None or not 43 <= len(verifier) <= 128:
+        return False
+    if method == "plain":
+        return secrets.compare_digest(verifier, challenge)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return secrets.compare_digest(digest, challenge)
 
 
 class DriveEmulator:
@@ -91,6 +107,16 @@ class DriveEmulator:
         self.key_id = secrets.token_hex(20)
         self.key_file = workdir / "service-account.json"
         self.key_file.write_text(json.dumps(self._key_json()))
+        # A user's OAuth consent ("Desktop app" client), as Google's OAuth 2.0 for installed apps documents.
+        self.oauth_client_id = "1234567890-emu.apps.googleusercontent.com"
+        self.oauth_client_secret = "GOCSPX-" + secrets.token_urlsafe(18)
+        self.oauth_client_file = workdir / "oauth-client.json"
+        self.oauth_client_file.write_text(json.dumps(self._oauth_client_json()))
+        #: code → (redirect_uri, PKCE code_challenge or None, challenge method) it was issued for
+        self._consent_codes: dict[str, tuple[str, str | None, str]] = {}
+        self.refresh_tokens: set[str] = set()
+        #: Every grant the token endpoint accepted, in order: (grant_type, the JWT's sub or None).
+        self.grants: list[tuple[str, str | None]] = []
         self._thread = threading.Thread(target=self._server.serve_forever, name="drive-emulator", daemon=True)
 
     def _key_json(self) -> dict[str, str]:
@@ -107,6 +133,42 @@ class DriveEmulator:
             "token_uri": self.token_uri,
             "auth_uri": f"{self.url}/auth",
         }
+
+    def _oauth_client_json(self) -> dict[str, Any]:
+        return {
+            "installed": {
+                "client_id": self.oauth_client_id,
+                "project_id": "cloudwatcher-test",
+                "auth_uri": f"{self.url}/o/oauth2/auth",
+                "token_uri": self.token_uri,
+                "client_secret": self.oauth_client_secret,
+                "redirect_uris": ["http://localhost"],
+            }
+        }
+
+    def consent(self, url: str) -> str:
+        """What the browser does when the user agrees on the consent page: checks the URL as Google does
+        and returns the address it redirects to, holding ``code`` and ``state``."""
+        split = urlsplit(url)
+        query = dict(parse_qsl(split.query))
+        if f"{split.scheme}://{split.netloc}{split.path}" != f"{self.url}/o/oauth2/auth":
+            raise AssertionError(f"not this emulator's consent page: {url}")
+        if query.get("client_id") != self.oauth_client_id:
+            raise AssertionError("Error 401: invalid_client")
+        redirect = query.get("redirect_uri", "")
+        if urlsplit(redirect).hostname not in ("127.0.0.1", "localhost", "::1") or urlsplit(redirect).scheme != "http":
+            raise AssertionError("Error 400: redirect_uri_mismatch (desktop clients take loopback addresses)")
+        if query.get("response_type") != "code" or DRIVE_SCOPE not in query.get("scope", "").split():
+            raise AssertionError("Error 400: invalid_request")
+        if query.get("access_type") != "offline":
+            raise AssertionError("without access_type=offline Google issues no refresh token")
+        challenge = query.get("code_challenge")
+        if challenge is not None and query.get("code_challenge_method", "plain") not in ("S256", "plain"):
+            raise AssertionError("Error 400: invalid_request (code_challenge_method)")
+        code = "4/0A" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._consent_codes[code] = (redirect, challenge, query.get("code_challenge_method", "plain"))
+        return f"{redirect}/?{urlencode({'state': query.get('state', ''), 'code': code, 'scope': DRIVE_SCOPE})}"
 
     def write_ca_bundle(self, path: Path) -> Path:
         """The test CA as a PEM file (TLS mode only), for ``ca_bundle``."""
@@ -239,8 +301,11 @@ class DriveEmulator:
     # --- token endpoint -------------------------------------------------------------------------
 
     def grant_token(self, form: dict[str, str]) -> dict[str, Any]:
-        """Check a jwt-bearer grant; a bad one raises ``OAuthError`` (400 invalid_grant)."""
-        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        """Check a grant; a bad one raises ``OAuthError`` (400, Google's error names)."""
+        grant_type = form.get("grant_type")
+        if grant_type in ("authorization_code", "refresh_token"):
+            return self._user_grant(form)
+        if grant_type != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             raise OAuthError("unsupported_grant_type", "Invalid grant_type")
         try:
             header_b64, claims_b64, signature_b64 = form["assertion"].split(".")
@@ -269,10 +334,41 @@ class DriveEmulator:
         iat, exp = float(claims.get("iat", 0)), float(claims.get("exp", 0))
         if exp < now or iat > now + 300 or exp - iat > 3600:
             raise OAuthError("invalid_grant", "Invalid JWT: Token must be a short-lived token")
+        subject = claims.get("sub")
+        if subject is not None and (not isinstance(subject, str) or "@" not in subject):
+            raise OAuthError("invalid_grant", "Invalid email or User ID")
+        with self._lock:
+            self.grants.append((str(grant_type), subject))
+        return self._access_token()
+
+    def _access_token(self) -> dict[str, Any]:
         token = "ya29." + secrets.token_urlsafe(24)
         with self._lock:
-            self.tokens[token] = now + 3599
-        return {"access_token": token, "token_type": "Bearer", "expires_in": 3599}
+            self.tokens[token] = time.time() + 3599
+        return {"access_token": token, "token_type": "Bearer", "expires_in": 3599, "scope": DRIVE_SCOPE}
+
+    def _user_grant(self, form: dict[str, str]) -> dict[str, Any]:
+        """The authorization_code and refresh_token grants of Google's OAuth 2.0 for installed apps."""
+        if form.get("client_id") != self.oauth_client_id or form.get("client_secret") != self.oauth_client_secret:
+            raise OAuthError("invalid_client", "Unauthorized", status=401)
+        with self._lock:
+            if form["grant_type"] == "authorization_code":
+                issued = self._consent_codes.pop(form.get("code", ""), None)  # a code is good once
+                if issued is None:
+                    raise OAuthError("invalid_grant", "Malformed auth code.")
+                redirect, challenge, method = issued
+                if form.get("redirect_uri") not in (redirect, redirect + "/"):
+                    raise OAuthError("redirect_uri_mismatch", "Bad Request")
+                if challenge is not None and not pkce_verifier_matches(form.get("code_verifier"), challenge, method):
+                    raise OAuthError("invalid_grant", "Invalid code verifier.")
+                refresh = "1//0g" + secrets.token_urlsafe(32)
+                self.refresh_tokens.add(refresh)
+                self.grants.append(("authorization_code", None))
+                return {**self._access_token(), "refresh_token": refresh}
+            if form.get("refresh_token") not in self.refresh_tokens:
+                raise OAuthError("invalid_grant", "Token has been expired or revoked.")
+            self.grants.append(("refresh_token", None))
+        return self._access_token()
 
     def check_bearer(self, authorization: str | None) -> None:
         if not authorization or not authorization.startswith("Bearer "):

@@ -132,7 +132,7 @@ class DriveHandler(BaseHTTPRequestHandler):
         try:
             self._send_json(200, self.emu.grant_token(form), record)
         except OAuthError as error:
-            self._send_json(400, {"error": error.error, "error_description": error.description}, record)
+            self._send_json(error.status, {"error": error.error, "error_description": error.description}, record)
 
     # --- Drive semantics ------------------------------------------------------------------------
 

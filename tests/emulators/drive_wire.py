@@ -161,9 +161,9 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], byt
 
 
 class OAuthError(Exception):
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
-        self.error, self.description = error, description
+        self.error, self.description, self.status = error, description, status
 
 
 def b64decode_padded(text: str) -> bytes:

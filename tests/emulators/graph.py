@@ -3,7 +3,9 @@
 Why strict: an emulator that accepts what the real service refuses proves nothing, so every
 MUST of ``/work/shared/API-NOTES.md`` (Microsoft Graph part) is enforced with the real error
 shape: bearer tokens on every Graph call, none on the pre-authenticated ``uploadUrl``,
-fragments in order, multiples of 320 KiB, one declared total, 416 on a wrong start.
+fragments in order, multiples of 320 KiB, one declared total, 416 on a wrong start. The token
+endpoint's client-credentials grant takes the client secret or a certificate's client assertion,
+checked as :mod:`tests.emulators.graph_assertion` describes against :attr:`GraphEmulator.certificate`.
 
 The server is aiohttp in its own event loop on a background thread, so sync and async tests
 share it. TLS uses a ``trustme`` CA made at start-up; :attr:`GraphEmulator.ca_pem` is the file
@@ -29,12 +31,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import trustme
 from aiohttp import web
 
+from tests.emulators.graph_assertion import AppCertificate, verify_client_assertion
 from tests.emulators.graph_routes import DROPPED, GraphRoutes
 from tests.emulators.graph_store import Drive, GraphError, UploadSession
 
@@ -74,6 +77,11 @@ class GraphEmulator:
 
     def __init__(self, workdir: Path, *, token_lifetime: int = 3599, closed_ranges: bool = False) -> None:
         self.client_secret = "emulator-secret-" + secrets.token_hex(8)
+        #: The certificate registered on the app (certificate sign-in); its PEM holds the private key.
+        self.certificate = AppCertificate.generate()
+        self.certificate_pem = self.certificate.write(workdir / "graph-app-certificate.pem")
+        #: Claims of every client assertion accepted, in order.
+        self.assertions: list[dict[str, Any]] = []
         self.token_lifetime = token_lifetime
         #: Answer intermediate fragments with SharePoint's "N-M" ranges instead of "N-".
         self.closed_ranges = closed_ranges
@@ -241,6 +249,14 @@ class GraphEmulator:
         ]
 
     # ----------------------------------------------------------------------------- internals used by routes
+
+    def accept_assertion(self, assertion: str, token_url: str) -> None:
+        """Check a client assertion against the registered certificate; raises ``AssertionRefused``."""
+        claims = verify_client_assertion(
+            assertion, registered=[self.certificate], client_id=self.client_id, token_url=token_url
+        )
+        with self._lock:
+            self.assertions.append(claims)
 
     def issue_token(self) -> tuple[str, int]:
         token = "eyJ0eXAiOiJKV1QifQ." + secrets.token_urlsafe(32)

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tests.emulators.graph_assertion import JWT_BEARER_ASSERTION, AssertionRefused
 from tests.emulators.graph_store import (
     SIMPLE_UPLOAD_LIMIT,
     GraphError,
@@ -100,7 +101,16 @@ class GraphRoutes:
                 400,
                 {"error": "unauthorized_client", "error_description": "AADSTS700016: unknown application"},
             )
-        if form.get("client_secret") != self.emulator.client_secret:
+        if "client_assertion" in form or "client_assertion_type" in form:
+            if form.get("client_assertion_type") != JWT_BEARER_ASSERTION or "client_secret" in form:
+                return _json(400, {"error": "invalid_request", "error_description": "AADSTS50027: bad assertion type"})
+            try:
+                self.emulator.accept_assertion(
+                    str(form.get("client_assertion", "")), f"{self.emulator.authority_url}/{tenant}/oauth2/v2.0/token"
+                )
+            except AssertionRefused as refused:
+                return _json(401, {"error": "invalid_client", "error_description": str(refused)})
+        elif form.get("client_secret") != self.emulator.client_secret:
             return _json(
                 401,
                 {

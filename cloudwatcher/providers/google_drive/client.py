@@ -8,17 +8,14 @@ import threading
 from typing import Any
 
 import httplib2
-from google.oauth2 import service_account
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 
 from cloudwatcher.config import GoogleDriveTarget
-from cloudwatcher.config.settings import credential_path
 from cloudwatcher.providers.base import PermanentError
 from cloudwatcher.providers.google_drive.api import (
     CHUNK_GRANULARITY,
     DEFAULT_CHUNK_SIZE,
-    DRIVE_SCOPE,
     FILE_FIELDS,
     FOLDER_MIME,
     HTTP_TIMEOUT_SECONDS,
@@ -28,6 +25,7 @@ from cloudwatcher.providers.google_drive.api import (
     discovery_document,
     quote_q,
 )
+from cloudwatcher.providers.google_drive.signin import load_credentials
 from cloudwatcher.providers.google_drive.state import FolderCache, LiveSessions, PathLocks
 from cloudwatcher.providers.google_drive.upload_cap import UploadCapWatch
 from cloudwatcher.providers.pacing import TargetPacing
@@ -56,7 +54,7 @@ class DriveBase:
         self._local = threading.local()
         self._transports: list[AuthorizedHttp] = []
         self._setup_lock = threading.Lock()
-        self._credentials: service_account.Credentials | None = None
+        self._credentials: Any = None  # google-auth credentials of whichever kind signin.py built
         self._discovery = discovery_document(config.api_endpoint)
         self._pacing = TargetPacing.for_target(config)
         self._folders = FolderCache(config.folder_id)
@@ -70,16 +68,10 @@ class DriveBase:
     def _token_uri(self) -> str:
         return str(getattr(self._credentials, "_token_uri", "the token endpoint"))
 
-    def _get_credentials(self) -> service_account.Credentials:
+    def _get_credentials(self) -> Any:
         with self._setup_lock:
             if self._credentials is None:
-                key_file = credential_path(self._config.service_account_file)
-                try:
-                    self._credentials = service_account.Credentials.from_service_account_file(
-                        str(key_file), scopes=[DRIVE_SCOPE]
-                    )
-                except (OSError, ValueError) as exc:
-                    raise PermanentError(f"cannot use service account key {key_file}: {exc}") from exc
+                self._credentials = load_credentials(self._config)
             return self._credentials
 
     def _http(self) -> ThrottledHttp:

@@ -80,7 +80,7 @@ def translate_http_error(exc: HttpError) -> ProviderError:
     if status == 429 or (status == 403 and reason in _RATE_REASONS) or status == 408 or status >= 500:
         return TransientError(text, retry_after=retry_after)
     if status == 401:
-        return PermanentError(f"{text} (the service account's token was refused)")
+        return PermanentError(f"{text} (the access token was refused)")
     return PermanentError(text)
 
 
@@ -91,7 +91,7 @@ def translate_error(exc: BaseException, token_uri: str = "the token endpoint") -
     if isinstance(exc, HttpError):
         return translate_http_error(exc)
     if isinstance(exc, google.auth.exceptions.RefreshError):
-        text = f"service-account token request to {token_uri} failed: {exc}"
+        text = f"token request to {token_uri} failed: {exc}"
         return TransientError(text) if getattr(exc, "retryable", False) else PermanentError(text)
     if isinstance(exc, google.auth.exceptions.TransportError):
         return TransientError(f"cannot reach {token_uri}: {exc}")

@@ -10,7 +10,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
-from azure.identity.aio import ClientSecretCredential
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.authentication import AnonymousAuthenticationProvider
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
@@ -28,6 +27,7 @@ from cloudwatcher.providers.base import PermanentError, TransientError
 from cloudwatcher.providers.pacing import TargetPacing
 from cloudwatcher.providers.sharepoint.errors import from_api_error, from_token_error, status_of
 from cloudwatcher.providers.sharepoint.names import MAX_PATH_LENGTH, sanitize_segment
+from cloudwatcher.providers.sharepoint.signin import sign_in_credential
 from cloudwatcher.providers.sharepoint.transport import RenewableCredential, RequestPacing, ssl_context, trust_file_for
 
 log = logging.getLogger(__name__)
@@ -49,18 +49,7 @@ class GraphBase:
         self._root = [sanitize_segment(part) for part in config.root.split("/") if part]
         trust_file = trust_file_for(config.ca_bundle)
         verify = ssl_context(trust_file)
-        self._credential = RenewableCredential(
-            lambda: ClientSecretCredential(
-                config.tenant_id,
-                config.client_id,
-                config.secret(),
-                authority=config.authority_url.rstrip("/"),
-                disable_instance_discovery=True,
-                connection_verify=trust_file or True,
-                # Two quick retries smooth a blip; longer outages are the daemon's to retry.
-                retry_total=2,
-            )
-        )
+        self._credential = RenewableCredential(lambda: sign_in_credential(config, trust_file))
         scope = f"https://{graph_host}/.default" if graph_host else "https://graph.microsoft.com/.default"
         auth = AzureIdentityAuthenticationProvider(
             self._credential,  # an AsyncTokenCredential by shape

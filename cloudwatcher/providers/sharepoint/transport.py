@@ -10,23 +10,23 @@ from typing import Any
 
 import httpx
 from azure.core.credentials import AccessToken
-from azure.identity.aio import ClientSecretCredential
+from azure.core.credentials_async import AsyncTokenCredential
 from kiota_http.middleware import BaseMiddleware
 
 from cloudwatcher.providers.pacing import TokenBucket
 
 
 class RenewableCredential:
-    """ClientSecretCredential (which caches and refreshes tokens), plus a way to drop its cache.
+    """An azure-identity credential (which caches and refreshes tokens), plus a way to drop its cache.
 
     A 401 with a token the cache still considers valid (revoked, rotated keys) is answered by
     :meth:`renew`: a fresh credential, hence a fresh token; the old one is closed at the end.
     """
 
-    def __init__(self, factory: Callable[[], ClientSecretCredential]) -> None:
+    def __init__(self, factory: Callable[[], AsyncTokenCredential]) -> None:
         self._factory = factory
         self._current = factory()
-        self._retired: list[ClientSecretCredential] = []
+        self._retired: list[AsyncTokenCredential] = []
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         return await self._current.get_token(*scopes, **kwargs)
