@@ -55,7 +55,15 @@ async def test_http_status_health_metrics_and_retry(daemon: Daemon) -> None:
             assert response.status == 401  # a token is set: needed on loopback too
         async with http.get(f"{base}/status", headers={"Authorization": f"Bearer {TOKEN}"}) as response:
             status = await response.json()
-        assert set(status) == {"version", "targets", "requests", "devices", "recent_failures", "instances"}
+        assert set(status) == {
+            "version",
+            "targets",
+            "requests",
+            "devices",
+            "recent_failures",
+            "instances",
+            "instances_not_listed",
+        }
         assert status["targets"][0]["name"] == "local" and status["targets"][0]["failed"] == 1
         assert status["recent_failures"][0]["local_path"] == "truck-1/requests/a.txt"
         cli_status = json.loads(d.command("status", "--json").stdout)
