@@ -60,3 +60,28 @@ def test_the_readme_links_every_page_under_docs() -> None:
     linked = set(DOCS_LINK.findall((REPOSITORY / "README.md").read_text()))
     pages = {f"docs/{page.name}" for page in (REPOSITORY / "docs").glob("*.md")}
     assert pages <= linked
+
+
+def setting_keys() -> set[str]:
+    """Every configuration key the settings models accept, nested ones dotted (``retry.max_attempts``)."""
+    from pydantic import BaseModel
+
+    from cloudwatcher.config.settings import GoogleDriveTarget, LocalTarget, S3Target, Settings, SharePointTarget
+
+    keys: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= {f"{name}.{nested}" for nested in annotation.model_fields}
+        else:
+            keys.add(name)
+    for target in (LocalTarget, SharePointTarget, GoogleDriveTarget, S3Target):
+        keys |= set(target.model_fields)
+    return keys
+
+
+def test_the_configuration_page_describes_every_setting() -> None:
+    page = (REPOSITORY / "docs" / "configuration.md").read_text()
+    keys = setting_keys()
+    assert "retry.max_attempts" in keys and "bucket" in keys
+    assert sorted(key for key in keys if f"`{key}`" not in page) == []
