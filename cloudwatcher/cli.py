@@ -1,4 +1,4 @@
-"""The ``cloudwatcher`` command (CONTRACT.md section 2).
+"""The ``cloudwatcher`` command (docs/configuration.md, Commands).
 
 Exit codes: 0 success; 2 bad configuration or usage (one line naming the key); 1 anything else.
 """

@@ -1,4 +1,4 @@
-"""Settings models (CONTRACT.md section 3).
+"""Settings models (documented in docs/configuration.md).
 
 Precedence is flags > environment (``CLOUDWATCHER_`` prefix, ``__`` between nested keys,
 JSON for lists) > TOML file > defaults; :mod:`cloudwatcher.config.loading` wires the sources.

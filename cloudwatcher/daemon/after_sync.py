@@ -1,4 +1,4 @@
-"""The after-sync policy (``after_sync = keep | archive | delete``, CONTRACT.md section 3).
+"""The after-sync policy (``after_sync = keep | archive | delete``, docs/configuration.md).
 
 A dropped file is archived or deleted only when all of this holds, checked again with the
 file's ledger rows locked, right before it is touched:

@@ -1,4 +1,4 @@
-"""Per-target include/exclude globs (CONTRACT.md section 3).
+"""Per-target include/exclude globs (docs/configuration.md, Target settings).
 
 Python 3.11's fnmatch lets ``*`` cross folder boundaries and has no ``**``; ``glob.translate``
 arrives only in 3.13. The contract needs ``*`` within one folder and ``**`` across folders,

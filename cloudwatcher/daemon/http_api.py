@@ -1,4 +1,4 @@
-"""The daemon's HTTP surface on ``http_bind`` (CONTRACT.md section 8): status, health,
+"""The daemon's HTTP surface on ``http_bind`` (docs/operations.md, docs/security.md): status, health,
 Prometheus metrics and the retry action.
 
 The application is built from plain callables, so it knows nothing about the ledger and can

@@ -1,4 +1,4 @@
-"""The watched folder layout (CONTRACT.md section 4): which paths are files we take, and as what."""
+"""The watched folder layout (README.md, Folder layout): which paths are files we take, and as what."""
 
 from __future__ import annotations
 

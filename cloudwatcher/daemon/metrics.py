@@ -1,4 +1,4 @@
-"""Prometheus metrics for ``GET /metrics`` (CONTRACT.md section 8).
+"""Prometheus metrics for ``GET /metrics`` (docs/operations.md, Metrics).
 
 Everything lives in one dedicated :data:`REGISTRY`, not prometheus-client's global one, so
 that tests and embedding code never see a library's stray collectors and a name can never be
@@ -72,7 +72,7 @@ KNOWN_REQUEST_TYPES = frozenset(
         "invalid",
     }
 )
-#: Error codes of CONTRACT.md section 6 (the domain's own list), plus "none" for success.
+#: Error codes of docs/ledger-and-requests.md (the domain's own list), plus "none" for success.
 KNOWN_ERROR_CODES = frozenset({"none", *get_args(ErrorCode)})
 
 # The *_created series double the output and no dashboard of ours reads them.

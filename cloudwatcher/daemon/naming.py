@@ -1,4 +1,4 @@
-"""Remote names that never collide (CONTRACT.md section 5, "Names that collide remotely").
+"""Remote names that never collide (docs/providers.md, Names).
 
 Two local names can land on one remote file: SharePoint compares names case-insensitively
 (``A.txt`` and ``a.txt``), and a provider's renaming rule can merge names (``a:b`` and its

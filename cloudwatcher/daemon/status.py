@@ -1,4 +1,4 @@
-"""The status snapshot (CONTRACT.md section 8), shared by ``cloudwatcher status`` and ``GET /status``."""
+"""The status snapshot (docs/operations.md, Status), shared by ``cloudwatcher status`` and ``GET /status``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Whether a target is working, parked by a daily cap, full, or failing (CONTRACT.md section 5, "Quotas").
+"""Whether a target is working, parked by a daily cap, full, or failing (docs/ledger-and-requests.md, Statuses).
 
 The state lives in ``target_states`` so that every daemon sharing the database sees it: the
 claim statement hands out no row of a parked target, ``status`` shows it, and each change of

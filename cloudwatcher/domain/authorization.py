@@ -1,4 +1,4 @@
-"""Who may do what, and where (CONTRACT §6).
+"""Who may do what, and where (docs/ledger-and-requests.md, Types; docs/security.md).
 
 Permissions come from roles (``role_permissions``); the role ``admin`` has every permission
 and acts on every location. Everyone else acts only on locations whose department is one of

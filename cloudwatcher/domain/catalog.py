@@ -1,4 +1,4 @@
-"""``load_catalog_file``: reference data upserted on natural keys (CONTRACT §7).
+"""``load_catalog_file``: reference data upserted on natural keys (docs/ledger-and-requests.md, Reference data).
 
 Everything is validated first, then written in ONE transaction in dependency order (roles,
 users, departments, user links, devices with their users, locations, suppliers, parts with variants and offers,

@@ -1,4 +1,4 @@
-"""The reference-data file of ``cloudwatcher load`` (CONTRACT §7), as strict models.
+"""The reference-data file of ``cloudwatcher load`` (docs/ledger-and-requests.md, Reference data), as strict models.
 
 Optional keys left out of an entry are left alone in the database (``None`` below means "not
 given"); lists of roles, departments and permissions, when given, are the complete set.

@@ -1,4 +1,4 @@
-"""Device sessions (CONTRACT §5 ``device_connections``) driven by file activity.
+"""Device sessions (``device_connections``, docs/ledger-and-requests.md) driven by file activity.
 
 A device's first file opens a session (``connection_type = 'file-drop'``); later files move
 ``last_seen_at``; ``device_idle_seconds`` of silence closes it with ``disconnected_at`` = the

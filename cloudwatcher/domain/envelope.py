@@ -1,4 +1,5 @@
-"""Parsing and validating request envelopes (CONTRACT §6) before anything touches the database.
+"""Parsing and validating request envelopes before anything touches the database
+(docs/ledger-and-requests.md, Request envelopes).
 
 Everything a device can get wrong is decided here, so that handlers only see well-typed
 payloads: malformed bytes are ``invalid_json``; a JSON value of the wrong shape, wrong types,

@@ -1,4 +1,4 @@
-"""The failures a request can end in, each with the error code devices see (CONTRACT §6)."""
+"""The failures a request can end in, each with the error code devices see (docs/ledger-and-requests.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``process_response_file``: files in a device's ``responses/`` folder.
 
 Either the daemon's own response (its content equals a ``responses`` row: link the ledger
-rows to it), or an external processor's answer to a pending request (CONTRACT §6): stored as
+rows to it), or an external processor's answer to a pending request (docs/ledger-and-requests.md): stored as
 the request's response (``ai_processed`` when an ``agent`` block is present, which also
 becomes an ``agent_decisions`` row, with the local account that owns the file as
 ``processor_account``) and the request's status follows. Anything else is logged and left

@@ -1,6 +1,6 @@
 """``create_order``: supplier choice, pricing, approval levels and the manager chain.
 
-Supplier choice per line (CONTRACT §6): the supplier the device names, else the preferred
+Supplier choice per line (docs/ledger-and-requests.md, Types): the supplier the device names, else the preferred
 offer (``part_suppliers.is_preferred``), else the cheapest active one (the seed's "best
 supplier" query, pattern 3); offers for the exact variant win over offers for the part as a
 whole. The approver of level k is the k-th manager

@@ -1,7 +1,7 @@
 """The RequestRouter: which handler applies a request type, and which permission it needs.
 
 Every request also needs ``requests.create``. Types without a built-in handler are kept
-``pending`` for an external processor (CONTRACT §6). The router records its choice in
+``pending`` for an external processor (docs/ledger-and-requests.md, Types). The router records its choice in
 ``agent_decisions`` so that "why was this request handled like that" has an answer.
 """
 

@@ -1,4 +1,4 @@
-"""Pacing of a target's traffic: ``requests_per_second`` and ``bandwidth_limit`` (CONTRACT.md §3).
+"""Pacing of a target's traffic: ``requests_per_second`` and ``bandwidth_limit`` (docs/configuration.md).
 
 One token bucket serves every provider, whatever its SDK. boto3 and google-api-python-client
 block in the target's worker threads; msgraph-sdk (httpx) awaits on the daemon's event loop.

@@ -220,7 +220,7 @@ HEARTBEAT = "UPDATE instances SET last_heartbeat = now() WHERE id = $1"
 STOP_INSTANCE = "UPDATE instances SET stopped_at = now(), last_heartbeat = now() WHERE id = $1"
 
 LIST_FILES = """
--- Every ledger column under its own name (CONTRACT.md section 5), plus ref_id for `retry`.
+-- Every ledger column under its own name (docs/ledger-and-requests.md), plus ref_id for `retry`.
 SELECT id AS ref_id, cloud_file_refs.*
 FROM cloud_file_refs
 WHERE ($1::text IS NULL OR sync_status = $1)

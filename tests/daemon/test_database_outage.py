@@ -1,4 +1,4 @@
-"""A database restart while the daemon runs is ridden out (CONTRACT.md section 5)."""
+"""A database restart while the daemon runs is ridden out (docs/operations.md, Troubleshooting pointers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Quotas against the Drive emulator, through the daemon subprocess (CONTRACT.md section 5, "Quotas").
+"""Quotas against the Drive emulator, through the daemon subprocess (docs/ledger-and-requests.md, Statuses).
 
 A daily upload cap parks the whole target until the cap can have reset, spending no attempts;
 a full storage quota gives up at once and marks the target full until ``cloudwatcher retry``.

@@ -1,4 +1,4 @@
-"""Field hardening against the Graph emulator, through the daemon subprocess (CONTRACT.md section 5).
+"""Field hardening against the Graph emulator, through the daemon subprocess (docs/providers.md, Microsoft Graph).
 
 SharePoint's own rewrites end ``server-modified`` after one upload, case variants never
 overwrite each other, a full library marks the target full and gives up at once until

@@ -1,4 +1,4 @@
-"""Which paths the daemon takes (CONTRACT.md section 4) and per-target globs (section 3)."""
+"""Which paths the daemon takes (README.md, Folder layout) and per-target globs (docs/configuration.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Several daemons on one database (CONTRACT.md section 10): nothing happens twice."""
+"""Several daemons on one database (docs/architecture.md, Several daemons on one database): nothing happens twice."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 HAVE_BROWSER = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
-LIVE = 5.0  # pages reflect changes within this many seconds (CONTRACT.md section 8)
+LIVE = 5.0  # pages reflect changes within this many seconds (the dashboard refreshes every 2 s, README.md, Operations)
 
 # `make test` installs them; under CI a missing browser is a failure, not a skip.
 needs_browser = pytest.mark.skipif(

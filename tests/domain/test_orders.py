@@ -23,7 +23,8 @@ class Orders:
 
     async def send(self, kind: str, user: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.count += 1
-        # A fresh request_id each time: the same bytes twice would be a duplicate (CONTRACT §6).
+        # A fresh request_id each time: the same bytes twice would be a duplicate
+        # (docs/ledger-and-requests.md, Request envelopes).
         document = envelope(kind, user, payload, request_id=str(uuid.uuid4()))
         response = await self.devices.send("tablet-1", f"{self.count:03}.json", document)
         assert response is not None

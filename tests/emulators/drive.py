@@ -1,6 +1,6 @@
 """A strict Google Drive v3 + OAuth token emulator on 127.0.0.1, for tests through the real SDK.
 
-Strict on purpose (../shared/API-NOTES.md): an emulator that accepts what Drive refuses proves
+Strict on purpose (docs/providers.md, Google Drive API v3): an emulator that accepts what Drive refuses proves
 nothing. It checks service-account JWT grants (RS256 against the key file it generated, iss,
 scope, aud, exp; a ``sub`` claim, domain-wide delegation, is recorded in :attr:`DriveEmulator.grants`),
 a user's OAuth consent (:meth:`DriveEmulator.consent` stands in for the browser; the

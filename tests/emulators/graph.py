@@ -1,7 +1,7 @@
 """A strict Microsoft Graph + Azure AD token emulator on 127.0.0.1, over HTTPS.
 
 Why strict: an emulator that accepts what the real service refuses proves nothing, so every
-MUST of ``/work/shared/API-NOTES.md`` (Microsoft Graph part) is enforced with the real error
+rule of ``docs/providers.md`` (Microsoft Graph) is enforced with the real error
 shape: bearer tokens on every Graph call, none on the pre-authenticated ``uploadUrl``,
 fragments in order, multiples of 320 KiB, one declared total, 416 on a wrong start. The token
 endpoint's client-credentials grant takes the client secret or a certificate's client assertion,

@@ -53,7 +53,7 @@ def iso(timestamp: float) -> str:
 
 
 def validate_name(name: str) -> None:
-    """Refuse what SharePoint Online refuses (400 invalidRequest), as API-NOTES lists it."""
+    """Refuse what SharePoint Online refuses (400 invalidRequest), as docs/providers.md (Names) lists it."""
     problem = None
     if not name:
         problem = "empty name"
@@ -239,7 +239,7 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 def check_fragment(
     session: UploadSession, content_range: str | None, content_length: str | None
 ) -> tuple[int, int, int]:
-    """Enforce every MUST of API-NOTES on one fragment; returns (start, end, total)."""
+    """Enforce every fragment rule of docs/providers.md on one fragment; returns (start, end, total)."""
     match = _CONTENT_RANGE.fullmatch(content_range or "")
     if match is None:
         raise GraphError(400, "invalidRequest", "Content-Range 'bytes start-end/total' is required.")

@@ -1,6 +1,6 @@
 """S3 for tests: moto's server mode, a real HTTP server on 127.0.0.1, shared by the whole process.
 
-moto is the emulator here (API-NOTES.md, S3 part); this module only starts it once, hands out
+moto is the emulator here (docs/providers.md, Amazon S3); this module only starts it once, hands out
 dummy credentials so that nothing from the host's AWS configuration leaks in, and cleans
 buckets up. The provider tests, the daemon tests and the benchmarks all use it.
 """

@@ -1,4 +1,4 @@
-"""The web dashboard at ``/`` (CONTRACT.md section 8): a static page shell plus JSON endpoints.
+"""The web dashboard at ``/`` (docs/operations.md, Status): a static page shell plus JSON endpoints.
 
 The shell (``/`` and ``/static/*``) holds no data and no token, so it is public even when
 reads need the token; the page's script asks for the token in a field labelled Token, keeps it

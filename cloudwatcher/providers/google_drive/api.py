@@ -33,7 +33,8 @@ _SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca
 
 class ThrottledHttp(AuthorizedHttp):
     """Takes one request token per API or upload request. Token refreshes use the bare transport
-    (``self._request``), so the token endpoint is not counted, as CONTRACT section 3 asks."""
+    (``self._request``), so the token endpoint is not counted, as ``requests_per_second`` means
+    (docs/configuration.md)."""
 
     def __init__(self, credentials: Any, http: httplib2.Http, limiter: TokenBucket) -> None:
         super().__init__(credentials, http=http)

@@ -50,7 +50,7 @@ class UserRateLimitError(TransientError):
 
 
 def translate_http_error(exc: HttpError) -> ProviderError:
-    """Map Drive's status and ``errors[0].reason`` to the daemon's retry classes (API-NOTES.md)."""
+    """Map Drive's status and ``errors[0].reason`` to the daemon's retry classes (docs/providers.md, Drive)."""
     status = exc.resp.status
     reason, message, detail = "", "", ""
     try:

@@ -53,7 +53,7 @@ T = TypeVar("T")
 
 
 def _default_trust() -> str | None:
-    """The CA bundle to use when the target names none (CONTRACT.md section 3, TLS).
+    """The CA bundle to use when the target names none (docs/configuration.md, ``ca_bundle``).
 
     boto's own default is certifi's bundle; the contract asks for ``SSL_CERT_FILE`` or the
     system store instead. ``AWS_CA_BUNDLE`` and ``REQUESTS_CA_BUNDLE`` keep their boto meaning,

@@ -5,7 +5,7 @@ builders, file bytes as :class:`RequestInformation` sent by the same adapter and
 Upload fragments go through a second adapter on the same http client with anonymous
 authentication, because the ``uploadUrl`` is pre-authenticated and MUST NOT receive the
 bearer token. msgraph-core 1.5.2's ``LargeFileUploadTask`` is not used: it crashes on open
-``"N-"`` ranges and sends fragments one byte too long on ``"N-M"`` ones (API-NOTES).
+``"N-"`` ranges and sends fragments one byte too long on ``"N-M"`` ones (docs/providers.md, Microsoft Graph).
 
 The SDK's retry middleware is left out on purpose: it sleeps on ``Retry-After`` (up to
 minutes) inside one call, while the daemon owns the retry policy and wants the hint, which

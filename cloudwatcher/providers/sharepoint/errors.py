@@ -1,4 +1,4 @@
-"""Graph and token-endpoint answers mapped onto the daemon's retry classes (CONTRACT.md section 5)."""
+"""Graph and token-endpoint answers mapped onto the daemon's retry classes (docs/providers.md, Graph)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class QuickXorMismatchError(TransientError):
 
 
 def classify(status: int, code: str, message: str, headers: Any = None) -> ProviderError:
-    """Map a Graph answer onto the daemon's retry classes (CONTRACT.md section 5)."""
+    """Map a Graph answer onto the daemon's retry classes (docs/providers.md, Microsoft Graph, Errors)."""
     text = f"SharePoint {status} {code}: {message}".strip()
     if status == 507 or code in ("insufficientStorage", "quotaLimitReached"):
         return QuotaExceededError(text)

@@ -52,7 +52,8 @@ class RenewableCredential:
 
 class RequestPacing(BaseMiddleware):
     """One token per HTTP request to Graph, upload and download URLs (token requests use
-    azure-identity's own transport, so they are not counted, as CONTRACT.md section 3 asks)."""
+    azure-identity's own transport, so they are not counted, as ``requests_per_second`` means,
+    see docs/configuration.md)."""
 
     def __init__(self, bucket: TokenBucket) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 -- The seed design (shared/schema-seed.md) in PostgreSQL, with its notes applied:
 -- separate CREATE INDEX statements, timestamptz, composite indexes for the seed's query
--- patterns, CHECK constraints on status values, and the ledger columns of CONTRACT.md §5.
+-- patterns, CHECK constraints on status values, and the ledger columns of docs/ledger-and-requests.md.
 -- PostgreSQL 15+ is required (gen_random_uuid() is built in).
 
 
@@ -167,7 +167,7 @@ CREATE TABLE cloud_file_refs (
     sync_status       varchar(50) NOT NULL DEFAULT 'pending'
                       CHECK (sync_status IN ('pending', 'uploading', 'synced', 'failed')),
     created_at        timestamptz NOT NULL DEFAULT now(),
-    -- CONTRACT.md §5 ledger columns
+    -- the ledger columns (docs/ledger-and-requests.md)
     target            varchar(63) NOT NULL,
     device_id         varchar(50) NOT NULL,
     local_path        text NOT NULL,

@@ -61,7 +61,7 @@ $$;
 
 
 -- ---------------------------------------------------------------- request ingestion
--- The same bytes from the same device are one request (CONTRACT §6): the rule lives in the
+-- The same bytes from the same device are one request (docs/ledger-and-requests.md, Request envelopes): the rule lives in the
 -- database so that two daemons racing on one file cannot both apply it.
 DROP INDEX IF EXISTS idx_requests_device_hash;
 CREATE UNIQUE INDEX uq_requests_device_payload ON requests (device_id, payload_hash);

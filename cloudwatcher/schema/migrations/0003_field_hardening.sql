@@ -1,4 +1,4 @@
--- Field hardening (issue 7, CONTRACT.md section 5 "Lessons from the peers' users"):
+-- Field hardening (issue 7; docs/ledger-and-requests.md and docs/providers.md):
 -- remote names decided once per (target, local path), per-target states (parked, full,
 -- failing) and a notification outbox.
 
