@@ -199,6 +199,7 @@ async def _burst_round(root: Path, staging: Path, files: int, scenario: Scenario
         daemon.started_wall = time.time()
         # The writer runs in a thread of this process, not the daemon's, as a device would.
         await asyncio.to_thread(scenario.drop, staging, daemon.inbox)
+        dropped = time.time() - daemon.started_wall  # the writer's own pace: the floor for the daemon
         # The end is the ledger's own time of the last sync, not when a poll noticed it: polling
         # every few ms would spend the database's CPU the daemon is competing for, so poll
         # slowly and read the time back (uploaded_at: when the last batch was marked synced).
@@ -214,7 +215,8 @@ async def _burst_round(root: Path, staging: Path, files: int, scenario: Scenario
     lines = [
         f"  cloudwatcher: {wall:.2f} s end to end, {files / wall:,.0f} files/s, peak RSS {rss:.0f} MB; "
         f"CPU per 1,000 files: daemon {daemon_cpu * per_1000:.2f} s, PostgreSQL {postgres_cpu * per_1000:.2f} s",
-        f"  ledger: first row after {phases['first_recorded'] - phases['start']:.2f} s, "
+        f"  writer done after {dropped:.2f} s; "
+        f"ledger: first row after {phases['first_recorded'] - phases['start']:.2f} s, "
         f"recording took {phases['last_recorded'] - phases['first_recorded']:.2f} s, "
         f"uploads {phases['first_synced'] - phases['first_recorded']:.2f} s after the first row "
         f"and {phases['last_synced'] - phases['last_recorded']:.2f} s after the last",
