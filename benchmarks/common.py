@@ -51,6 +51,14 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def timed_then_sync(command: list[str]) -> float:
+    """``command && sync``: the copy made durable, as the daemon's local target makes its own."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    os.sync()
+    return time.perf_counter() - started
+
+
 class BenchDaemon:
     """``cloudwatcher run`` with a state dir of its own (embedded PostgreSQL, local mirror)."""
 
