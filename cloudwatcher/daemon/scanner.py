@@ -61,6 +61,12 @@ class WarnOnce:
             log.warning(message, *args)
 
 
+def _first_too_long(relative: str) -> str:
+    """The shortest leading part of ``relative`` (whole names) that is longer than ``MAX_LOCAL_PATH``."""
+    end = relative.find("/", MAX_LOCAL_PATH + 1)
+    return relative if end == -1 else relative[:end]
+
+
 def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidate | None:
     """The candidate for one path, or None when it is not a regular file we take.
 
@@ -78,7 +84,9 @@ def stat_candidate(watch_root: Path, absolute: Path, warn: WarnOnce) -> Candidat
         SKIPS.skipped(relative, "name", "the name is not valid UTF-8")
         return None
     if len(relative) > MAX_LOCAL_PATH:
-        SKIPS.skipped(relative, "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
+        # Reported at the first folder (or file) past the limit, as the walk reports it: a device
+        # nesting folders ever deeper sends an event per level, and all of them are one skip.
+        SKIPS.skipped(_first_too_long(relative), "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
         return None
     try:
         info = os.lstat(absolute)

@@ -65,6 +65,22 @@ def test_folders_nested_far_deeper_than_the_recursion_limit_end_the_walk_there_a
         remove_chain(root / "dev1/requests", "s")
 
 
+def test_watch_events_for_every_level_of_a_too_deep_chain_are_one_skip_the_walk_agrees_on(
+    root: Path, fresh_tally: SkipTally
+) -> None:
+    chain = make_chain(root / "dev1/requests", "n", 600, "deep.txt", b"deep")  # 1,200 characters deep
+    try:
+        parts = f"dev1/requests/{chain}".split("/")
+        # One event per folder as a device makes the chain one level at a time, then the file's.
+        for depth in range(3, len(parts) + 1):
+            stat_candidate(root, root.joinpath(*parts[:depth]), WarnOnce())
+        assert fresh_tally.take_unsaved() == {"dev1": 1}
+        scan(root)  # the reconcile walk reports the same folder: no second count
+        assert fresh_tally.take_unsaved() == {}
+    finally:
+        remove_chain(root / "dev1/requests", "n")
+
+
 def test_a_name_that_is_not_utf8_is_skipped_and_counted_and_the_rest_is_found(
     root: Path, fresh_tally: SkipTally, caplog: pytest.LogCaptureFixture
 ) -> None:
