@@ -230,7 +230,11 @@ class TreeScanner:
             elif entry.is_symlink():
                 SKIPS.skipped(relative, "symlink", "a symbolic link (links are never followed)")
             elif len(relative) > MAX_LOCAL_PATH:
-                SKIPS.skipped(relative, "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters")
+                # A walk may start below the limit's folder (a watch event for a deeper folder):
+                # the skip is still the first folder past the limit, counted once.
+                SKIPS.skipped(
+                    _first_too_long(relative), "too_long", f"the path is longer than {MAX_LOCAL_PATH} characters"
+                )
             elif entry.is_dir(follow_symlinks=False):
                 pending.append(relative)
             elif entry.is_file(follow_symlinks=False):

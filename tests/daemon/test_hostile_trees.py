@@ -76,6 +76,9 @@ def test_watch_events_for_every_level_of_a_too_deep_chain_are_one_skip_the_walk_
             stat_candidate(root, root.joinpath(*parts[:depth]), WarnOnce())
         assert fresh_tally.take_unsaved() == {"dev1": 1}
         scan(root)  # the reconcile walk reports the same folder: no second count
+        # Nor does a walk started at a folder already past the limit (a moved-in folder's event).
+        for depth in (520, 560, 599):
+            list(TreeScanner(root, WarnOnce()).scan(root.joinpath(*parts[: 2 + depth])))
         assert fresh_tally.take_unsaved() == {}
     finally:
         remove_chain(root / "dev1/requests", "n")
