@@ -152,7 +152,7 @@ class TreeScanner:
 
     def _scan_device(self, device_id: str) -> Iterator[Candidate]:
         areas: list[str] = []
-        for entry in self._list(device_id):
+        for entry in self._entries(device_id):
             key = f"{device_id}/{entry.name}"
             try:
                 if entry.name in AREAS and entry.is_dir(follow_symlinks=False):
@@ -166,21 +166,25 @@ class TreeScanner:
         for area in areas:
             yield from self._walk(area)
 
-    def _list(self, folder: str) -> list[os.DirEntry[str]]:
-        """The entries of the device folder ``folder`` (relative), opened through the gateway."""
+    def _entries(self, folder: str) -> Iterator[os.DirEntry[str]]:
+        """The entries of ``folder`` (relative), listed through the gateway; nothing, reported,
+        when it is refused or cannot be listed.
+
+        The folder's descriptor stays open only while the entries are looked at (a ``DirEntry``
+        of a descriptor scan stats through that descriptor), so a deep tree holds one at a time.
+        """
         try:
             fd = self.tree.open_folder(folder)
         except FileNotFoundError:
-            return []
+            return
         except RefusedPathError as refused:
             SKIPS.refused(refused)
-            return []
+            return
         try:
             with os.scandir(fd) as listing:
-                return list(listing)
+                yield from listing
         except OSError as exc:
             SKIPS.skipped(folder, "unreadable", f"cannot list the folder: {exc.strerror or exc}")
-            return []
         finally:
             os.close(fd)
 
@@ -193,29 +197,12 @@ class TreeScanner:
             yield from self._files_of(folder, pending)
 
     def _files_of(self, folder: str, pending: list[str]) -> list[Candidate]:
-        """The files directly in ``folder``; its subfolders are added to ``pending``.
-
-        The folder's descriptor stays open only while its entries are looked at (a ``DirEntry``
-        of a descriptor scan stats through that descriptor), so a deep tree holds one at a time.
-        """
-        try:
-            fd = self.tree.open_folder(folder)
-        except FileNotFoundError:
-            return []
-        except RefusedPathError as refused:
-            SKIPS.refused(refused)
-            return []
+        """The files directly in ``folder``; its subfolders are added to ``pending``."""
         found: list[Candidate] = []
-        try:
-            with os.scandir(fd) as listing:
-                for entry in listing:
-                    candidate = self._look_at_entry(folder, entry, pending)
-                    if candidate is not None:
-                        found.append(candidate)
-        except OSError as exc:
-            SKIPS.skipped(folder, "unreadable", f"cannot list the folder: {exc.strerror or exc}")
-        finally:
-            os.close(fd)
+        for entry in self._entries(folder):
+            candidate = self._look_at_entry(folder, entry, pending)
+            if candidate is not None:
+                found.append(candidate)
         return found
 
     def _look_at_entry(self, folder: str, entry: os.DirEntry[str], pending: list[str]) -> Candidate | None:
