@@ -32,10 +32,10 @@ from typing import Any
 import asyncpg
 
 from benchmarks.common import BenchDaemon, workspace
-from tests.emulators.drive import DriveEmulator
-from tests.emulators.fixtures import google_drive_settings, s3_settings, sharepoint_settings
-from tests.emulators.graph import GraphEmulator
-from tests.emulators.s3 import AWS_TEST_ENVIRONMENT, fresh_bucket
+from tests.support.emulators.drive import DriveEmulator
+from tests.support.emulators.fixtures import google_drive_settings, s3_settings, sharepoint_settings
+from tests.support.emulators.graph import GraphEmulator
+from tests.support.emulators.s3 import AWS_TEST_ENVIRONMENT, fresh_bucket
 
 MIB = 1024 * 1024
 PROVIDERS = ("local", "sharepoint", "google-drive", "s3")

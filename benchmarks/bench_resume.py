@@ -46,9 +46,9 @@ import asyncpg
 
 from benchmarks.bench_providers import emulated_target, wait_synced, write_random_file
 from benchmarks.common import BenchDaemon, workspace
-from tests.emulators import s3 as s3_emulator
-from tests.emulators.drive import DriveEmulator
-from tests.emulators.graph import GraphEmulator
+from tests.support.emulators import s3 as s3_emulator
+from tests.support.emulators.drive import DriveEmulator
+from tests.support.emulators.graph import GraphEmulator
 
 MIB = 1024 * 1024
 PROVIDERS = ("sharepoint", "google-drive", "s3")

@@ -22,7 +22,7 @@ import pytest
 
 from cloudwatcher.database import EmbeddedPostgres
 from cloudwatcher.schema import apply_migrations
-from tests.daemon_process import DaemonProcess
+from tests.support.daemon_process import DaemonProcess
 
 # One template per pytest-xdist worker: on a shared external server two workers must not drop
 # and rebuild each other's template.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.daemon_process import DaemonProcess
+from tests.support.daemon_process import DaemonProcess
 
 #: Top-level modules of each cloud SDK; none may be imported by a local-only daemon.
 SDK_MODULES = ("msgraph", "azure", "googleapiclient", "google.auth", "boto3", "botocore")
@@ -81,7 +81,7 @@ async def test_a_local_only_daemon_runs_and_syncs_without_importing_any_cloud_sd
     await d.wait_synced(1)
     assert d.stop() == 0
     loaded = json.loads(report.read_text())
-    assert "cloudwatcher.providers.local" in loaded["modules"]
+    assert "cloudwatcher.providers.local.provider" in loaded["modules"]
     assert sdks_in(loaded["modules"]) == set()
 
 

@@ -137,7 +137,7 @@ def test_the_watchdog_timeout_is_within_the_stall_bound_and_shorter_than_an_outa
     """WatchdogSec= must let a database outage be ridden out for 5 minutes: the daemon keeps
     pinging through one, so the only bound the watchdog adds is on a stall or a wedged loop."""
     from cloudwatcher.daemon.health import MAX_OUTAGE_SECONDS
-    from cloudwatcher.daemon.stall import STALL_SECONDS
+    from cloudwatcher.daemon.ops.stall import STALL_SECONDS
 
     watchdog = int(UNIT.read_text().split("WatchdogSec=")[1].split()[0])
     assert 0 < watchdog <= STALL_SECONDS < MAX_OUTAGE_SECONDS

@@ -24,19 +24,19 @@ import uvloop
 
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
-from cloudwatcher.daemon import metrics
-from cloudwatcher.daemon.attachment_links import AttachmentLinker
-from cloudwatcher.daemon.cluster import release_claims_of_dead_instances
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
-from cloudwatcher.daemon.ingestion import Ingestor
-from cloudwatcher.daemon.jobs import DaemonJobs
-from cloudwatcher.daemon.ledger import ClaimedRow, FileVersion, InTransaction, Ledger
-from cloudwatcher.daemon.monitoring import Monitoring
-from cloudwatcher.daemon.recorder import Recorder
-from cloudwatcher.daemon.skips import SKIPS
-from cloudwatcher.daemon.stall import StallDetector
-from cloudwatcher.daemon.targets import TargetSet, target_specs
-from cloudwatcher.daemon.watcher import FolderWatcher, should_poll
+from cloudwatcher.daemon.ingest import Ingestor
+from cloudwatcher.daemon.jobs.cluster import release_claims_of_dead_instances
+from cloudwatcher.daemon.jobs.scheduler import DaemonJobs
+from cloudwatcher.daemon.ledger.attachment_links import AttachmentLinker
+from cloudwatcher.daemon.ledger.recorder import Recorder
+from cloudwatcher.daemon.ledger.store import ClaimedRow, FileVersion, InTransaction, Ledger
+from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.ops.monitoring import Monitoring
+from cloudwatcher.daemon.ops.stall import StallDetector
+from cloudwatcher.daemon.upload.targets import TargetSet, target_specs
+from cloudwatcher.daemon.watch.skips import SKIPS
+from cloudwatcher.daemon.watch.watcher import FolderWatcher, should_poll
 from cloudwatcher.database.embedded import EmbeddedPostgres
 from cloudwatcher.database.resolve import embedded_server
 from cloudwatcher.providers import UploadResult

@@ -28,7 +28,7 @@ class ProviderEntry:
 
 
 PROVIDERS: dict[str, ProviderEntry] = {
-    "local": ProviderEntry("cloudwatcher.providers.local:LocalProvider"),
+    "local": ProviderEntry("cloudwatcher.providers.local.provider:LocalProvider"),
     "sharepoint": ProviderEntry(
         "cloudwatcher.providers.sharepoint:SharePointProvider",
         "sharepoint",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cloudwatcher.cli import checks
+from cloudwatcher.cli.checks import check_target, check_watch_root
 from cloudwatcher.config import GoogleDriveTarget, Settings
-from cloudwatcher.daemon import checks
-from cloudwatcher.daemon.checks import check_target, check_watch_root
 from cloudwatcher.providers.google_drive.signin import (
     OAuthClient,
     SignInAttempt,
@@ -19,9 +19,9 @@ from cloudwatcher.providers.google_drive.signin import (
     exchange_code,
     store_refresh_token,
 )
-from tests.daemon_process import DaemonProcess
-from tests.emulators.drive import DriveEmulator
-from tests.emulators.fixtures import google_drive_settings
+from tests.support.daemon_process import DaemonProcess
+from tests.support.emulators.drive import DriveEmulator
+from tests.support.emulators.fixtures import google_drive_settings
 
 Daemon = Callable[..., DaemonProcess]
 

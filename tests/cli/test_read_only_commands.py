@@ -7,7 +7,7 @@ from collections.abc import Callable
 import asyncpg
 import pytest
 
-from tests.daemon_process import DaemonProcess
+from tests.support.daemon_process import DaemonProcess
 
 Daemon = Callable[..., DaemonProcess]
 READ_ONLY = [("status",), ("status", "--json"), ("files",), ("files", "--json"), ("check",), ("db-url",)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_process import DaemonProcess
+from tests.support.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]

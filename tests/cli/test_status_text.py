@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rich.cells import cell_len
 
-from cloudwatcher.status_text import age, render_status
+from cloudwatcher.cli.status_text import age, render_status
 
 NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
 LONG_TARGET = "t" * 63  # the longest name a target may have

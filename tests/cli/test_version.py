@@ -9,7 +9,7 @@ from importlib.metadata import version
 import asyncpg
 
 from cloudwatcher.config import Settings
-from cloudwatcher.daemon.status import collect_status
+from cloudwatcher.daemon.ops.status import collect_status
 
 
 def test_version_flag_prints_the_installed_package_version() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from cloudwatcher.daemon import metrics
+from cloudwatcher.daemon.ops import metrics
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ALERTS = REPOSITORY / "contrib" / "prometheus" / "alerts.yml"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.providers.google_drive import CHUNK_GRANULARITY, GoogleDriveProvider
-from tests.emulators.drive import DriveEmulator
-from tests.emulators.fixtures import google_drive_settings
 from tests.providers.harness import FaultKind, ProviderHarness
+from tests.support.emulators.drive import DriveEmulator
+from tests.support.emulators.fixtures import google_drive_settings
 
 #: The smallest legal chunk keeps multi-chunk cases small; production uses 8 MiB.
 CHUNK_SIZE = CHUNK_GRANULARITY

@@ -9,7 +9,7 @@ from pathlib import Path
 from unittest import mock
 
 from cloudwatcher.config import LocalTarget
-from cloudwatcher.providers.local import LocalProvider
+from cloudwatcher.providers.local.provider import LocalProvider
 from tests.providers.harness import FaultKind, ProviderHarness
 
 
@@ -37,7 +37,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 with mock.patch.object(provider, "_destination_str", lambda path: original(f"../{path}")):
                     yield
         else:
-            with mock.patch("cloudwatcher.providers.local._copy_and_hash", return_value="0" * 64):
+            with mock.patch("cloudwatcher.providers.local.provider._copy_and_hash", return_value="0" * 64):
                 yield
 
     yield ProviderHarness(provider=provider, fault=fault, chunk_size=None)

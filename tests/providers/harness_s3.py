@@ -1,6 +1,6 @@
 """The S3 provider in the conformance suite, against moto's server mode (a real HTTP server).
 
-One moto server (:mod:`tests.emulators.s3`) serves the whole test session; each
+One moto server (:mod:`tests.support.emulators.s3`) serves the whole test session; each
 harness gets its own bucket, emptied and deleted afterwards. moto cannot inject faults, so
 faults are injected on the client side with botocore event hooks: a synthetic 503 SlowDown or
 403 AccessDenied answer instead of sending the request, or a HeadObject answer whose
@@ -20,8 +20,8 @@ from botocore.awsrequest import AWSResponse
 
 from cloudwatcher.config import S3Target
 from cloudwatcher.providers.s3 import MIN_PART_SIZE, S3Provider
-from tests.emulators.s3 import REGION, admin_client, dummy_session, empty_and_delete, moto_endpoint
 from tests.providers.harness import FaultKind, ProviderHarness
+from tests.support.emulators.s3 import REGION, admin_client, dummy_session, empty_and_delete, moto_endpoint
 
 #: The harness's part size and multipart threshold: S3's (and moto's) minimum, to keep tests fast.
 PART_SIZE = MIN_PART_SIZE

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from cloudwatcher.config import SharePointTarget
 from cloudwatcher.providers.sharepoint import FRAGMENT_SIZE, SharePointProvider
-from tests.emulators.fixtures import sharepoint_settings
-from tests.emulators.graph import GraphEmulator
 from tests.providers.harness import FaultKind, ProviderHarness
+from tests.support.emulators.fixtures import sharepoint_settings
+from tests.support.emulators.graph import GraphEmulator
 
 
 def target_for(emulator: GraphEmulator, *, root: str = "CloudWatcher", site: bool = False) -> SharePointTarget:

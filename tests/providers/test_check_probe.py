@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudwatcher.daemon.checks import probe
+from cloudwatcher.cli.checks import probe
 from cloudwatcher.providers.base import ProviderError, RemovesObjects
 from tests.providers.harness import ProviderHarness
 

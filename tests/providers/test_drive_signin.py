@@ -29,8 +29,8 @@ from cloudwatcher.providers.google_drive.signin import (
     exchange_code,
     store_refresh_token,
 )
-from tests.emulators.drive import DriveEmulator
-from tests.emulators.fixtures import google_drive_settings
+from tests.support.emulators.drive import DriveEmulator
+from tests.support.emulators.fixtures import google_drive_settings
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 

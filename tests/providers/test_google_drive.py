@@ -30,8 +30,8 @@ from cloudwatcher.providers.google_drive import (
     GoogleDriveProvider,
 )
 from cloudwatcher.providers.google_drive.upload_cap import PERSISTENCE_SECONDS, UploadCapWatch
-from tests.emulators.drive import DriveEmulator, DriveFile, RequestRecord
 from tests.providers.harness_gdrive import drive_target
+from tests.support.emulators.drive import DriveEmulator, DriveFile, RequestRecord
 
 CHUNK = 4 * CHUNK_GRANULARITY  # 1 MiB: a dropped chunk can leave a partial, 256 KiB-aligned prefix
 

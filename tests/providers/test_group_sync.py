@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from cloudwatcher.config import LocalTarget
-from cloudwatcher.providers import UploadJob, local
-from cloudwatcher.providers.group_sync import SYNCFS_AVAILABLE, syncfs
+from cloudwatcher.providers import UploadJob
+from cloudwatcher.providers.local import provider as local
+from cloudwatcher.providers.local.syncfs import SYNCFS_AVAILABLE, syncfs
 
 
 async def no_state(state: object) -> None:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from cloudwatcher.config import LocalTarget
-from cloudwatcher.providers.local import LocalProvider
+from cloudwatcher.providers.local.provider import LocalProvider
 from tests.providers.test_conformance import make_job, no_state
 
 

@@ -2,7 +2,7 @@
 
 The conformance suite covers what every provider shares; these tests cover what only Graph
 has: upload sessions that resume, ``Retry-After``, quota errors, site resolution and the
-renaming rule. Everything runs through the real SDK against :mod:`tests.emulators.graph`.
+renaming rule. Everything runs through the real SDK against :mod:`tests.support.emulators.graph`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from cloudwatcher.providers import (
     UploadJob,
     build_provider,
 )
-from cloudwatcher.providers.quickxorhash import QuickXorHash, quickxorhash
 from cloudwatcher.providers.sharepoint import (
     FRAGMENT_SIZE,
     FRAGMENT_UNIT,
@@ -40,8 +39,9 @@ from cloudwatcher.providers.sharepoint import (
     SharePointProvider,
     sanitize_segment,
 )
-from tests.emulators.graph import GraphEmulator
+from cloudwatcher.providers.sharepoint.quickxorhash import QuickXorHash, quickxorhash
 from tests.providers.harness_sharepoint import target_for
+from tests.support.emulators.graph import GraphEmulator
 
 # ----------------------------------------------------------------------------------- QuickXorHash
 

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cloudwatcher.config import SharePointTarget
 from cloudwatcher.providers import PermanentError, UploadJob
 from cloudwatcher.providers.sharepoint import SharePointProvider
-from tests.emulators.fixtures import sharepoint_settings
-from tests.emulators.graph import GraphEmulator
-from tests.emulators.graph_assertion import JWT_BEARER_ASSERTION, AppCertificate
+from tests.support.emulators.fixtures import sharepoint_settings
+from tests.support.emulators.graph import GraphEmulator
+from tests.support.emulators.graph_assertion import JWT_BEARER_ASSERTION, AppCertificate
 
 
 @pytest.fixture

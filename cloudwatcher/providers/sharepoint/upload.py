@@ -34,9 +34,9 @@ from cloudwatcher.providers.base import (
     UploadJob,
     UploadResult,
 )
-from cloudwatcher.providers.quickxorhash import QuickXorHash
 from cloudwatcher.providers.sharepoint.client import GraphBase
 from cloudwatcher.providers.sharepoint.errors import ERROR_MAPPING, QuickXorMismatchError, status_of
+from cloudwatcher.providers.sharepoint.quickxorhash import QuickXorHash
 
 log = logging.getLogger(__name__)
 

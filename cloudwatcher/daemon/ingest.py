@@ -1,0 +1,132 @@
+"""Hand recorded request and response files to the domain, one device at a time, in drop order.
+
+Each device has its own queue and worker, so a slow or failing device never holds up another,
+and a device's requests are applied in the order their files were dropped (oldest mtime first
+within a batch). Everything here is restartable: the domain records what it processed, and
+:func:`cloudwatcher.domain.unprocessed_files` finds the rest after a restart or an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import cast
+
+import asyncpg
+
+from cloudwatcher import domain
+from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.ledger.store import FileVersion
+from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.ops.stall import ProgressClock
+
+log = logging.getLogger(__name__)
+
+
+class Ingestor:
+    def __init__(self, pool: asyncpg.Pool, context: domain.IngestContext, health: DatabaseHealth) -> None:
+        self.pool = pool
+        self.context = context
+        self.health = health
+        self._queues: dict[str, deque[domain.DroppedFile]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._queued: set[tuple[str, str]] = set()
+        self.progress = ProgressClock("request ingestion", lambda: len(self._queued))  # a lane per device
+
+    def submit_versions(self, versions: Iterable[FileVersion]) -> None:
+        """Queue the request and response files among freshly recorded versions."""
+        wanted = sorted((v for v in versions if v.kind in ("request", "response")), key=lambda v: v.mtime_ns)
+        self.submit(
+            domain.DroppedFile(
+                device_id=v.device_id,
+                local_path=v.local_path,
+                absolute_path=self.context.watch_root / v.local_path,
+                content_sha256=v.sha256,
+                size=v.size,
+                kind=v.kind,
+            )
+            for v in wanted
+        )
+
+    def submit(self, files: Iterable[domain.DroppedFile]) -> None:
+        for file in files:
+            key = (file.local_path, file.content_sha256)
+            if key in self._queued:
+                continue
+            queue = self._queues.setdefault(file.device_id, deque())
+            if not queue:
+                self.progress.mark(file.device_id)  # this device's stall clock starts now
+            self._queued.add(key)
+            queue.append(file)
+            worker = self._workers.get(file.device_id)
+            if worker is None or worker.done():
+                self._workers[file.device_id] = asyncio.create_task(
+                    self._drain(file.device_id), name=f"ingest:{file.device_id}"
+                )
+
+    async def catch_up(self) -> int:
+        """Queue every request/response file the ledger holds but the domain has not processed."""
+        async with self.pool.acquire() as connection:
+            files = await domain.unprocessed_files(cast(asyncpg.Connection, connection), self.context.watch_root)
+        if files:
+            log.info("catching up on %d unprocessed request/response file(s)", len(files))
+        self.submit(files)
+        return len(files)
+
+    async def _drain(self, device_id: str) -> None:
+        queue = self._queues[device_id]
+        delay = 0.5
+        while queue:
+            file = queue[0]
+            try:
+                if file.kind == "request":
+                    started = time.monotonic()
+                    response = await domain.process_request_file(self.pool, file, self.context)
+                    if response is not None:
+                        metrics.observe_ingest_latency(time.monotonic() - started)
+                        error = response.get("error") or {}
+                        metrics.record_request(
+                            str(response.get("type")), str(response.get("status")), error.get("code")
+                        )
+                else:
+                    await domain.process_response_file(self.pool, file, self.context)
+            except DATA_ERRORS as exc:
+                # This file's content does not fit the database: it fails alone (the device's
+                # next request goes ahead); the database itself is fine.
+                log.warning(
+                    "could not process %s: the database refused its data (%s)",
+                    file.local_path,
+                    exc,
+                    extra={"path": file.local_path},
+                )
+            except CONNECTION_ERRORS as exc:
+                self.health.failed(exc)
+                self.progress.mark(device_id)  # waiting for the database is not a stall
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue  # same file again, so the device's order is kept
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug or an unexpected database error: log it and move on; the catch-up after
+                # the next restart tries this file again.
+                log.exception("could not process %s", file.local_path, extra=file.log_fields)
+            self.health.succeeded()
+            delay = 0.5
+            queue.popleft()
+            self._queued.discard((file.local_path, file.content_sha256))
+            if queue:
+                self.progress.mark(device_id)
+            else:
+                self.progress.done(device_id)
+
+    async def close(self) -> None:
+        workers = [w for w in self._workers.values() if not w.done()]
+        if workers:
+            await asyncio.wait(workers, timeout=5.0)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)

@@ -1,0 +1,183 @@
+"""The status snapshot (docs/operations.md, Status), shared by ``cloudwatcher status`` and ``GET /status``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from cloudwatcher import __version__
+from cloudwatcher.config import Settings
+from cloudwatcher.daemon.upload.target_state import target_states
+
+STALE_AFTER_SECONDS = 60
+
+# Counts come from an index-only scan of (target, sync_status); the rest from small partial
+# indexes (migration 0004), so the snapshot stays cheap on a ledger of millions of rows.
+_TARGETS = """
+WITH counts AS (
+    SELECT target, sync_status, count(*) AS n FROM cloud_file_refs GROUP BY target, sync_status
+), names AS (
+    SELECT DISTINCT target FROM counts
+)
+SELECT names.target,
+       (SELECT cloud_provider FROM cloud_file_refs c WHERE c.target = names.target LIMIT 1) AS provider,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'pending'), 0) AS pending,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'uploading'), 0)
+           AS uploading,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'synced'), 0) AS synced,
+       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'failed'), 0) AS failed,
+       (SELECT count(*) FROM cloud_file_refs c
+        WHERE c.target = names.target AND c.sync_status = 'failed' AND c.next_attempt_at IS NULL) AS gave_up,
+       extract(epoch FROM now() - (SELECT min(created_at) FROM cloud_file_refs c
+                                   WHERE c.target = names.target AND c.sync_status IN ('pending', 'uploading')))
+           AS oldest_pending_age_seconds,
+       (SELECT max(uploaded_at) FROM cloud_file_refs c WHERE c.target = names.target AND c.uploaded_at IS NOT NULL)
+           AS last_synced_at
+FROM names
+"""
+
+_REQUESTS = "SELECT status, count(*) AS n FROM requests GROUP BY status"
+
+_DEVICES = """
+WITH files AS (
+    SELECT device_id, count(DISTINCT local_path) AS files, max(created_at) AS last_file
+    FROM cloud_file_refs GROUP BY device_id
+), sessions AS (
+    SELECT DISTINCT ON (device_id) device_id, last_seen_at, disconnected_at IS NULL AS open
+    FROM device_connections ORDER BY device_id, connected_at DESC
+)
+SELECT coalesce(f.device_id, s.device_id, k.device_id) AS device_id,
+       coalesce(s.open, false) AS online,
+       greatest(s.last_seen_at, f.last_file) AS last_seen_at,
+       coalesce(f.files, 0) AS files,
+       coalesce(k.skipped, 0) AS skipped
+FROM files f FULL OUTER JOIN sessions s ON s.device_id = f.device_id
+FULL OUTER JOIN {skipped} k ON k.device_id = coalesce(f.device_id, s.device_id)
+ORDER BY 1
+"""
+# A database not yet migrated to 0010 (read-only commands do not migrate) has no skip counts.
+_NO_SKIPPED_TABLE = "(SELECT NULL::text AS device_id, 0::bigint AS skipped WHERE false)"
+
+_FAILURES = """
+SELECT id AS ref_id, target, local_path, attempts, last_error, next_attempt_at
+FROM cloud_file_refs
+WHERE sync_status = 'failed'
+ORDER BY updated_at DESC
+LIMIT $1
+"""
+
+# Every instance that has not stopped cleanly is listed (running, or stale: killed, or cut off),
+# however many there are; of those that stopped cleanly (one row per start, so a host that
+# restarts daily gathers hundreds) only the newest few, and the others are counted, never
+# dropped silently.
+_INSTANCES = """
+SELECT id, host, pid, version, started_at, last_heartbeat, stopped_at IS NOT NULL AS stopped,
+       last_heartbeat < now() - make_interval(secs => $1) AS stale
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY stopped_at IS NOT NULL ORDER BY started_at DESC) AS nth
+    FROM instances
+) AS numbered
+WHERE stopped_at IS NULL OR nth <= $2
+ORDER BY started_at DESC
+"""
+
+_STOPPED_INSTANCES = "SELECT count(*) FROM instances WHERE stopped_at IS NOT NULL"
+
+#: How many cleanly stopped instances ``status`` lists (the rest are counted in ``instances_not_listed``).
+STOPPED_INSTANCES_LISTED = 10
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+async def _device_rows(connection: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+    migrated = await connection.fetchval("SELECT to_regclass('device_skipped_files') IS NOT NULL")
+    skipped = "device_skipped_files" if migrated else _NO_SKIPPED_TABLE
+    return list(await connection.fetch(_DEVICES.format(skipped=skipped)))
+
+
+async def collect_status(
+    connection: asyncpg.Connection | asyncpg.Pool, settings: Settings, failures_limit: int = 20
+) -> dict[str, Any]:
+    """One JSON-ready object: targets, requests, devices, recent failures, instances."""
+    by_target = {row["target"]: row for row in await connection.fetch(_TARGETS)}
+    states = await target_states(connection)
+    targets: list[dict[str, Any]] = []
+    configured = [(t.name, t.provider) for t in settings.target_list]
+    names = [name for name, _ in configured] + sorted(set(by_target) - {name for name, _ in configured})
+    providers = dict(configured)
+    for name in names:
+        row = by_target.get(name)
+        age = row["oldest_pending_age_seconds"] if row else None
+        targets.append(
+            {
+                "name": name,
+                "provider": providers.get(name) or (row["provider"] if row else None),
+                "pending": row["pending"] if row else 0,
+                "uploading": row["uploading"] if row else 0,
+                "synced": row["synced"] if row else 0,
+                "failed": row["failed"] if row else 0,
+                "gave_up": row["gave_up"] if row else 0,
+                "oldest_pending_age_seconds": round(float(age), 3) if age is not None else None,
+                "last_synced_at": _iso(row["last_synced_at"]) if row else None,
+                # ok, paused (cloudwatcher pause), parked (daily upload cap), full (storage quota) or
+                # failing, with why and until when
+                "state": states[name]["state"] if name in states else "ok",
+                "state_reason": states[name]["reason"] if name in states else None,
+                "state_until": states[name]["until"] if name in states else None,
+            }
+        )
+    requests = {"pending": 0, "processing": 0, "completed": 0, "failed": 0}
+    for row in await connection.fetch(_REQUESTS):
+        requests[row["status"]] = row["n"]
+    devices = [
+        {
+            "device_id": row["device_id"],
+            "online": row["online"],
+            "last_seen_at": _iso(row["last_seen_at"]),
+            "files": row["files"],
+            # Files this device left that were skipped (bad name, link, FIFO, ...): still in its folder.
+            "skipped": row["skipped"],
+        }
+        for row in await _device_rows(connection)
+    ]
+    failures = [
+        {
+            "ref_id": str(row["ref_id"]),
+            "target": row["target"],
+            "local_path": row["local_path"],
+            "attempts": row["attempts"],
+            "last_error": row["last_error"],
+            "next_attempt_at": _iso(row["next_attempt_at"]),
+        }
+        for row in await connection.fetch(_FAILURES, failures_limit)
+    ]
+    instances = [
+        {
+            "id": str(row["id"]),
+            "host": row["host"],
+            "pid": row["pid"],
+            "version": row["version"],
+            "started_at": _iso(row["started_at"]),
+            "last_heartbeat": _iso(row["last_heartbeat"]),
+            "stale": row["stale"],
+            "stopped": row["stopped"],
+        }
+        for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS), STOPPED_INSTANCES_LISTED)
+    ]
+    stopped_listed = sum(1 for instance in instances if instance["stopped"])
+    not_listed = int(await connection.fetchval(_STOPPED_INSTANCES)) - stopped_listed
+    return {
+        "version": __version__,  # of the program answering (an addition to the documented shape)
+        "targets": targets,
+        "requests": requests,
+        "devices": devices,
+        "recent_failures": failures,
+        "instances": instances,
+        # Cleanly stopped instances beyond the newest STOPPED_INSTANCES_LISTED (an addition to the
+        # documented shape): every instance still running or stale is always in "instances".
+        "instances_not_listed": not_listed,
+    }
