@@ -29,7 +29,7 @@ from tests.support.daemon_process import DaemonProcess
 pytestmark = [pytest.mark.slow, needs_browser]
 
 TOKEN = "browser-token-9d2e"
-CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
+CATALOG = Path(__file__).resolve().parents[4] / "examples" / "catalog.json"
 SCRIPT_NAME = 'truck-1/requests/<script>alert("x")</script>.txt'
 IMG_NAME = "truck-1/requests/<img src=x onerror=window.pwned=1>.txt"
 NAV = ["Overview", "Devices", "Files", "Failures", "Requests"]
