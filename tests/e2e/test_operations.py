@@ -169,9 +169,13 @@ async def test_startup_waits_for_a_database_that_is_not_up_yet(
     d.drop("truck-1/requests/early.txt", b"dropped before anything ran")
     d.start()
     try:
-        await asyncio.sleep(2.0)
+
+        async def waiting_for_the_database() -> bool:
+            return "database not reachable yet" in d.log()
+
+        # wait_for fails if the daemon exits: it must keep waiting, not give up.
+        await d.wait_for(waiting_for_the_database, 60, "the daemon to say it waits for the database")
         assert d.process is not None and d.process.poll() is None
-        assert "database not reachable yet" in d.log()
         private_server.ensure_running()
         await d.wait_synced(1, timeout=60)
         assert d.stop() == 0
