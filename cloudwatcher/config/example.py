@@ -121,7 +121,11 @@ WIDTH = 100
 
 def comment(text: str) -> list[str]:
     """``text`` as ``#`` lines wrapped to the file's width; nothing for an empty text."""
-    return textwrap.wrap(text, WIDTH - 2, initial_indent="# ", subsequent_indent="# ") if text else []
+    if not text:
+        return []
+    return textwrap.wrap(
+        text, WIDTH, initial_indent="# ", subsequent_indent="# ", break_long_words=False, break_on_hyphens=False
+    )
 
 
 def key_lines(

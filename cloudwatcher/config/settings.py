@@ -1,4 +1,7 @@
-"""Settings models (documented in docs/configuration.md).
+"""Settings models: each key's ``Field`` description is its documentation.
+
+README's settings table, docs/configuration.md and systemd/cloudwatcher.toml.example are
+generated from these models (``make docs``, :mod:`cloudwatcher.config.reference`).
 
 Precedence is flags > environment (``CLOUDWATCHER_`` prefix, ``__`` between nested keys,
 JSON for lists) > TOML file > defaults; :mod:`cloudwatcher.config.loading` wires the sources.
