@@ -220,7 +220,9 @@ class RetrySettings(_Strict):
         gt=0,
         description="Seconds before a failed upload's first retry; later delays grow exponentially, with jitter.",
     )
-    max_delay_seconds: float = Field(default=3600.0, gt=0, description="Longest delay between retries, in seconds.")
+    max_delay_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between retries, in seconds; at least `initial_delay_seconds`."
+    )
     max_attempts: int = Field(
         default=10,
         ge=1,
