@@ -107,20 +107,25 @@ def stale_files(root: Path = REPOSITORY) -> list[Path]:
     return [path for path, text in expected_files(root).items() if path.read_text() != text]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    """Write the generated files under ``root`` (the checkout), or with ``--check`` only name the stale ones."""
     arguments = sys.argv[1:] if argv is None else argv
+    root = REPOSITORY if root is None else root
     if arguments not in ([], ["--check"]):
         print("usage: python -m cloudwatcher.config.reference [--check]", file=sys.stderr)
         return 2
+    if not all((root / name).is_file() for name in GENERATED):
+        print(f"not a source checkout: {root} lacks the generated files", file=sys.stderr)
+        return 2
     if arguments == ["--check"]:
-        stale = stale_files()
+        stale = stale_files(root)
         for path in stale:
-            print(f"{path.relative_to(REPOSITORY)} is out of date: run `{FIX_COMMAND}`", file=sys.stderr)
+            print(f"{path.relative_to(root)} is out of date: run `{FIX_COMMAND}`", file=sys.stderr)
         return 1 if stale else 0
-    for path, text in expected_files().items():
+    for path, text in expected_files(root).items():
         if path.read_text() != text:
             path.write_text(text)
-            print(f"wrote {path.relative_to(REPOSITORY)}")
+            print(f"wrote {path.relative_to(root)}")
     return 0
 
 

@@ -16,6 +16,7 @@ from cloudwatcher.config.reference import (
     FIX_COMMAND,
     GENERATED,
     REPOSITORY,
+    main,
     replace_region,
     stale_files,
     target_tables,
@@ -29,13 +30,29 @@ def test_the_committed_reference_matches_the_models() -> None:
     assert stale == [], f"generated from the settings models and out of date: {stale}; run `{FIX_COMMAND}`"
 
 
-def test_the_drift_check_notices_an_edited_table(tmp_path: Path) -> None:
+def copy_of_the_generated_files(root: Path) -> None:
     for name in GENERATED:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPOSITORY / name, tmp_path / name)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPOSITORY / name, root / name)
+
+
+def test_the_drift_check_notices_an_edited_table(tmp_path: Path) -> None:
+    copy_of_the_generated_files(tmp_path)
     readme = tmp_path / "README.md"
     readme.write_text(readme.read_text().replace("| `upload_concurrency` | `4` |", "| `upload_concurrency` | `8` |"))
     assert stale_files(tmp_path) == [readme]
+
+
+def test_the_command_names_a_stale_file_and_regenerates_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy_of_the_generated_files(tmp_path)
+    example = tmp_path / "systemd" / "cloudwatcher.toml.example"
+    example.write_text(example.read_text().replace("upload_concurrency = 4", "upload_concurrency = 8"))
+    assert main(["--check"], tmp_path) == 1
+    assert capsys.readouterr().err == f"systemd/cloudwatcher.toml.example is out of date: run `{FIX_COMMAND}`\n"
+    assert main([], tmp_path) == 0
+    assert "upload_concurrency = 4" in example.read_text()
+    assert main(["--check"], tmp_path) == 0
+    assert main(["--check"], tmp_path / "elsewhere") == 2
 
 
 def test_every_core_key_has_a_description() -> None:
