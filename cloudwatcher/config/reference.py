@@ -48,7 +48,7 @@ def table(keys: tuple[Key, ...], *, dotted: bool = True) -> str:
 
 
 def settings_table(found: Catalog) -> str:
-    """Every key outside the targets, nested ones dotted (``retry.max_attempts``)."""
+    """Every top-level and section key, dotted (``retry.max_attempts``); the target keys have their own tables."""
     return table(found.keys)
 
 
