@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest browser acl promtool constraints bench clean
+.PHONY: run test lint typecheck pytest browser acl promtool constraints bench docs clean
 
 # Every machine installs the same versions: those pinned in constraints.txt (see `make constraints`).
 $(STAMP): pyproject.toml constraints.txt
@@ -59,6 +59,12 @@ pytest: $(STAMP) browser acl promtool
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
+
+# The configuration reference (README's settings table, docs/configuration.md's tables and
+# systemd/cloudwatcher.toml.example) is generated from the settings models; a test fails when
+# the committed files differ from what this writes.
+docs: $(STAMP)
+	$(BIN)/python -m cloudwatcher.config.reference
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

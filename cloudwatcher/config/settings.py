@@ -1,4 +1,7 @@
-"""Settings models (documented in docs/configuration.md).
+"""Settings models: each key's ``Field`` description is its documentation.
+
+README's settings table, docs/configuration.md and systemd/cloudwatcher.toml.example are
+generated from these models (``make docs``, :mod:`cloudwatcher.config.reference`).
 
 Precedence is flags > environment (``CLOUDWATCHER_`` prefix, ``__`` between nested keys,
 JSON for lists) > TOML file > defaults; :mod:`cloudwatcher.config.loading` wires the sources.
@@ -212,57 +215,162 @@ TargetConfig = Annotated[
 
 
 class RetrySettings(_Strict):
-    initial_delay_seconds: float = Field(default=5.0, gt=0)
-    max_delay_seconds: float = Field(default=3600.0, gt=0)
-    max_attempts: int = Field(default=10, ge=1)
-    interval_seconds: float = Field(default=10.0, gt=0)
+    initial_delay_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds before a failed upload's first retry; later delays grow exponentially, with jitter.",
+    )
+    max_delay_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between retries, in seconds; at least `initial_delay_seconds`."
+    )
+    max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Attempts after which a failed upload gives up (no next attempt) until `cloudwatcher retry`.",
+    )
+    interval_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds between runs of the job retrying failures."
+    )
 
 
 class BackupSettings(_Strict):
-    dir: Path | None = None
-    interval_hours: float = Field(default=24.0, ge=0)
-    keep: int = Field(default=7, ge=1)
+    dir: Path | None = Field(
+        default=None,
+        description="Folder the scheduled `pg_dump` backups are written to; unset means `<state_dir>/backups`.",
+    )
+    interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="Hours between scheduled backups: on by default for the embedded database only "
+        "(for another database, setting this key turns them on), and `0` turns them off.",
+    )
+    keep: int = Field(
+        default=7, ge=1, description="Number of scheduled backups kept; older ones are deleted after each new one."
+    )
 
 
 class NotifySettings(_Strict):
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        default=None,
+        description="URL that receives a JSON POST for each event (`file.gave_up`, `target.failing`, "
+        "`target.recovered`, `target.full`, each with a unique `id`), retried with backoff for up to a day; "
+        "unset sends none.",
+        examples=["https://alerts.example.com/hooks/cloudwatcher"],
+    )
 
 
 class Settings(BaseSettings):
     """Every configuration key of the daemon, with its default."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CLOUDWATCHER_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        validate_default=True,
+        env_prefix="CLOUDWATCHER_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    state_dir: Path = Field(default_factory=default_state_dir)
-    watch_root: Path | None = None
-    database_url: str | None = None
-    targets: list[TargetConfig] | None = None
-    settle_seconds: float = Field(default=1.0, ge=0)
-    scan_interval_seconds: float = Field(default=300.0, gt=0)
-    device_idle_seconds: float = Field(default=900.0, gt=0)
-    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    # Which users a device may act for (devices bound by `cloudwatcher load`): "listed" binds
-    # listed devices only, "strict" also refuses unlisted devices, "off" trusts the envelope.
-    device_binding: Literal["listed", "strict", "off"] = "listed"
-    retry: RetrySettings = Field(default_factory=RetrySettings)
-    upload_concurrency: int = Field(default=4, ge=1, le=256)
-    http_bind: str = "127.0.0.1:8765"
-    http_token: SecretStr | None = None
-    http_token_file: ReadableFile | None = None
-    log_format: Literal["text", "json"] = "text"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    backup: BackupSettings = Field(default_factory=BackupSettings)
-    watch_mode: Literal["auto", "events", "poll"] = "auto"
-    poll_interval_seconds: float = Field(default=2.0, gt=0)
-    after_sync: Literal["keep", "archive", "delete"] = "keep"
-    after_sync_min_age_seconds: float = Field(default=86400.0, ge=0)
-    notify: NotifySettings = Field(default_factory=NotifySettings)
-    request_retention_days: int = Field(default=90, ge=1)
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Folder of the embedded database, the default inbox and mirror, the backups and the archive.",
+    )
+    watch_root: Path | None = Field(
+        default=None,
+        description="Folder the devices drop files into, as `<watch_root>/<device_id>/requests/...`; "
+        "unset means `<state_dir>/inbox`.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL 15+ libpq URI, Unix sockets included (`postgresql://u@/db?host=/run/postgresql`); "
+        "unset runs the embedded server in `<state_dir>/postgres`.",
+        examples=["postgresql://cloudwatcher@/cloudwatcher?host=/run/postgresql"],
+    )
+    targets: list[TargetConfig] | None = Field(
+        default=None,
+        description="Where files are mirrored: a list of targets, each with a `name`, a `provider` and that "
+        'provider\'s keys; unset means one local target `{name = "local", provider = "local", '
+        'root = "<state_dir>/mirror"}`.',
+    )
+    settle_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a file's size and modification time must stay unchanged before it counts as finished.",
+    )
+    scan_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between full reconcile scans of the watch root, which catch what watch events missed.",
+    )
+    device_idle_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds of silence after which a device's connection (`device_connections`) is closed.",
+    )
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest `.json` request file, in bytes; a larger one is still mirrored but answered `too_large`.",
+    )
+    device_binding: Literal["listed", "strict", "off"] = Field(
+        default="listed",
+        description="Which users a device may act for: `listed` (a device listed by `cloudwatcher load` acts only "
+        "for its users; unlisted devices are not restricted and each is warned about once), "
+        "`strict` (unlisted devices act for nobody) or `off` (the envelope's user is taken at face value).",
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings, description="Retries of failed uploads.")
+    upload_concurrency: int = Field(default=4, ge=1, le=256, description="Parallel uploads per target, from 1 to 256.")
+    http_bind: str = Field(
+        default="127.0.0.1:8765",
+        description="HOST:PORT of the status page, `/healthz`, `/metrics`, `/api/retry` and the web dashboard; "
+        "empty disables the HTTP server.",
+    )
+    http_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every HTTP endpoint except `/healthz`, `/metrics` and the dashboard's page shell "
+        "requires, on any address; unset, retry over HTTP is refused and a bind off loopback serves only "
+        "`/healthz` and `/metrics`.",
+        examples=["change-me"],
+    )
+    http_token_file: ReadableFile | None = Field(
+        default=None,
+        description="File holding the `http_token` (preferred to the key itself); a relative path is read from "
+        "`$CREDENTIALS_DIRECTORY`, systemd's `LoadCredential=`.",
+        examples=["http_token"],
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text` for human-readable lines, `json` for one JSON object per line (log shippers, jq).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="Lowest level logged: `debug`, `info`, `warning` or `error`; under journald every line carries "
+        "its syslog priority, so `journalctl -p warning` shows warnings and errors only.",
+    )
+    backup: BackupSettings = Field(default_factory=BackupSettings, description="Scheduled database backups.")
+    watch_mode: Literal["auto", "events", "poll"] = Field(
+        default="auto",
+        description="`events` (inotify), `poll` (stat polling, for NFS/CIFS/FUSE where other hosts' writes raise "
+        "no events) or `auto` (poll when the watch root is on a network or FUSE filesystem).",
+    )
+    poll_interval_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between two polls in `poll` mode: a new file is noticed within this time, then settles.",
+    )
+    after_sync: Literal["keep", "archive", "delete"] = Field(
+        default="keep",
+        description="What happens to a dropped file once every target holds a verified copy and its request is "
+        "answered (and `after_sync_min_age_seconds` have passed): `keep` (left in place), `archive` (moved under "
+        "`<state_dir>/archive/<device>/`) or `delete`.",
+    )
+    after_sync_min_age_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        description="Seconds a file stays in place after its last target synced it, before `after_sync` acts on it.",
+    )
+    notify: NotifySettings = Field(default_factory=NotifySettings, description="Event notifications.")
+    request_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days finished requests stay in the live tables before they move, with their metadata, "
+        "responses and ledger rows, to the archive tables.",
+    )
 
     @classmethod
     def settings_customise_sources(
