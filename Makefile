@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest browser acl promtool constraints bench clean
+.PHONY: run test lint typecheck pytest browser acl promtool constraints bench schema clean
 
 # Every machine installs the same versions: those pinned in constraints.txt (see `make constraints`).
 $(STAMP): pyproject.toml constraints.txt
@@ -59,6 +59,11 @@ pytest: $(STAMP) browser acl promtool
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
+
+# cloudwatcher/schema/schema.sql, the full schema the migrations produce (pg_dump of a freshly
+# migrated database on a throwaway embedded server): run after adding a migration.
+schema: $(STAMP)
+	$(BIN)/python -m cloudwatcher.schema.dump
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
