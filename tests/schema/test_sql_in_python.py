@@ -69,6 +69,7 @@ def test_the_allow_list_is_tight() -> None:
 def test_the_scan_finds_statements_and_skips_prose() -> None:
     source = (
         'A = "SELECT 1"\nB = f"DELETE FROM {t} WHERE id = $1"\nC = "(SELECT NULL::text WHERE false)"\n'
-        'D = "DELETE"\nE = "ANALYZE after restore"\nF = "Select a target"\nG = """\n  WITH x AS (SELECT 1) SELECT * FROM x"""\n'
+        'D = "DELETE"\nE = "ANALYZE after restore"\nF = "Select a target"\n'
+        'G = """\n  WITH x AS (SELECT 1) SELECT * FROM x"""\n'
     )
     assert [line for line, _ in sql_literals(source)] == [1, 2, 3, 7]
