@@ -49,24 +49,16 @@ WHERE a.created_at = $1
 ORDER BY a.created_at, a.table_name, a.record_id
 LIMIT 500;
 
--- name: file_rows
--- Every version of the file on every target (a changed file gets new rows; old ones stay as history).
+-- name: ledger_rows
+-- Ledger rows for a detail page: every version of the file of ref $1 on every target (a changed
+-- file gets new rows; old ones stay as history), or the rows of request $2's files and of its
+-- response $3's. Each caller passes NULL for what it does not ask.
 SELECT id AS ref_id, target, cloud_provider AS provider, device_id, local_path, file_type, sync_status,
        sync_status = 'failed' AND next_attempt_at IS NULL AS gave_up, cloud_path, remote_id, remote_size,
        remote_hash, verification, content_sha256, file_size_bytes, attempts, last_error, next_attempt_at,
        request_id, response_id, local_state, archived_path, created_at, updated_at, uploaded_at
 FROM cloud_file_refs
 WHERE local_path = (SELECT local_path FROM cloud_file_refs WHERE id = $1)
-ORDER BY created_at DESC, target
-LIMIT 500;
-
--- name: request_files
--- The ledger rows of a request's files and of its response's, with the same columns as file_rows.
-SELECT id AS ref_id, target, cloud_provider AS provider, device_id, local_path, file_type, sync_status,
-       sync_status = 'failed' AND next_attempt_at IS NULL AS gave_up, cloud_path, remote_id, remote_size,
-       remote_hash, verification, content_sha256, file_size_bytes, attempts, last_error, next_attempt_at,
-       request_id, response_id, local_state, archived_path, created_at, updated_at, uploaded_at
-FROM cloud_file_refs
-WHERE request_id = $1 OR response_id = $2
+   OR request_id = $2 OR response_id = $3
 ORDER BY file_type DESC, local_path, created_at DESC, target
 LIMIT 500;

@@ -20,13 +20,12 @@ from cloudwatcher.schema.sql import query
 #: A page polls every two seconds: larger envelopes are shown cut (the file itself is in the mirror).
 ENVELOPE_SHOWN_BYTES = 256 * 1024
 
-_FILE_ROWS = query("dashboard_details", "file_rows")
+_LEDGER_ROWS = query("dashboard_details", "ledger_rows")
 _REQUEST = query("dashboard_details", "request")
 _REQUEST_FOR_PATH = query("dashboard_details", "request_for_path")
 _RESPONSE = query("dashboard_details", "response")
 _RESPONSE_BY_ID = query("dashboard_details", "response_by_id")
 _METADATA = query("dashboard_details", "metadata")
-_REQUEST_FILES = query("dashboard_details", "request_files")
 _ORDERS = query("dashboard_details", "orders")
 _ORDER_HISTORY = query("dashboard_details", "order_history")
 _AUDIT = query("dashboard_details", "audit")
@@ -49,7 +48,7 @@ def _response(row: asyncpg.Record | None) -> dict[str, Any] | None:
 
 async def file_detail(conn: Connection, ref_id: uuid.UUID) -> dict[str, Any] | None:
     """Every ledger row of the file ``ref_id`` belongs to, and its request and response."""
-    rows = [plain_row(row) for row in await conn.fetch(_FILE_ROWS, ref_id)]
+    rows = [plain_row(row) for row in await conn.fetch(_LEDGER_ROWS, ref_id, None, None)]
     if not rows:
         return None
     selected = next(row for row in rows if row["ref_id"] == str(ref_id))
@@ -131,7 +130,7 @@ async def request_detail(conn: Connection, settings: Settings, request_id: uuid.
     response_row = await conn.fetchrow(_RESPONSE, request_id)
     response = _response(response_row)
     response_id = response_row["response_id"] if response_row else None
-    files = [plain_row(row) for row in await conn.fetch(_REQUEST_FILES, request_id, response_id)]
+    files = [plain_row(row) for row in await conn.fetch(_LEDGER_ROWS, None, request_id, response_id)]
     envelope = await asyncio.to_thread(_read_envelope, settings, files, settings.max_request_bytes)
     # Orders it created, and the order an order action (approve, receive, ...) named.
     named = []
