@@ -58,8 +58,7 @@ INVALID_TYPE = "invalid"
 RETRIES = 5
 
 DEVICE_LOCK = query("requests", "device_lock")
-EARLIER_LIVE = query("requests", "earlier_live")
-EARLIER_ARCHIVED = query("requests", "earlier_archived")
+EARLIER_REQUEST = query("requests", "earlier_request")
 ID_TAKEN = query("requests", "id_taken")
 INSERT_REQUEST = query("requests", "insert_request")
 INSERT_METADATA = query("requests", "insert_metadata")
@@ -196,10 +195,8 @@ async def _earlier_request(
     connection: asyncpg.Connection, file: DroppedFile, request_id: UUID | None
 ) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await connection.fetchrow(
-        EARLIER_LIVE, file.device_id, file.content_sha256, request_id
+        EARLIER_REQUEST, file.device_id, file.content_sha256, request_id
     )
-    if row is None:
-        row = await connection.fetchrow(EARLIER_ARCHIVED, file.device_id, file.content_sha256, request_id)
     return row
 
 

@@ -23,22 +23,22 @@ WHERE s.status = 'ready'
 -- name: device_lock
 SELECT pg_advisory_xact_lock(hashtextextended('cloudwatcher.device:' || $1, 0));
 
--- name: earlier_live
+-- name: earlier_request
 -- An earlier request of the same device that this file repeats: the same bytes, or the same
 -- request_id (coalesce(device_request_id, id) is the id the device sent; see migration 0011).
-SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
-       s.local_path AS response_path, false AS archived
-FROM requests r LEFT JOIN responses s ON s.request_id = r.id
-WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
-ORDER BY (r.payload_hash = $2) DESC
-LIMIT 1;
-
--- name: earlier_archived
-SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
-       s.local_path AS response_path, true AS archived
-FROM requests_archive r LEFT JOIN responses_archive s ON s.request_id = r.id
-WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
-ORDER BY (r.payload_hash = $2) DESC
+-- A live request before an archived one, and of each, one with the same bytes first.
+SELECT id, status, response_id, response_status, content, response_path, archived
+FROM (
+    SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
+           s.local_path AS response_path, false AS archived, r.payload_hash = $2 AS same_bytes
+    FROM requests r LEFT JOIN responses s ON s.request_id = r.id
+    WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
+    UNION ALL
+    SELECT a.id, a.status, b.id, b.status, b.content::text, b.local_path, true, a.payload_hash = $2
+    FROM requests_archive a LEFT JOIN responses_archive b ON b.request_id = a.id
+    WHERE a.device_id = $1 AND (a.payload_hash = $2 OR coalesce(a.device_request_id, a.id) = $3)
+) AS earlier
+ORDER BY archived, same_bytes DESC
 LIMIT 1;
 
 -- name: id_taken
