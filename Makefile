@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest browser acl promtool constraints bench docs clean
+.PHONY: run test lint typecheck pytest browser acl promtool constraints bench docs schema clean
 
 # Every machine installs the same versions: those pinned in constraints.txt (see `make constraints`).
 $(STAMP): pyproject.toml constraints.txt
@@ -65,6 +65,11 @@ test: lint typecheck pytest
 # the committed files differ from what this writes.
 docs: $(STAMP)
 	$(BIN)/python -m cloudwatcher.config.reference
+
+# cloudwatcher/schema/schema.sql, the full schema the migrations produce (pg_dump of a freshly
+# migrated database on a throwaway embedded server): run after adding a migration.
+schema: $(STAMP)
+	$(BIN)/python -m cloudwatcher.schema.dump
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -33,6 +33,9 @@ from cloudwatcher.providers.base import (
 )
 from cloudwatcher.providers.registry import build_provider
 from cloudwatcher.schema import schema_problem, schema_version
+from cloudwatcher.schema.sql import query
+
+_SERVER_VERSION = query("database", "server_version")
 
 __all__ = ["CheckResult", "probe", "run_checks"]
 
@@ -77,7 +80,7 @@ async def check_database(database_url: Callable[[], str]) -> CheckResult:
     except Exception as exc:  # any failure to reach it is this check's answer, never a crash
         return CheckResult("database", False, f"not reachable: {exc}")
     try:
-        server = await connection.fetchval("SHOW server_version")
+        server = await connection.fetchval(_SERVER_VERSION)
         problem = await schema_problem(connection)
         version = await schema_version(connection)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:

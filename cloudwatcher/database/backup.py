@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from cloudwatcher.database.embedded import EmbeddedPostgresError, find_postgres_bin
+from cloudwatcher.schema.sql import query
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +206,8 @@ def _fsync_dir(directory: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- restore
-_EMPTINESS_QUERY = """
-SELECT coalesce(current_schema(), ''),
-       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S'))
-"""
+_EMPTINESS_QUERY = query("database", "emptiness_query")
+_ANALYZE = query("database", "analyze")
 
 
 def restore_database(database_url: str, file: Path, *, bin_dir: Path | None = None) -> None:
@@ -254,7 +252,7 @@ def restore_database(database_url: str, file: Path, *, bin_dir: Path | None = No
     # Planner statistics are not part of a dump; without them the first queries crawl.
     _run(
         [str(psql), "--no-psqlrc", "--no-password", "--quiet", "--set=ON_ERROR_STOP=1", "--dbname", url,
-         "--command", "ANALYZE"],
+         "--command", _ANALYZE],
         env,
         "ANALYZE after restore",
     )  # fmt: skip

@@ -44,6 +44,7 @@ from typing import IO
 from urllib.parse import quote
 
 from cloudwatcher.database import search_acl
+from cloudwatcher.schema.sql import query
 
 log = logging.getLogger(__name__)
 
@@ -318,58 +319,26 @@ class EmbeddedPostgres:
         """The application role, and its database owned by it (taken over from the superuser
         for a database made by an earlier version, which connected as the superuser)."""
         for _ in range(50):
-            if self._psql("postgres", "SELECT 1", check=False).returncode == 0:
+            if self._psql("postgres", PING, check=False).returncode == 0:
                 break
             time.sleep(0.1)  # the server accepts connections a moment after pg_ctl -w returns
         self._psql("postgres", CREATE_APP_ROLE)
-        owner = self._psql(
-            "postgres", f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{DATABASE_NAME}'"
-        )
+        owner = self._psql("postgres", DATABASE_OWNER)
         if not owner.stdout.strip():
-            created = self._psql("postgres", f'CREATE DATABASE "{DATABASE_NAME}" OWNER "{APP_ROLE}"', check=False)
+            created = self._psql("postgres", CREATE_DATABASE, check=False)
             if created.returncode != 0 and "already exists" not in created.stderr:
                 raise EmbeddedPostgresError(f"cannot create database {DATABASE_NAME}: {created.stderr.strip()}")
         elif owner.stdout.strip() != APP_ROLE:
             log.info("handing the embedded database over to the %r role", APP_ROLE)
-            self._psql("postgres", f'ALTER DATABASE "{DATABASE_NAME}" OWNER TO "{APP_ROLE}"')
+            self._psql("postgres", HAND_OVER_DATABASE)
             self._psql(DATABASE_NAME, HAND_OVER_OBJECTS)
 
 
-CREATE_APP_ROLE = f"""
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-    CREATE ROLE "{APP_ROLE}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-  END IF;
-END $$
-"""
+CREATE_APP_ROLE = query("database", "create_app_role").format(app_role=APP_ROLE)
 
-# Objects an earlier version created as the superuser in the public schema: tables, views and
-# sequences not owned by a column (those follow their table), routines and types.
-HAND_OVER_OBJECTS = f"""
-DO $$
-DECLARE item record;
-BEGIN
-  FOR item IN
-    SELECT c.oid::regclass AS name FROM pg_class c
-    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-      AND pg_get_userbyid(c.relowner) <> '{APP_ROLE}'
-      AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                      AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i'))
-  LOOP
-    EXECUTE format('ALTER TABLE %s OWNER TO "{APP_ROLE}"', item.name);
-  END LOOP;
-  FOR item IN
-    SELECT p.oid::regprocedure AS name FROM pg_proc p
-    WHERE p.pronamespace = 'public'::regnamespace AND pg_get_userbyid(p.proowner) <> '{APP_ROLE}'
-  LOOP
-    EXECUTE format('ALTER ROUTINE %s OWNER TO "{APP_ROLE}"', item.name);
-  END LOOP;
-  FOR item IN
-    SELECT t.oid::regtype AS name FROM pg_type t
-    WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e', 'd', 'r', 'm') AND t.typelem = 0
-      AND pg_get_userbyid(t.typowner) <> '{APP_ROLE}'
-  LOOP
-    EXECUTE format('ALTER TYPE %s OWNER TO "{APP_ROLE}"', item.name);
-  END LOOP;
-END $$
-"""
+HAND_OVER_OBJECTS = query("database", "hand_over_objects").format(app_role=APP_ROLE)
+
+DATABASE_OWNER = query("database", "database_owner").format(database=DATABASE_NAME)
+CREATE_DATABASE = query("database", "create_database").format(database=DATABASE_NAME, app_role=APP_ROLE)
+HAND_OVER_DATABASE = query("database", "hand_over_database").format(database=DATABASE_NAME, app_role=APP_ROLE)
+PING = query("database", "ping")

@@ -30,6 +30,10 @@ from cloudwatcher.domain.catalog_models import (
     UserEntry,
 )
 from cloudwatcher.domain.responses import to_json
+from cloudwatcher.schema.sql import query
+
+_VARIANT_ID = query("catalog", "variant_id")
+_CHANGE_REASON = query("catalog", "change_reason")
 
 
 class CatalogError(Exception):
@@ -267,9 +271,7 @@ async def _load_devices(loader: _Loader, devices: list[DeviceEntry]) -> None:
 async def _variant(loader: _Loader, part_id: UUID, code: str | None, label: str, key: str) -> UUID | None:
     if code is None:
         return None
-    found: UUID | None = await loader.connection.fetchval(
-        "SELECT id FROM part_variants WHERE part_id = $1 AND variant_code = $2", part_id, code
-    )
+    found: UUID | None = await loader.connection.fetchval(_VARIANT_ID, part_id, code)
     if found is None:
         raise CatalogError(f"{label}: key {key!r}: unknown variant {code!r}")
     return found
@@ -297,9 +299,7 @@ async def load_catalog_file(connection: asyncpg.Connection, path: Path) -> dict[
     catalog = parse_catalog(_read_document(path))
     try:
         async with connection.transaction():
-            await connection.execute(
-                "SELECT set_config('cloudwatcher.change_reason', $1, true)", f"catalog load: {path.name}"
-            )
+            await connection.execute(_CHANGE_REASON, f"catalog load: {path.name}")
             await _load(_Loader(connection), catalog)
     except asyncpg.PostgresError as error:  # a constraint the models cannot see; nothing was loaded
         raise CatalogError(f"{path}: rejected by the database: {error}") from None

@@ -7,16 +7,9 @@ from pathlib import Path
 import asyncpg
 
 from cloudwatcher.domain.files import DroppedFile
+from cloudwatcher.schema.sql import query
 
-# One entry per file version (a file has one ledger row per target), oldest first, so that a
-# device's requests are replayed in the order they were dropped.
-UNPROCESSED = """
-SELECT device_id, local_path, content_sha256, file_size_bytes, file_type, min(created_at) AS first_seen
-FROM cloud_file_refs
-WHERE processed_at IS NULL AND file_type IN ('request', 'response')
-GROUP BY device_id, local_path, content_sha256, file_size_bytes, file_type
-ORDER BY first_seen, local_path
-"""
+UNPROCESSED = query("requests", "unprocessed")
 
 
 async def unprocessed_files(connection: asyncpg.Connection, watch_root: Path) -> list[DroppedFile]:

@@ -11,12 +11,9 @@ import asyncpg
 
 from cloudwatcher.domain.authorization import Actor
 from cloudwatcher.domain.responses import to_json
+from cloudwatcher.schema.sql import query
 
-_DECISION = """
-INSERT INTO agent_decisions
-    (request_id, agent_name, decision_type, decision_value, reasoning, confidence_score)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6)
-"""
+_DECISION = query("requests", "decision")
 
 
 @dataclass(frozen=True)

@@ -21,20 +21,13 @@ from typing import Literal
 import asyncpg
 
 from cloudwatcher.domain.errors import RequestError
+from cloudwatcher.schema.sql import query
 
 log = logging.getLogger(__name__)
 
 BindingMode = Literal["listed", "strict", "off"]
 
-# One row when the device is listed: whether the email is one of its users.
-_DEVICE_MAY_ACT_FOR = """
-SELECT coalesce(bool_or(lower(u.email) = lower($2)), false) AS bound
-FROM devices d
-LEFT JOIN device_users du ON du.device_id = d.device_id
-LEFT JOIN users u ON u.id = du.user_id
-WHERE d.device_id = $1
-GROUP BY d.id
-"""
+_DEVICE_MAY_ACT_FOR = query("devices", "device_may_act_for")
 
 
 @dataclass

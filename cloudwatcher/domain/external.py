@@ -29,38 +29,17 @@ from cloudwatcher.domain.ledger_links import link_response, mark_processed, read
 from cloudwatcher.domain.processor_accounts import processor_account
 from cloudwatcher.domain.response_metadata import describe_answer, metadata_text, write_response_metadata
 from cloudwatcher.domain.responses import to_json
+from cloudwatcher.schema.sql import query
 
 log = logging.getLogger(__name__)
 
-# The daemon's own response names the id the device sent (coalesce(device_request_id, id)).
-OWN_RESPONSE = """
-SELECT s.id, s.status FROM responses s JOIN requests r ON r.id = s.request_id
-WHERE r.device_id = $3 AND coalesce(r.device_request_id, r.id) = $1 AND s.content = $2::jsonb
-"""
-
-REQUEST_FOR_ANSWER = """
-SELECT r.id, r.device_id, r.status, r.created_by, s.id AS response_id
-FROM requests r LEFT JOIN responses s ON s.request_id = r.id
-WHERE r.id = $1
-FOR UPDATE OF r
-"""
-
-INSERT_EXTERNAL_RESPONSE = """
-INSERT INTO responses (request_id, status, content, ai_processed, local_path)
-VALUES ($1, 'ready', $2::jsonb, $3, $4)
-RETURNING id
-"""
-
-INSERT_DECISION = """
-INSERT INTO agent_decisions
-    (request_id, agent_name, decision_type, decision_value, reasoning, confidence_score, processor_account)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
-"""
-
-FINISH_REQUEST = """
-UPDATE requests SET status = $2, error_code = $3, processed_by = $4, processed_at = now(), updated_at = now()
-WHERE id = $1
-"""
+OWN_RESPONSE = query("external", "own_response")
+REQUEST_FOR_ANSWER = query("external", "request_for_answer")
+INSERT_EXTERNAL_RESPONSE = query("external", "insert_external_response")
+INSERT_DECISION = query("external", "insert_decision")
+FINISH_REQUEST = query("requests", "finish_request")
+RESPONSE_READY = query("requests", "response_ready")
+SET_ACTING_USER = query("requests", "set_acting_user")
 
 
 class AgentBlock(BaseModel):
@@ -146,9 +125,7 @@ async def _ingest(
     if own is not None:
         await link_response(connection, file, own["id"])
         if own["status"] == "processing":  # written just before a crash: the file exists, so it is ready
-            await connection.execute(
-                "UPDATE responses SET status = 'ready', updated_at = now() WHERE id = $1", own["id"]
-            )
+            await connection.execute(RESPONSE_READY, own["id"])
         return None
     try:
         answer = ExternalAnswer.model_validate(document)
@@ -164,7 +141,7 @@ async def _ingest(
     if request["response_id"] is not None or request["status"] != "pending":
         return f"request {request_id} is already answered (status {request['status']!r})"
     if request["created_by"] is not None:  # audit rows: the processor acts on the requester's behalf
-        await connection.execute("SELECT set_config('cloudwatcher.user_id', $1, true)", str(request["created_by"]))
+        await connection.execute(SET_ACTING_USER, str(request["created_by"]))
     response_id = await connection.fetchval(
         INSERT_EXTERNAL_RESPONSE, request_id, to_json(document), answer.agent is not None, file.local_path
     )

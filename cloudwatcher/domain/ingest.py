@@ -50,69 +50,24 @@ from cloudwatcher.domain.responses import (
     to_json,
 )
 from cloudwatcher.domain.routing import route_request
+from cloudwatcher.schema.sql import query
 
 log = logging.getLogger(__name__)
 
 INVALID_TYPE = "invalid"
 RETRIES = 5
 
-DEVICE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cloudwatcher.device:' || $1, 0))"
-
-# An earlier request of the same device that this file repeats: the same bytes, or the same
-# request_id (coalesce(device_request_id, id) is the id the device sent; see migration 0011).
-EARLIER_LIVE = """
-SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
-       s.local_path AS response_path, false AS archived
-FROM requests r LEFT JOIN responses s ON s.request_id = r.id
-WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
-ORDER BY (r.payload_hash = $2) DESC
-LIMIT 1
-"""
-
-EARLIER_ARCHIVED = """
-SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
-       s.local_path AS response_path, true AS archived
-FROM requests_archive r LEFT JOIN responses_archive s ON s.request_id = r.id
-WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
-ORDER BY (r.payload_hash = $2) DESC
-LIMIT 1
-"""
-
-# Whether a request id is already another device's (live or archived).
-ID_TAKEN = """
-SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1) OR EXISTS (SELECT 1 FROM requests_archive WHERE id = $1)
-"""
-
-INSERT_REQUEST = """
-INSERT INTO requests (id, device_id, request_type, status, payload_hash, created_by, local_path, device_request_id)
-VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7)
-ON CONFLICT DO NOTHING
-RETURNING created_at
-"""
-
-INSERT_METADATA = """
-INSERT INTO request_metadata (request_id, key, value)
-SELECT $1, m.key, m.value FROM unnest($2::text[], $3::text[]) AS m(key, value)
-"""
-
-FINISH_REQUEST = """
-UPDATE requests SET status = $2, error_code = $3, processed_by = $4, processed_at = now(), updated_at = now()
-WHERE id = $1
-"""
-
-INSERT_RESPONSE = """
-INSERT INTO responses (request_id, status, content, local_path) VALUES ($1, 'processing', $2::jsonb, $3)
-RETURNING id
-"""
-
-RESPONSE_READY = "UPDATE responses SET status = 'ready', updated_at = now() WHERE id = $1 AND status = 'processing'"
-
-ATTACH_SESSION_USER = """
-UPDATE device_connections SET user_id = $2
-WHERE device_id = $1 AND disconnected_at IS NULL AND user_id IS DISTINCT FROM $2
-"""
-
-SET_ACTING_USER = "SELECT set_config('cloudwatcher.user_id', $1, true)"
+DEVICE_LOCK = query("requests", "device_lock")
+EARLIER_REQUEST = query("requests", "earlier_request")
+ID_TAKEN = query("requests", "id_taken")
+INSERT_REQUEST = query("requests", "insert_request")
+INSERT_METADATA = query("requests", "insert_metadata")
+FINISH_REQUEST = query("requests", "finish_request")
+INSERT_RESPONSE = query("requests", "insert_response")
+RESPONSE_READY = query("requests", "response_ready")
+ATTACH_SESSION_USER = query("requests", "attach_session_user")
+SET_ACTING_USER = query("requests", "set_acting_user")
+ASYNC_COMMIT = query("requests", "async_commit")
 
 
 @dataclass(frozen=True)
@@ -192,7 +147,7 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
         async with connection.transaction():
             # Losing this mark in a crash only means the (idempotent) call is repeated after the
             # restart, so it need not wait for a WAL flush.
-            await connection.execute("SET LOCAL synchronous_commit = off")
+            await connection.execute(ASYNC_COMMIT)
             if answer.response_id is not None:
                 await connection.execute(RESPONSE_READY, answer.response_id)
             await mark_processed(connection, file)
@@ -240,10 +195,8 @@ async def _earlier_request(
     connection: asyncpg.Connection, file: DroppedFile, request_id: UUID | None
 ) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await connection.fetchrow(
-        EARLIER_LIVE, file.device_id, file.content_sha256, request_id
+        EARLIER_REQUEST, file.device_id, file.content_sha256, request_id
     )
-    if row is None:
-        row = await connection.fetchrow(EARLIER_ARCHIVED, file.device_id, file.content_sha256, request_id)
     return row
 
 

@@ -14,71 +14,16 @@ import asyncpg
 
 from cloudwatcher.domain.files import DroppedFile
 from cloudwatcher.gateway import RefusedPathError, tree_holding
+from cloudwatcher.schema.sql import query
 
-MARK_PROCESSED = """
-UPDATE cloud_file_refs SET processed_at = now()
-WHERE local_path = $1 AND content_sha256 = $2 AND processed_at IS NULL
-"""
-
-LINK_REQUEST = """
-UPDATE cloud_file_refs SET request_id = $3
-WHERE local_path = $1 AND content_sha256 = $2 AND request_id IS DISTINCT FROM $3
-"""
-
-# The newest version of each attachment path (all its targets' rows).
-LINK_ATTACHMENTS = """
-UPDATE cloud_file_refs c SET request_id = $2
-FROM (
-    SELECT DISTINCT ON (local_path) local_path, content_sha256
-    FROM cloud_file_refs
-    WHERE local_path = ANY($1::text[]) AND file_type = 'attachment'
-    ORDER BY local_path, created_at DESC
-) newest
-WHERE c.local_path = newest.local_path AND c.content_sha256 = newest.content_sha256
-  AND c.request_id IS DISTINCT FROM $2
-"""
-
-# An attachment and its envelope may be recorded in either order, by concurrent transactions.
-# Both sides take this per-device lock before they link, so that whichever commits second sees
-# the other's rows: the envelope's named paths, or the attachment's ledger rows.
-LOCK_DEVICE_LINKS = """
-SELECT pg_advisory_xact_lock(hashtext('cloudwatcher.attachments'), hashtext(d)) FROM unnest($1::text[]) AS d
-"""
-
-REMEMBER_ATTACHMENTS = """
-INSERT INTO request_attachments (request_id, local_path)
-SELECT $2, p FROM unnest($1::text[]) AS p
-ON CONFLICT DO NOTHING
-"""
-
-# Recorded attachment versions, linked to the newest request that names their path.
-LINK_RECORDED_ATTACHMENTS = """
-UPDATE cloud_file_refs c SET request_id = named.request_id
-FROM (
-    SELECT DISTINCT ON (a.local_path) a.local_path, a.request_id
-    FROM request_attachments a
-    WHERE a.local_path = ANY($1::text[])
-    ORDER BY a.local_path, a.created_at DESC
-) named, unnest($1::text[], $2::text[]) AS v(local_path, sha256)
-WHERE c.local_path = v.local_path AND c.content_sha256 = v.sha256 AND named.local_path = v.local_path
-  AND c.file_type = 'attachment' AND c.request_id IS DISTINCT FROM named.request_id
-"""
-
-# At start-up: versions recorded just before a crash, whose link the linker never wrote.
-LINK_UNLINKED_ATTACHMENTS = """
-UPDATE cloud_file_refs c SET request_id = named.request_id
-FROM (
-    SELECT DISTINCT ON (a.local_path) a.local_path, a.request_id
-    FROM request_attachments a
-    ORDER BY a.local_path, a.created_at DESC
-) named
-WHERE c.local_path = named.local_path AND c.file_type = 'attachment' AND c.request_id IS NULL
-"""
-
-LINK_RESPONSE = """
-UPDATE cloud_file_refs SET response_id = $3, processed_at = COALESCE(processed_at, now())
-WHERE local_path = $1 AND content_sha256 = $2
-"""
+MARK_PROCESSED = query("request_links", "mark_processed")
+LINK_REQUEST = query("request_links", "link_request")
+LINK_ATTACHMENTS = query("request_links", "link_attachments")
+LOCK_DEVICE_LINKS = query("request_links", "lock_device_links")
+REMEMBER_ATTACHMENTS = query("request_links", "remember_attachments")
+LINK_RECORDED_ATTACHMENTS = query("request_links", "link_recorded_attachments")
+LINK_UNLINKED_ATTACHMENTS = query("request_links", "link_unlinked_attachments")
+LINK_RESPONSE = query("request_links", "link_response")
 
 
 async def mark_processed(connection: asyncpg.Connection, file: DroppedFile) -> None:

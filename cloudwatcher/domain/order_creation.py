@@ -25,53 +25,15 @@ from cloudwatcher.domain.envelope import CreateOrderPayload, OrderLine
 from cloudwatcher.domain.errors import RequestError
 from cloudwatcher.domain.orders_history import record_order_event
 from cloudwatcher.domain.references import PartRef, reject_repeated_lines, resolve_parts
+from cloudwatcher.schema.sql import query
 
 LEVEL_LIMITS = (Decimal("1000"), Decimal("10000"))  # <= 1000: one level, <= 10000: two, above: three
 
-# Pattern 3 of the seed, widened to the part-level offers a variant falls back to.
-OFFERS = """
-SELECT s.id AS supplier_id, s.name, s.is_active, s.is_preferred AS supplier_preferred,
-       ps.supplier_cost, ps.is_preferred, ps.variant_id IS NOT NULL AS exact,
-       COALESCE(ps.lead_time_days, s.lead_time_days) AS lead_time_days
-FROM part_suppliers ps
-JOIN suppliers s ON s.id = ps.supplier_id
-WHERE ps.part_id = $1 AND (ps.variant_id = $2 OR ps.variant_id IS NULL)
-ORDER BY (ps.variant_id IS NULL), ps.is_preferred DESC, ps.supplier_cost, s.name
-"""
-
-MANAGER_CHAIN = """
-WITH RECURSIVE up AS (
-    SELECT id, parent_id, manager_id, 0 AS depth FROM departments WHERE id = $1
-    UNION ALL
-    SELECT d.id, d.parent_id, d.manager_id, up.depth + 1
-    FROM departments d JOIN up ON d.id = up.parent_id
-    WHERE up.depth < 64
-)
-SELECT up.depth, u.id, u.email
-FROM up JOIN users u ON u.id = up.manager_id
-WHERE u.is_active
-ORDER BY up.depth
-"""
-
-INSERT_ORDER = """
-INSERT INTO orders (request_id, location_id, order_type, status, total, created_by)
-VALUES ($1, $2, $3, 'pending-approval', $4, $5)
-RETURNING id
-"""
-
-INSERT_ITEMS = """
-INSERT INTO order_items (order_id, part_id, variant_id, supplier_id, quantity_ordered, unit_price)
-SELECT $1, i.part_id, i.variant_id, i.supplier_id, i.quantity, i.unit_price
-FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::numeric[])
-     WITH ORDINALITY AS i(part_id, variant_id, supplier_id, quantity, unit_price, ord)
-ORDER BY i.ord
-"""
-
-INSERT_APPROVALS = """
-INSERT INTO order_approvals (order_id, approver_id, approval_level, status)
-SELECT $1, a.approver_id, a.level, 'pending'
-FROM unnest($2::uuid[], $3::int[]) AS a(approver_id, level)
-"""
+OFFERS = query("orders", "offers")
+MANAGER_CHAIN = query("orders", "manager_chain")
+INSERT_ORDER = query("orders", "insert_order")
+INSERT_ITEMS = query("orders", "insert_items")
+INSERT_APPROVALS = query("orders", "insert_approvals")
 
 
 @dataclass(frozen=True)

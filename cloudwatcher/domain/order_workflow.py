@@ -18,67 +18,23 @@ from cloudwatcher.domain.envelope import OrderDecisionPayload, OrderRefPayload, 
 from cloudwatcher.domain.errors import RequestError
 from cloudwatcher.domain.orders_history import record_order_event
 from cloudwatcher.domain.references import resolve_parts
+from cloudwatcher.schema.sql import query
 
 CANCELLABLE = ("draft", "pending-approval", "approved")
 RECEIVABLE = ("approved", "ordered")
 
-LOCK_ORDER = "SELECT id, status, created_by, location_id FROM orders WHERE id = $1 FOR UPDATE"
-
-NEXT_APPROVAL = """
-SELECT a.id, a.approval_level, a.approver_id, u.email
-FROM order_approvals a JOIN users u ON u.id = a.approver_id
-WHERE a.order_id = $1 AND a.status = 'pending'
-ORDER BY a.approval_level
-LIMIT 1
-"""
-
-DECIDE_APPROVAL = """
-UPDATE order_approvals SET status = $2, notes = $3, decision_at = now() WHERE id = $1
-"""
-
-SET_STATUS = "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1"
-
-APPROVE_ORDER = """
-UPDATE orders SET status = 'approved', approved_by = $2, approved_at = now(), updated_at = now()
-WHERE id = $1
-"""
-
-CANCEL_OPEN_APPROVALS = """
-UPDATE order_approvals SET status = 'cancelled', decision_at = now()
-WHERE order_id = $1 AND status = 'pending'
-"""
-
-SET_DELIVERY_DATES = """
-UPDATE order_items oi
-SET expected_delivery_date = current_date + COALESCE(
-        (SELECT ps.lead_time_days FROM part_suppliers ps
-         WHERE ps.part_id = oi.part_id AND ps.supplier_id = oi.supplier_id
-           AND ps.variant_id IS NOT DISTINCT FROM oi.variant_id),
-        s.lead_time_days, 0)
-FROM suppliers s
-WHERE oi.order_id = $1 AND s.id = oi.supplier_id
-RETURNING oi.expected_delivery_date
-"""
-
-ORDER_LINES = """
-SELECT id, part_id, variant_id, quantity_ordered, quantity_received
-FROM order_items WHERE order_id = $1 ORDER BY created_at, id FOR UPDATE
-"""
-
-RECEIVE_LINES = """
-UPDATE order_items oi SET quantity_received = oi.quantity_received + r.quantity
-FROM unnest($1::uuid[], $2::int[]) AS r(id, quantity)
-WHERE oi.id = r.id
-"""
-
-ADD_STOCK = """
-INSERT INTO inventory (part_id, variant_id, location_id, quantity_on_hand, last_updated_at)
-SELECT r.part_id, r.variant_id, $1, r.quantity, now()
-FROM unnest($2::uuid[], $3::uuid[], $4::int[]) AS r(part_id, variant_id, quantity)
-ON CONFLICT (part_id, COALESCE(variant_id, '00000000-0000-0000-0000-000000000000'::uuid), location_id)
-DO UPDATE SET quantity_on_hand = inventory.quantity_on_hand + EXCLUDED.quantity_on_hand,
-              last_updated_at = now()
-"""
+LOCK_ORDER = query("orders", "lock_order")
+NEXT_APPROVAL = query("orders", "next_approval")
+DECIDE_APPROVAL = query("orders", "decide_approval")
+SET_STATUS = query("orders", "set_status")
+APPROVE_ORDER = query("orders", "approve_order")
+CANCEL_OPEN_APPROVALS = query("orders", "cancel_open_approvals")
+SET_DELIVERY_DATES = query("orders", "set_delivery_dates")
+ORDER_LINES = query("orders", "order_lines")
+RECEIVE_LINES = query("orders", "receive_lines")
+ADD_STOCK = query("orders", "add_stock")
+ALL_RECEIVED = query("orders", "all_received")
+PENDING_APPROVALS = query("orders", "pending_approvals")
 
 
 @dataclass(frozen=True)
@@ -119,9 +75,7 @@ async def _decide(ctx: HandlerContext, payload: OrderDecisionPayload, approve: b
     await connection.execute(DECIDE_APPROVAL, turn["id"], "approved" if approve else "rejected", payload.notes)
     level = turn["approval_level"]
     if approve:
-        remaining = await connection.fetchval(
-            "SELECT count(*) FROM order_approvals WHERE order_id = $1 AND status = 'pending'", order.id
-        )
+        remaining = await connection.fetchval(PENDING_APPROVALS, order.id)
         status = "pending-approval" if remaining else "approved"
         if status == "approved":
             await connection.execute(
@@ -209,7 +163,7 @@ async def receive_order(ctx: HandlerContext, payload: ReceiveOrderPayload) -> di
         ADD_STOCK, order.location_id, [k[0] for k in keys], [k[1] for k in keys], [received[k] for k in keys]
     )
     complete = await connection.fetchval(
-        "SELECT bool_and(quantity_received >= quantity_ordered) FROM order_items WHERE order_id = $1",
+        ALL_RECEIVED,
         order.id,
     )
     status = "received" if complete else order.status

@@ -8,11 +8,9 @@ from uuid import UUID
 import asyncpg
 
 from cloudwatcher.domain.responses import to_json
+from cloudwatcher.schema.sql import query
 
-_EVENT = """
-INSERT INTO order_history (order_id, event_type, event_description, user_id, metadata)
-VALUES ($1, $2, $3, $4, $5::jsonb)
-"""
+_EVENT = query("orders", "event")
 
 
 async def record_order_event(

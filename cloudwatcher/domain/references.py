@@ -9,14 +9,9 @@ from uuid import UUID
 import asyncpg
 
 from cloudwatcher.domain.errors import RequestError
+from cloudwatcher.schema.sql import query
 
-_RESOLVE_PARTS = """
-SELECT i.ord, i.part_code, i.variant_code, p.id AS part_id, p.name, p.is_active, v.id AS variant_id
-FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i(part_code, variant_code, ord)
-LEFT JOIN parts p ON p.part_code = i.part_code
-LEFT JOIN part_variants v ON v.part_id = p.id AND v.variant_code = i.variant_code
-ORDER BY i.ord
-"""
+_RESOLVE_PARTS = query("inventory", "resolve_parts")
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,9 @@ from uuid import UUID
 
 import asyncpg
 
-INSERT_RESPONSE_METADATA = """
-INSERT INTO response_metadata (response_id, key, value)
-SELECT $1, m.key, m.value FROM unnest($2::text[], $3::text[]) AS m(key, value)
-ON CONFLICT (response_id, key) DO UPDATE SET value = EXCLUDED.value
-"""
+from cloudwatcher.schema.sql import query
+
+INSERT_RESPONSE_METADATA = query("requests", "insert_response_metadata")
 
 
 def metadata_text(value: str | int | float | bool | None) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from cloudwatcher.schema.sql import query
+
 BATCH_SIZE = 2000
 
 _ARCHIVED_TABLES = (
@@ -27,18 +29,7 @@ _ARCHIVED_TABLES = (
     "requests",
 )
 
-PICK_BATCH = """
-SELECT r.id FROM requests r
-WHERE r.created_at < now() - make_interval(days => $1)
-  AND r.status IN ('completed', 'failed')
-  AND NOT EXISTS (
-      SELECT 1 FROM cloud_file_refs c
-      WHERE (c.request_id = r.id OR c.response_id IN (SELECT s.id FROM responses s WHERE s.request_id = r.id))
-        AND NOT (c.sync_status = 'synced' OR (c.sync_status = 'failed' AND c.next_attempt_at IS NULL)))
-ORDER BY r.created_at
-LIMIT $2
-FOR UPDATE OF r SKIP LOCKED
-"""
+PICK_BATCH = query("retention", "pick_batch")
 
 # Per table: which live rows belong to the batch ($1 = request ids).
 _BELONGS = {
@@ -50,22 +41,19 @@ _BELONGS = {
     "requests": "id = ANY($1)",
 }
 
-SUMMARY = """
-INSERT INTO audit_logs (table_name, operation, record_id, change_reason)
-VALUES ($1, 'DELETE', NULL, $2)
-"""
+SUMMARY = query("retention", "summary")
+_SHARED_COLUMNS = query("retention", "shared_columns")
+_AUDIT_OFF = query("retention", "audit_off")
+_AUDIT_ON = query("retention", "audit_on")
+_DROP_GONE_LEDGER_ROWS = query("retention", "drop_gone_ledger_rows")
+_DROP_REQUESTS = query("retention", "drop_requests")
+_ENSURE_AUDIT_PARTITIONS = query("retention", "ensure_audit_partitions")
 
 
 async def _shared_columns(connection: asyncpg.Connection, table: str) -> str:
     """Columns of ``table`` that its archive also has (robust to later migrations adding columns)."""
     names = await connection.fetch(
-        """
-        SELECT a.attname FROM pg_attribute a
-        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-          AND a.attname IN (SELECT b.attname FROM pg_attribute b
-                            WHERE b.attrelid = to_regclass($2) AND b.attnum > 0 AND NOT b.attisdropped)
-        ORDER BY a.attnum
-        """,
+        _SHARED_COLUMNS,
         table,
         f"{table}_archive",
     )
@@ -78,7 +66,7 @@ async def archive_old_requests(connection: asyncpg.Connection, older_than_days: 
     total = 0
     while True:
         async with connection.transaction():
-            await connection.execute("SELECT set_config('cloudwatcher.audit', 'off', true)")
+            await connection.execute(_AUDIT_OFF)
             ids = [row["id"] for row in await connection.fetch(PICK_BATCH, older_than_days, BATCH_SIZE)]
             if not ids:
                 return total
@@ -93,11 +81,11 @@ async def archive_old_requests(connection: asyncpg.Connection, older_than_days: 
                 moved[table] = int(status.split()[-1])
             # Ledger rows of files still in the watch root stay live (see module docstring).
             await connection.execute(
-                f"DELETE FROM cloud_file_refs WHERE ({_BELONGS['cloud_file_refs']}) AND local_state <> 'present'",
+                _DROP_GONE_LEDGER_ROWS,
                 ids,
             )
-            await connection.execute("DELETE FROM requests WHERE id = ANY($1)", ids)  # cascades to the rest
-            await connection.execute("SELECT set_config('cloudwatcher.audit', 'on', true)")
+            await connection.execute(_DROP_REQUESTS, ids)  # cascades to the rest
+            await connection.execute(_AUDIT_ON)
             for table, count in moved.items():
                 if count:
                     await connection.execute(
@@ -110,4 +98,4 @@ async def archive_old_requests(connection: asyncpg.Connection, older_than_days: 
 
 async def ensure_audit_partitions(connection: asyncpg.Connection, years_ahead: int = 1) -> None:
     """Create ``audit_logs`` partitions for this year and ``years_ahead`` more (idempotent)."""
-    await connection.execute("SELECT cloudwatcher_ensure_audit_partitions($1)", years_ahead)
+    await connection.execute(_ENSURE_AUDIT_PARTITIONS, years_ahead)

@@ -1,4 +1,5 @@
-"""The database schema: numbered SQL migrations, the migrator, and named queries."""
+"""The database schema: numbered SQL migrations, the migrator, named queries (``queries/*.sql``, loaded by
+``sql.py``) and ``schema.sql``, the full schema the migrations produce (``dump.py`` rewrites it)."""
 
 from cloudwatcher.schema.migrator import apply_migrations, available_migrations, schema_problem, schema_version
 

@@ -14,6 +14,16 @@ from importlib import resources
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from cloudwatcher.schema import queries
+from cloudwatcher.schema.sql import query
+
+_LOCK = query("migrations", "lock")
+_UNLOCK = query("migrations", "unlock")
+_CREATE_MIGRATIONS_TABLE = query("migrations", "create_migrations_table")
+_APPLIED = query("migrations", "applied")
+_RECORD = query("migrations", "record")
+_NEWEST = query("migrations", "newest")
+
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_KEY = 0x636C_6F75_6477_0001  # "cloudw" + 1, a fixed bigint key for pg_advisory_lock
@@ -44,18 +54,10 @@ def available_migrations() -> list[Migration]:
 
 async def apply_migrations(connection: asyncpg.Connection | PoolConnectionProxy) -> list[Migration]:
     """Bring the schema up to date; return the migrations applied now (empty when current)."""
-    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    await connection.execute(_LOCK, MIGRATION_LOCK_KEY)
     try:
-        await connection.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version     integer PRIMARY KEY,
-                name        text NOT NULL,
-                applied_at  timestamptz NOT NULL DEFAULT now()
-            )
-            """
-        )
-        done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        await connection.execute(_CREATE_MIGRATIONS_TABLE)
+        done = {row["version"] for row in await connection.fetch(_APPLIED)}
         applied: list[Migration] = []
         for migration in available_migrations():
             if migration.version in done:
@@ -64,14 +66,14 @@ async def apply_migrations(connection: asyncpg.Connection | PoolConnectionProxy)
             async with connection.transaction():
                 await connection.execute(migration.sql)
                 await connection.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    _RECORD,
                     migration.version,
                     migration.name,
                 )
             applied.append(migration)
         return applied
     finally:
-        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        await connection.execute(_UNLOCK, MIGRATION_LOCK_KEY)
 
 
 async def schema_problem(connection: asyncpg.Connection | PoolConnectionProxy) -> str | None:
@@ -79,9 +81,9 @@ async def schema_problem(connection: asyncpg.Connection | PoolConnectionProxy) -
 
     For the read-only commands, which must never change the schema: reads only.
     """
-    if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+    if not await connection.fetchval(queries.TABLE_EXISTS, "schema_migrations"):
         return "the database is not migrated; run `cloudwatcher migrate` (or start the daemon)"
-    done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+    done = {row["version"] for row in await connection.fetch(_APPLIED)}
     known = {migration.version for migration in available_migrations()}
     newer = sorted(done - known)
     if newer:
@@ -100,7 +102,7 @@ async def schema_problem(connection: asyncpg.Connection | PoolConnectionProxy) -
 
 async def schema_version(connection: asyncpg.Connection | PoolConnectionProxy) -> int | None:
     """The newest migration applied, or None on a database that was never migrated."""
-    if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+    if not await connection.fetchval(queries.TABLE_EXISTS, "schema_migrations"):
         return None
-    version: int | None = await connection.fetchval("SELECT max(version) FROM schema_migrations")
+    version: int | None = await connection.fetchval(_NEWEST)
     return version

@@ -36,6 +36,7 @@ from cloudwatcher.daemon.upload.remote_names import with_number
 from cloudwatcher.gateway import DeviceTree, RefusedPathError, device_tree, escaped
 from cloudwatcher.layout import AREAS, is_device_id
 from cloudwatcher.schema import queries
+from cloudwatcher.schema.sql import query
 
 __all__ = ["apply_after_sync", "archive_destination", "move_without_overwriting"]
 
@@ -43,13 +44,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 
-LOCK_ROWS = """
-SELECT content_sha256, sync_status, verification, created_at, file_size_bytes, file_mtime_ns
-FROM cloud_file_refs
-WHERE local_path = $1 AND local_state = 'present'
-ORDER BY created_at DESC
-FOR UPDATE
-"""
+LOCK_ROWS = query("after_sync", "lock_rows")
 
 
 async def apply_after_sync(pool: asyncpg.Pool, settings: Settings) -> int:

@@ -15,6 +15,8 @@ from uuid import UUID
 import asyncpg
 
 from cloudwatcher.daemon.ops.status import STALE_AFTER_SECONDS
+from cloudwatcher.schema import queries
+from cloudwatcher.schema.sql import query
 
 T = TypeVar("T")
 
@@ -24,12 +26,7 @@ def lock_key(job_name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"cloudwatcher:{job_name}".encode()).digest()[:8], "big", signed=True)
 
 
-_CLAIM_PERIOD = """
-INSERT INTO cluster_job_runs AS runs (name, last_run_at, instance_id) VALUES ($1, now(), $2)
-ON CONFLICT (name) DO UPDATE SET last_run_at = now(), instance_id = $2, runs = runs.runs + 1
-    WHERE runs.last_run_at <= now() - make_interval(secs => $3)
-RETURNING name
-"""
+_CLAIM_PERIOD = query("jobs", "claim_period")
 
 
 async def run_exclusively(
@@ -47,7 +44,7 @@ async def run_exclusively(
     margin absorbs scheduling jitter). A job that fails rolls its run record back with it.
     """
     async with pool.acquire() as connection, connection.transaction():
-        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(job_name)):
+        if not await connection.fetchval(queries.TRY_XACT_LOCK, lock_key(job_name)):
             return False, None
         if period_seconds is not None:
             due = await connection.fetchval(_CLAIM_PERIOD, job_name, instance_id, period_seconds * 0.9)
@@ -56,18 +53,7 @@ async def run_exclusively(
         return True, await job(connection)
 
 
-# Instances are told apart by their per-boot id (a new ``instances`` row each start), never
-# by host name or process id: a cloned VM or a container has the same host name, and a
-# process id means nothing outside its own namespace. So a live instance's claims are never
-# released here, however alike the two instances look; only a heartbeat as old as the one
-# ``status`` calls stale says "dead".
-_RELEASE_CLAIMS_OF_DEAD_INSTANCES = """
-UPDATE cloud_file_refs
-SET sync_status = 'pending', lease_expires_at = NULL, claimed_by = NULL, claim_token = NULL, updated_at = now()
-WHERE sync_status = 'uploading' AND claimed_by IN (
-    SELECT id FROM instances
-    WHERE id <> $1 AND last_heartbeat < now() - make_interval(secs => $2))
-"""
+_RELEASE_CLAIMS_OF_DEAD_INSTANCES = query("claims", "release_claims_of_dead_instances")
 
 
 async def release_claims_of_dead_instances(pool: asyncpg.Pool, instance_id: UUID) -> int:

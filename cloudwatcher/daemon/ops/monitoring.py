@@ -26,6 +26,7 @@ from cloudwatcher.daemon.ops.stall import Stall
 from cloudwatcher.daemon.ops.status import collect_status
 from cloudwatcher.daemon.ops.systemd import SystemdNotifier, backlog_status, watchdog_loop
 from cloudwatcher.database import backup
+from cloudwatcher.schema import queries
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Monitoring:
                 async with asyncio.timeout(2.0):
                     if self._probe is None or self._probe.is_closed():
                         self._probe = await asyncpg.connect(self.database_url)
-                    await self._probe.fetchval("SELECT 1")
+                    await self._probe.fetchval(queries.PING)
             except Exception as exc:
                 if self._probe is not None:
                     self._probe.terminate()

@@ -10,80 +10,20 @@ import asyncpg
 from cloudwatcher import __version__
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.upload.target_state import target_states
+from cloudwatcher.schema import queries
+from cloudwatcher.schema.sql import query
 
 STALE_AFTER_SECONDS = 60
 
-# Counts come from an index-only scan of (target, sync_status); the rest from small partial
-# indexes (migration 0004), so the snapshot stays cheap on a ledger of millions of rows.
-_TARGETS = """
-WITH counts AS (
-    SELECT target, sync_status, count(*) AS n FROM cloud_file_refs GROUP BY target, sync_status
-), names AS (
-    SELECT DISTINCT target FROM counts
-)
-SELECT names.target,
-       (SELECT cloud_provider FROM cloud_file_refs c WHERE c.target = names.target LIMIT 1) AS provider,
-       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'pending'), 0) AS pending,
-       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'uploading'), 0)
-           AS uploading,
-       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'synced'), 0) AS synced,
-       coalesce((SELECT n FROM counts WHERE counts.target = names.target AND sync_status = 'failed'), 0) AS failed,
-       (SELECT count(*) FROM cloud_file_refs c
-        WHERE c.target = names.target AND c.sync_status = 'failed' AND c.next_attempt_at IS NULL) AS gave_up,
-       extract(epoch FROM now() - (SELECT min(created_at) FROM cloud_file_refs c
-                                   WHERE c.target = names.target AND c.sync_status IN ('pending', 'uploading')))
-           AS oldest_pending_age_seconds,
-       (SELECT max(uploaded_at) FROM cloud_file_refs c WHERE c.target = names.target AND c.uploaded_at IS NOT NULL)
-           AS last_synced_at
-FROM names
-"""
-
-_REQUESTS = "SELECT status, count(*) AS n FROM requests GROUP BY status"
-
-_DEVICES = """
-WITH files AS (
-    SELECT device_id, count(DISTINCT local_path) AS files, max(created_at) AS last_file
-    FROM cloud_file_refs GROUP BY device_id
-), sessions AS (
-    SELECT DISTINCT ON (device_id) device_id, last_seen_at, disconnected_at IS NULL AS open
-    FROM device_connections ORDER BY device_id, connected_at DESC
-)
-SELECT coalesce(f.device_id, s.device_id, k.device_id) AS device_id,
-       coalesce(s.open, false) AS online,
-       greatest(s.last_seen_at, f.last_file) AS last_seen_at,
-       coalesce(f.files, 0) AS files,
-       coalesce(k.skipped, 0) AS skipped
-FROM files f FULL OUTER JOIN sessions s ON s.device_id = f.device_id
-FULL OUTER JOIN {skipped} k ON k.device_id = coalesce(f.device_id, s.device_id)
-ORDER BY 1
-"""
+_TARGETS = query("status", "targets")
+_REQUESTS = query("status", "requests")
+_DEVICES = query("status", "devices")
 # A database not yet migrated to 0010 (read-only commands do not migrate) has no skip counts.
 _NO_SKIPPED_TABLE = "(SELECT NULL::text AS device_id, 0::bigint AS skipped WHERE false)"
 
-_FAILURES = """
-SELECT id AS ref_id, target, local_path, attempts, last_error, next_attempt_at
-FROM cloud_file_refs
-WHERE sync_status = 'failed'
-ORDER BY updated_at DESC
-LIMIT $1
-"""
-
-# Every instance that has not stopped cleanly is listed (running, or stale: killed, or cut off),
-# however many there are; of those that stopped cleanly (one row per start, so a host that
-# restarts daily gathers hundreds) only the newest few, and the others are counted, never
-# dropped silently.
-_INSTANCES = """
-SELECT id, host, pid, version, started_at, last_heartbeat, stopped_at IS NOT NULL AS stopped,
-       last_heartbeat < now() - make_interval(secs => $1) AS stale
-FROM (
-    SELECT *, row_number() OVER (PARTITION BY stopped_at IS NOT NULL ORDER BY started_at DESC) AS nth
-    FROM instances
-) AS numbered
-WHERE stopped_at IS NULL OR nth <= $2
-ORDER BY started_at DESC
-"""
-
-_STOPPED_INSTANCES = "SELECT count(*) FROM instances WHERE stopped_at IS NOT NULL"
+_FAILURES = query("status", "failures")
+_INSTANCES = query("status", "instances")
+_STOPPED_INSTANCES = query("status", "stopped_instances")
 
 #: How many cleanly stopped instances ``status`` lists (the rest are counted in ``instances_not_listed``).
 STOPPED_INSTANCES_LISTED = 10
@@ -94,7 +34,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 async def _device_rows(connection: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
-    migrated = await connection.fetchval("SELECT to_regclass('device_skipped_files') IS NOT NULL")
+    migrated = await connection.fetchval(queries.TABLE_EXISTS, "device_skipped_files")
     skipped = "device_skipped_files" if migrated else _NO_SKIPPED_TABLE
     return list(await connection.fetch(_DEVICES.format(skipped=skipped)))
 

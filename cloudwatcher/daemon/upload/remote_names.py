@@ -82,7 +82,7 @@ class RemoteNames:
     async def _decide(self, connection: Connection, local_path: str) -> str:
         """Name ``local_path`` (and the case variants recorded before it), under a per-target lock."""
         async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", lock_key(f"remote-names:{self.target}"))
+            await connection.execute(queries.XACT_LOCK, lock_key(f"remote-names:{self.target}"))
             variants = [local_path]
             if self.provider.case_insensitive:
                 rows = await connection.fetch(queries.CASE_VARIANTS, self.target, local_path)

@@ -15,84 +15,20 @@ from cloudwatcher.config import Settings
 from cloudwatcher.daemon.http.dashboard.queries import now_iso
 from cloudwatcher.daemon.http.dashboard.values import Connection, json_or_text, plain_row
 from cloudwatcher.gateway import RefusedPathError, device_tree, read_at_most
+from cloudwatcher.schema.sql import query
 
 #: A page polls every two seconds: larger envelopes are shown cut (the file itself is in the mirror).
 ENVELOPE_SHOWN_BYTES = 256 * 1024
 
-_LEDGER_COLUMNS = """
-id AS ref_id, target, cloud_provider AS provider, device_id, local_path, file_type, sync_status,
-sync_status = 'failed' AND next_attempt_at IS NULL AS gave_up, cloud_path, remote_id, remote_size,
-remote_hash, verification, content_sha256, file_size_bytes, attempts, last_error, next_attempt_at,
-request_id, response_id, local_state, archived_path, created_at, updated_at, uploaded_at
-"""
-
-# Every version of the file on every target (a changed file gets new rows; old ones stay as history).
-_FILE_ROWS = f"""
-SELECT {_LEDGER_COLUMNS} FROM cloud_file_refs
-WHERE local_path = (SELECT local_path FROM cloud_file_refs WHERE id = $1)
-ORDER BY created_at DESC, target
-LIMIT 500
-"""
-
-_REQUEST = """
-SELECT r.id AS request_id, r.device_id, r.request_type, r.status, r.error_code, r.payload_hash,
-       r.local_path, r.created_at, r.updated_at, r.processed_at, u.email AS user_email,
-       i.host AS processed_by_host
-FROM requests r
-LEFT JOIN users u ON u.id = r.created_by
-LEFT JOIN instances i ON i.id = r.processed_by
-WHERE r.id = $1
-"""
-
-_REQUEST_FOR_PATH = "SELECT id FROM requests WHERE local_path = $1 ORDER BY created_at DESC LIMIT 1"
-
-_RESPONSE = """
-SELECT id AS response_id, request_id, status, content::text AS content, ai_processed, local_path,
-       delivered_at, created_at, updated_at
-FROM responses WHERE request_id = $1
-"""
-
-_RESPONSE_BY_ID = "SELECT request_id FROM responses WHERE id = $1"
-
-_METADATA = "SELECT key, value FROM request_metadata WHERE request_id = $1 ORDER BY key"
-
-_REQUEST_FILES = f"""
-SELECT {_LEDGER_COLUMNS} FROM cloud_file_refs
-WHERE request_id = $1 OR response_id = $2
-ORDER BY file_type DESC, local_path, created_at DESC, target
-LIMIT 500
-"""
-
-_ORDERS = """
-SELECT o.id AS order_id, o.order_type, o.status, o.total, o.created_at, o.approved_at, o.request_id,
-       l.name AS location, u.email AS created_by
-FROM orders o
-LEFT JOIN locations l ON l.id = o.location_id
-LEFT JOIN users u ON u.id = o.created_by
-WHERE o.request_id = $1 OR o.id = ANY($2::uuid[])
-ORDER BY o.created_at
-"""
-
-_ORDER_HISTORY = """
-SELECT h.order_id, h.event_type, h.event_description, u.email AS user_email, h.metadata::text AS metadata,
-       h.created_at
-FROM order_history h LEFT JOIN users u ON u.id = h.user_id
-WHERE h.order_id = ANY($1::uuid[])
-ORDER BY h.created_at, h.id
-LIMIT 500
-"""
-
-# The request's own transaction (every row it wrote carries the transaction's now(), which is
-# also requests.created_at), plus later changes to the request, its response and its orders.
-_AUDIT = """
-SELECT a.id AS audit_id, a.table_name, a.operation, a.record_id, u.email AS user_email,
-       a.old_values::text AS old_values, a.new_values::text AS new_values, a.change_reason, a.created_at
-FROM audit_logs a LEFT JOIN users u ON u.id = a.user_id
-WHERE a.created_at = $1
-   OR (a.table_name, a.record_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-ORDER BY a.created_at, a.table_name, a.record_id
-LIMIT 500
-"""
+_LEDGER_ROWS = query("dashboard_details", "ledger_rows")
+_REQUEST = query("dashboard_details", "request")
+_REQUEST_FOR_PATH = query("dashboard_details", "request_for_path")
+_RESPONSE = query("dashboard_details", "response")
+_RESPONSE_BY_ID = query("dashboard_details", "response_by_id")
+_METADATA = query("dashboard_details", "metadata")
+_ORDERS = query("dashboard_details", "orders")
+_ORDER_HISTORY = query("dashboard_details", "order_history")
+_AUDIT = query("dashboard_details", "audit")
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -112,7 +48,7 @@ def _response(row: asyncpg.Record | None) -> dict[str, Any] | None:
 
 async def file_detail(conn: Connection, ref_id: uuid.UUID) -> dict[str, Any] | None:
     """Every ledger row of the file ``ref_id`` belongs to, and its request and response."""
-    rows = [plain_row(row) for row in await conn.fetch(_FILE_ROWS, ref_id)]
+    rows = [plain_row(row) for row in await conn.fetch(_LEDGER_ROWS, ref_id, None, None)]
     if not rows:
         return None
     selected = next(row for row in rows if row["ref_id"] == str(ref_id))
@@ -194,7 +130,7 @@ async def request_detail(conn: Connection, settings: Settings, request_id: uuid.
     response_row = await conn.fetchrow(_RESPONSE, request_id)
     response = _response(response_row)
     response_id = response_row["response_id"] if response_row else None
-    files = [plain_row(row) for row in await conn.fetch(_REQUEST_FILES, request_id, response_id)]
+    files = [plain_row(row) for row in await conn.fetch(_LEDGER_ROWS, None, request_id, response_id)]
     envelope = await asyncio.to_thread(_read_envelope, settings, files, settings.max_request_bytes)
     # Orders it created, and the order an order action (approve, receive, ...) named.
     named = []

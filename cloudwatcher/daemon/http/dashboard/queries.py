@@ -12,6 +12,8 @@ from typing import Any
 
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.http.dashboard.values import Connection, plain_row
+from cloudwatcher.schema import queries
+from cloudwatcher.schema.sql import query
 
 #: How long a target may hold pending rows before the overview turns it amber.
 PENDING_AMBER_SECONDS = 300.0
@@ -21,130 +23,15 @@ STALE_AFTER_SECONDS = 60
 GROUP_IDS_LIMIT = 10_000  # http_api.MAX_REF_IDS: one group's retry fits in one request
 GROUP_ROWS_SHOWN = 50
 
-_TARGET_STATES = """
-SELECT target, CASE WHEN state = 'parked' AND until <= now() THEN 'ok' ELSE state END AS state, reason, until
-FROM target_states
-"""
-
-_INSTANCES = """
-SELECT id, host, pid, version, watch_root, started_at, last_heartbeat, stopped_at,
-       extract(epoch FROM coalesce(stopped_at, now()) - started_at) AS uptime_seconds,
-       extract(epoch FROM now() - last_heartbeat) AS heartbeat_age_seconds,
-       stopped_at IS NULL AND last_heartbeat < now() - make_interval(secs => $1) AS stale
-FROM instances
-ORDER BY stopped_at IS NOT NULL, started_at DESC
-LIMIT 50
-"""
-
-_THROUGHPUT = """
-SELECT target, date_trunc('minute', uploaded_at) AS minute, count(*) AS n
-FROM cloud_file_refs
-WHERE uploaded_at >= date_trunc('minute', now()) - make_interval(mins => $1 - 1)
-GROUP BY 1, 2
-"""
-
-# Only today's ledger rows are counted (the index on created_at finds them): a whole-ledger
-# count per device would scan every row on every poll. Every device that ever dropped a file
-# has a device_connections row, so the list is complete.
-_DEVICES = """
-WITH day AS (
-    SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start
-), files AS (
-    SELECT device_id, count(DISTINCT (local_path, content_sha256)) AS files_today, max(created_at) AS last_file
-    FROM cloud_file_refs WHERE created_at >= (SELECT start FROM day) GROUP BY device_id
-), reqs AS (
-    SELECT device_id, count(*) AS requests_today
-    FROM requests WHERE created_at >= (SELECT start FROM day) GROUP BY device_id
-), sessions AS (
-    SELECT DISTINCT ON (device_id) device_id, connected_at, last_seen_at, disconnected_at
-    FROM device_connections ORDER BY device_id, connected_at DESC
-), ids AS (
-    SELECT device_id FROM files UNION SELECT device_id FROM sessions UNION SELECT device_id FROM reqs
-    UNION SELECT device_id FROM device_skipped_files
-)
-SELECT ids.device_id,
-       s.device_id IS NOT NULL AND s.disconnected_at IS NULL AS online,
-       greatest(s.last_seen_at, f.last_file) AS last_seen_at,
-       coalesce(f.files_today, 0) AS files_today,
-       coalesce(r.requests_today, 0) AS requests_today,
-       CASE WHEN s.device_id IS NOT NULL AND s.disconnected_at IS NULL
-            THEN extract(epoch FROM now() - s.connected_at) END AS open_session_seconds,
-       s.connected_at AS session_started_at,
-       coalesce(k.skipped, 0) AS skipped
-FROM ids
-LEFT JOIN device_skipped_files k ON k.device_id = ids.device_id
-LEFT JOIN files f ON f.device_id = ids.device_id
-LEFT JOIN reqs r ON r.device_id = ids.device_id
-LEFT JOIN sessions s ON s.device_id = ids.device_id
-ORDER BY ids.device_id
-"""
-
-_FILES = """
-SELECT id AS ref_id, target, cloud_provider AS provider, device_id, local_path, file_type, sync_status,
-       sync_status = 'failed' AND next_attempt_at IS NULL AS gave_up,
-       file_size_bytes, attempts, last_error, next_attempt_at, created_at, updated_at, uploaded_at
-FROM cloud_file_refs
-WHERE ($1::text IS NULL OR device_id = $1)
-  AND ($2::text IS NULL OR strpos(lower(local_path), lower($2)) > 0)
-  AND ($3::text IS NULL OR sync_status = $3
-       OR ($3 = 'gave_up' AND sync_status = 'failed' AND next_attempt_at IS NULL))
-  AND ($4::text IS NULL OR target = $4)
-ORDER BY created_at DESC, local_path, target
-LIMIT $5
-"""
-
-# Errors are grouped with their quoted parts, absolute paths and long numbers blanked out, so
-# "Not a directory: '/x/a.txt'" and "... '/x/b.txt'" (or "(/x/a)" and "(/x/b)") are one group.
-_ERROR_KIND = r"""regexp_replace(regexp_replace(regexp_replace(coalesce(last_error, 'no error recorded'),
-                  '''[^'']*''|"[^"]*"', '…', 'g'),
-                  '(^|[\s(=:])/(\S*[^\s),;])?', '\1…', 'g'),
-                  '[0-9]{3,}', '#', 'g')"""
-
-_FAILURE_GROUPS = f"""
-SELECT target, {_ERROR_KIND} AS error_kind,
-       count(*) AS failed,
-       count(*) FILTER (WHERE next_attempt_at IS NULL) AS gave_up,
-       max(updated_at) AS latest,
-       (array_agg(id ORDER BY updated_at DESC, id))[1:$1] AS ref_ids
-FROM cloud_file_refs
-WHERE sync_status = 'failed'
-GROUP BY 1, 2
-ORDER BY count(*) DESC, target, error_kind
-LIMIT 200
-"""
-
-_FAILURE_ROWS = f"""
-SELECT * FROM (
-    SELECT id AS ref_id, target, {_ERROR_KIND} AS error_kind, device_id, local_path, attempts, last_error,
-           next_attempt_at, next_attempt_at IS NULL AS gave_up, updated_at,
-           row_number() OVER (PARTITION BY target, {_ERROR_KIND} ORDER BY updated_at DESC, id) AS position
-    FROM cloud_file_refs
-    WHERE sync_status = 'failed'
-) ranked
-WHERE position <= $1
-ORDER BY target, error_kind, position
-"""
-
-_REQUEST_SUMMARY = """
-SELECT request_type, status, count(*) AS n
-FROM requests
-WHERE created_at >= now() - interval '24 hours'
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
-
-_REQUESTS = """
-SELECT r.id AS request_id, r.device_id, r.request_type, r.status, r.error_code, r.local_path,
-       r.created_at, r.processed_at, u.email AS user_email, s.status AS response_status
-FROM requests r
-LEFT JOIN users u ON u.id = r.created_by
-LEFT JOIN responses s ON s.request_id = r.id
-WHERE ($1::text IS NULL OR r.request_type = $1)
-  AND ($2::text IS NULL OR r.status = $2)
-  AND ($3::text IS NULL OR r.device_id = $3)
-ORDER BY r.created_at DESC, r.id
-LIMIT $4
-"""
+_INSTANCES = query("dashboard", "instances")
+_THROUGHPUT = query("dashboard", "throughput")
+_DEVICES = query("dashboard", "devices")
+_FILES = query("dashboard", "files")
+_FAILURE_GROUPS = query("dashboard", "failure_groups")
+_FAILURE_ROWS = query("dashboard", "failure_rows")
+_REQUEST_SUMMARY = query("dashboard", "request_summary")
+_REQUESTS = query("dashboard", "requests")
+_THIS_MINUTE = query("dashboard", "this_minute")
 
 
 def now_iso() -> str:
@@ -173,9 +60,9 @@ def target_light(target: dict[str, Any], state: str | None) -> tuple[str, str]:
 
 async def _target_states(conn: Connection) -> dict[str, dict[str, Any]]:
     # target_states arrived with a later migration; an older schema simply has none.
-    if not await conn.fetchval("SELECT to_regclass('target_states') IS NOT NULL"):
+    if not await conn.fetchval(queries.TABLE_EXISTS, "target_states"):
         return {}
-    return {row["target"]: plain_row(row) for row in await conn.fetch(_TARGET_STATES)}
+    return {row["target"]: plain_row(row) for row in await conn.fetch(queries.TARGET_STATES)}
 
 
 async def overview(conn: Connection, status: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +83,7 @@ async def overview(conn: Connection, status: dict[str, Any]) -> dict[str, Any]:
 async def throughput(conn: Connection, settings: Settings, minutes: int = 60) -> dict[str, Any]:
     """Uploads per minute and target over the last ``minutes`` (the current minute last)."""
     rows = await conn.fetch(_THROUGHPUT, minutes)
-    end = await conn.fetchval("SELECT date_trunc('minute', now())")
+    end = await conn.fetchval(_THIS_MINUTE)
     starts = [end.timestamp() - 60 * (minutes - 1 - i) for i in range(minutes)]
     index = {start: i for i, start in enumerate(starts)}
     names = [t.name for t in settings.target_list]
