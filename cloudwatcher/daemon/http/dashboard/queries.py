@@ -12,13 +12,13 @@ from typing import Any
 
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.http.dashboard.values import Connection, plain_row
+from cloudwatcher.daemon.ops.status import STALE_AFTER_SECONDS, StatusSnapshot, TargetStatus
 
 #: How long a target may hold pending rows before the overview turns it amber.
 PENDING_AMBER_SECONDS = 300.0
 FILE_STATUSES = ("pending", "uploading", "synced", "failed", "gave_up")
 REQUEST_STATUSES = ("pending", "processing", "completed", "failed")
-STALE_AFTER_SECONDS = 60
-GROUP_IDS_LIMIT = 10_000  # http_api.MAX_REF_IDS: one group's retry fits in one request
+GROUP_IDS_LIMIT = 10_000  # app.MAX_REF_IDS: one group's retry fits in one request
 GROUP_ROWS_SHOWN = 50
 
 _TARGET_STATES = """
@@ -151,7 +151,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def target_light(target: dict[str, Any], state: str | None) -> tuple[str, str]:
+def target_light(target: TargetStatus, state: str | None) -> tuple[str, str]:
     """(red|amber|green, why) for one target of the status snapshot."""
     if state == "full":
         return "red", "storage full"
@@ -165,7 +165,7 @@ def target_light(target: dict[str, Any], state: str | None) -> tuple[str, str]:
         return "amber", "parked (daily upload cap)"
     if target["failed"]:
         return "amber", f"{target['failed']} failed, retrying"
-    age = target.get("oldest_pending_age_seconds")
+    age = target["oldest_pending_age_seconds"]
     if age is not None and age > PENDING_AMBER_SECONDS:
         return "amber", "backlog older than 5 minutes"
     return "green", "ok"
@@ -178,14 +178,14 @@ async def _target_states(conn: Connection) -> dict[str, dict[str, Any]]:
     return {row["target"]: plain_row(row) for row in await conn.fetch(_TARGET_STATES)}
 
 
-async def overview(conn: Connection, status: dict[str, Any]) -> dict[str, Any]:
+async def overview(conn: Connection, status: StatusSnapshot) -> dict[str, Any]:
     """Targets (from the status snapshot) with their light, instances, request counts."""
     states = await _target_states(conn)
     targets = []
     for target in status["targets"]:
         state = states.get(target["name"], {})
-        if target.get("state") == "paused":  # the snapshot's state: a pause overrides the uploads' state
-            state = {"state": "paused", "reason": target.get("state_reason")}
+        if target["state"] == "paused":  # the snapshot's state: a pause overrides the uploads' state
+            state = {"state": "paused", "reason": target["state_reason"]}
         light, why = target_light(target, state.get("state"))
         extra = {"state": state.get("state") or "ok", "state_reason": state.get("reason")}
         targets.append({**target, **extra, "light": light, "light_reason": why})

@@ -1,0 +1,64 @@
+"""The ``cloudwatcher`` command (docs/configuration.md, Commands): the Typer app and its commands.
+
+The commands live in modules by what they work on (``daemon_commands``, ``ledger_commands``,
+``target_commands``, ``data_commands``); they are registered here, in one list, so that
+``--help`` shows them in the order the documentation tells them.
+
+Exit codes: 0 success; 2 bad configuration or usage (one line naming the key); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from cloudwatcher import __version__
+from cloudwatcher.cli import daemon_commands, data_commands, ledger_commands, target_commands
+from cloudwatcher.cli.database import stop_servers_started_here
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Watch drop folders, keep a PostgreSQL ledger, mirror every file to its targets.",
+    no_args_is_help=True,
+    # --install-completion / --show-completion: Typer's shell completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+COMMANDS: list[tuple[str, Callable[..., None]]] = [
+    ("run", daemon_commands.run),
+    ("migrate", daemon_commands.migrate),
+    ("db-url", daemon_commands.db_url),
+    ("status", ledger_commands.status),
+    ("files", ledger_commands.files),
+    ("retry", ledger_commands.retry),
+    ("check", daemon_commands.check),
+    ("pause", target_commands.pause),
+    ("resume", target_commands.resume),
+    ("authorize", target_commands.authorize),
+    ("load", data_commands.load),
+    ("backup", data_commands.backup),
+    ("restore", data_commands.restore),
+]
+for name, command in COMMANDS:
+    app.command(name)(command)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        sys.stdout.write(f"cloudwatcher {__version__}\n")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    try:
+        app()
+    finally:
+        stop_servers_started_here()
