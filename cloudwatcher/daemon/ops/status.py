@@ -191,66 +191,66 @@ async def collect_status(
         row = by_target.get(name)
         age = row["oldest_pending_age_seconds"] if row else None
         targets.append(
-            TargetStatus(
-                name=name,
-                provider=providers.get(name) or (row["provider"] if row else None),
-                pending=row["pending"] if row else 0,
-                uploading=row["uploading"] if row else 0,
-                synced=row["synced"] if row else 0,
-                failed=row["failed"] if row else 0,
-                gave_up=row["gave_up"] if row else 0,
-                oldest_pending_age_seconds=round(float(age), 3) if age is not None else None,
-                last_synced_at=iso_utc(row["last_synced_at"]) if row else None,
-                state=states[name]["state"] if name in states else "ok",
-                state_reason=states[name]["reason"] if name in states else None,
-                state_until=states[name]["until"] if name in states else None,
-            )
+            {
+                "name": name,
+                "provider": providers.get(name) or (row["provider"] if row else None),
+                "pending": row["pending"] if row else 0,
+                "uploading": row["uploading"] if row else 0,
+                "synced": row["synced"] if row else 0,
+                "failed": row["failed"] if row else 0,
+                "gave_up": row["gave_up"] if row else 0,
+                "oldest_pending_age_seconds": round(float(age), 3) if age is not None else None,
+                "last_synced_at": iso_utc(row["last_synced_at"]) if row else None,
+                "state": states[name]["state"] if name in states else "ok",
+                "state_reason": states[name]["reason"] if name in states else None,
+                "state_until": states[name]["until"] if name in states else None,
+            }
         )
     requests = {"pending": 0, "processing": 0, "completed": 0, "failed": 0}
     for row in await connection.fetch(_REQUESTS):
         requests[row["status"]] = row["n"]
-    devices = [
-        DeviceStatus(
-            device_id=row["device_id"],
-            online=row["online"],
-            last_seen_at=iso_utc(row["last_seen_at"]),
-            files=row["files"],
-            skipped=row["skipped"],
-        )
+    devices: list[DeviceStatus] = [
+        {
+            "device_id": row["device_id"],
+            "online": row["online"],
+            "last_seen_at": iso_utc(row["last_seen_at"]),
+            "files": row["files"],
+            "skipped": row["skipped"],
+        }
         for row in await _device_rows(connection)
     ]
-    failures = [
-        FailureStatus(
-            ref_id=str(row["ref_id"]),
-            target=row["target"],
-            local_path=row["local_path"],
-            attempts=row["attempts"],
-            last_error=row["last_error"],
-            next_attempt_at=iso_utc(row["next_attempt_at"]),
-        )
+    failures: list[FailureStatus] = [
+        {
+            "ref_id": str(row["ref_id"]),
+            "target": row["target"],
+            "local_path": row["local_path"],
+            "attempts": row["attempts"],
+            "last_error": row["last_error"],
+            "next_attempt_at": iso_utc(row["next_attempt_at"]),
+        }
         for row in await connection.fetch(_FAILURES, failures_limit)
     ]
-    instances = [
-        InstanceStatus(
-            id=str(row["id"]),
-            host=row["host"],
-            pid=row["pid"],
-            version=row["version"],
-            started_at=iso_utc(row["started_at"]),
-            last_heartbeat=iso_utc(row["last_heartbeat"]),
-            stale=row["stale"],
-            stopped=row["stopped"],
-        )
+    instances: list[InstanceStatus] = [
+        {
+            "id": str(row["id"]),
+            "host": row["host"],
+            "pid": row["pid"],
+            "version": row["version"],
+            "started_at": iso_utc(row["started_at"]),
+            "last_heartbeat": iso_utc(row["last_heartbeat"]),
+            "stale": row["stale"],
+            "stopped": row["stopped"],
+        }
         for row in await connection.fetch(_INSTANCES, float(STALE_AFTER_SECONDS), STOPPED_INSTANCES_LISTED)
     ]
     stopped_listed = sum(1 for instance in instances if instance["stopped"])
     not_listed = int(await connection.fetchval(_STOPPED_INSTANCES)) - stopped_listed
-    return StatusSnapshot(
-        version=__version__,
-        targets=targets,
-        requests=requests,
-        devices=devices,
-        recent_failures=failures,
-        instances=instances,
-        instances_not_listed=not_listed,
-    )
+    return {
+        "version": __version__,
+        "targets": targets,
+        "requests": requests,
+        "devices": devices,
+        "recent_failures": failures,
+        "instances": instances,
+        "instances_not_listed": not_listed,
+    }
