@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import asyncpg
@@ -13,7 +13,9 @@ from rich.table import Table
 from cloudwatcher.cli.common import ConfigOption, JsonOption, console, fail, print_json, settings_from
 from cloudwatcher.cli.database import with_database
 from cloudwatcher.cli.secrets import without_capabilities
-from cloudwatcher.daemon.ops.status import StatusSnapshot
+
+if TYPE_CHECKING:  # the daemon's modules load only when a command needs them
+    from cloudwatcher.daemon.ops.status import StatusSnapshot
 
 __all__ = ["files", "retry", "status", "status_view"]
 
