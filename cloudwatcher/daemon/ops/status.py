@@ -1,8 +1,8 @@
-r"""The status snapshot (docs/operations.md, Status), shared by ``cloudwatcher status`` and ``GET /status``.
+"""The status snapshot (docs/operations.md, Status), shared by ``cloudwatcher status`` and ``GET /status``.
 
 The snapshot is typed (:class:`StatusSnapshot` and the row types in it) so that every reader
 (the CLI's text and JSON, ``GET /status``, the metrics' backlog gauges, systemd's ``STATUS=``
-line, the dashboard's overview) is checked against one shape. They are ``TypedDict``\ s, not
+line, the dashboard's overview) is checked against one shape. They are ``TypedDict`` classes, not
 dataclasses: a snapshot *is* the JSON object that ``status --json`` and ``GET /status`` print,
 key for key and in the same order, with no conversion step that could drift from it.
 """
