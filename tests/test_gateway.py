@@ -28,7 +28,7 @@ def resolution(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     if request.param == "openat2":
         assert gateway.HAS_OPENAT2, "this kernel has openat2 (5.6+); the fallback is tested separately"
     else:
-        monkeypatch.setattr(gateway, "HAS_OPENAT2", False)
+        monkeypatch.setattr(gateway.openat2, "HAS_OPENAT2", False)
     return str(request.param)
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.cells import cell_len
+
+from cloudwatcher.daemon.ops.status import StatusSnapshot, TargetStatus
 
 __all__ = ["age", "printable", "render_status"]
 
@@ -92,7 +93,7 @@ def _flow(head: str, facts: Iterable[str], width: int) -> list[str]:
     return lines
 
 
-def _target_lines(target: dict[str, Any], now: datetime, width: int) -> list[str]:
+def _target_lines(target: TargetStatus, now: datetime, width: int) -> list[str]:
     state = target.get("state") or "ok"
     provider = target.get("provider")
     head = f"{target['name']} ({provider})" if provider and provider != target["name"] else target["name"]
@@ -110,7 +111,7 @@ def _target_lines(target: dict[str, Any], now: datetime, width: int) -> list[str
     return _flow(head, facts, width)
 
 
-def render_status(snapshot: dict[str, Any], *, width: int = 80, now: datetime | None = None) -> str:
+def render_status(snapshot: StatusSnapshot, *, width: int = 80, now: datetime | None = None) -> str:
     """The snapshot of ``collect_status`` as text of at most ``width`` columns per line."""
     now = now or datetime.now(UTC)
     width = max(width, 70)  # below that a 63-character target name plus its indent cannot fit

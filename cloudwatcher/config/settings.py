@@ -31,6 +31,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cloudwatcher.config.bind import parse_bind
+
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 TARGET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _SIZE_SUFFIXES = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -390,8 +392,8 @@ class Settings(BaseSettings):
     @field_validator("http_bind")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        if value and not re.fullmatch(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):\d{1,5}", value):
-            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8765 (empty disables it)")
+        if value:
+            parse_bind(value)  # a BindError is a ValueError: reported under the key's name
         return value
 
     @model_validator(mode="after")

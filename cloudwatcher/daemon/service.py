@@ -25,6 +25,7 @@ import uvloop
 from cloudwatcher import __version__, domain
 from cloudwatcher.config import ConfigError, Settings
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.http.server import HttpServer
 from cloudwatcher.daemon.ingest import Ingestor
 from cloudwatcher.daemon.jobs.cluster import release_claims_of_dead_instances
 from cloudwatcher.daemon.jobs.scheduler import DaemonJobs
@@ -32,8 +33,9 @@ from cloudwatcher.daemon.ledger.attachment_links import AttachmentLinker
 from cloudwatcher.daemon.ledger.recorder import Recorder
 from cloudwatcher.daemon.ledger.store import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.ops import metrics
-from cloudwatcher.daemon.ops.monitoring import Monitoring
+from cloudwatcher.daemon.ops.liveness import Liveness
 from cloudwatcher.daemon.ops.stall import StallDetector
+from cloudwatcher.daemon.ops.systemd import SystemdNotifier, Watchdog
 from cloudwatcher.daemon.upload.targets import TargetSet, target_specs
 from cloudwatcher.daemon.watch.skips import SKIPS
 from cloudwatcher.daemon.watch.watcher import FolderWatcher, should_poll
@@ -69,6 +71,13 @@ async def connect_pool(url: str, *, wait_seconds: float, max_size: int) -> async
 
 
 class Daemon:
+    """One running daemon: owns the pool, every component and task, and the order they stop in.
+
+    The components know nothing of each other; this class connects them with callables (the
+    recorder's hand-off to the uploaders, the scheduler's wake-ups, the HTTP server's retry), so
+    each is built and tested alone, and start-up, reload, outages and shutdown live in one place.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -80,7 +89,10 @@ class Daemon:
         self.reload_settings = reload_settings
         self.database_url = database_url
         self.embedded = embedded
-        self.monitoring: Monitoring | None = None
+        self.notifier: SystemdNotifier | None = None
+        self.liveness: Liveness | None = None
+        self.http: HttpServer | None = None
+        self.watchdog: Watchdog | None = None
         self.health = DatabaseHealth()
         self.stopping = asyncio.Event()
         self.exit_code = 0
@@ -112,7 +124,7 @@ class Daemon:
 
     async def _reload(self) -> None:
         """SIGHUP: re-read the configuration and apply its targets; other keys need a restart."""
-        notifier = self.monitoring.notifier if self.monitoring is not None else None
+        notifier = self.notifier
         if notifier is not None:
             notifier.reloading()
         try:
@@ -223,6 +235,7 @@ class Daemon:
         self._spawn(self.watcher.settle_loop(), "settler")
         self._spawn(self.watcher.watch(self.stopping), "watcher")
         self._spawn(self._supervise(), "supervisor")
+        self.notifier = SystemdNotifier(unset_environment=True)
         self.jobs = DaemonJobs(
             settings=settings,
             pool=self.pool,
@@ -231,23 +244,27 @@ class Daemon:
             instance_id=self.instance_id,
             wake=self._wake,
             full_scan=self.watcher.full_scan,
+            notifier=self.notifier,
+            database_url=self.database_url,
+            backup_bin_dir=self.embedded.bin_dir if self.embedded is not None else None,
         )
         await self.jobs.startup_housekeeping()
         self.jobs.start()
-        self.monitoring = Monitoring(
-            settings=settings,
-            pool=self.pool,
-            database_url=self.database_url,
-            backup_bin_dir=self.embedded.bin_dir if self.embedded is not None else None,
+        self.liveness = Liveness(
+            self.database_url,
             watcher_running=lambda: self.watcher.running,
-            after_retry=lambda: self.targets.wake(),
             stalled=StallDetector([self.recorder.progress, self.ingestor.progress]).stalled,
         )
-        await self.monitoring.start()
+        self.http = HttpServer(
+            settings=settings, pool=self.pool, health=self.liveness.health, after_retry=lambda: self.targets.wake()
+        )
+        await self.http.start()
+        self.watchdog = Watchdog(self.notifier, self.liveness.healthy)
+        self.watchdog.start()
         self._spawn(self.watcher.full_scan(), "startup-scan")
         self._spawn(self._through_outages(self.ingestor.catch_up), "catch-up")
         self._spawn(self._through_outages(self.attachment_linker.catch_up), "attachment-catch-up")
-        self.monitoring.ready()
+        self.notifier.ready("watching; first reconcile scan started")
         self.health.on_recovered.append(self._after_outage)
         # Everything made so far lives as long as the daemon: keep it out of the collector's
         # full passes, which under a burst (tens of thousands of short-lived objects) otherwise
@@ -310,8 +327,12 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         self.stopping.set()
-        if self.monitoring is not None:
-            await self.monitoring.stop()
+        if self.watchdog is not None:
+            await self.watchdog.stop()  # STOPPING=1, then no more pings
+        if self.http is not None:
+            await self.http.stop()
+        if self.liveness is not None:
+            self.liveness.close()
         if hasattr(self, "jobs"):
             self.jobs.shutdown()
         if hasattr(self, "targets"):

@@ -28,17 +28,17 @@ import hmac
 import ipaddress
 import json
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from cloudwatcher.config.bind import BindError, is_loopback_bind, parse_bind
 from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.ops.status import StatusSnapshot
+from cloudwatcher.jsonvalue import json_default
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ __all__ = [
 #: A retry request naming more ref ids than this is refused (use ``{"all": true}``).
 MAX_REF_IDS = 10_000
 
-StatusCallback = Callable[[], Awaitable[dict[str, Any]]]
+StatusCallback = Callable[[], Awaitable[StatusSnapshot]]
 HealthCallback = Callable[[], Awaitable[tuple[bool, str]]]
 RetryCallback = Callable[[list[str] | None], Awaitable[int]]
 
@@ -76,62 +76,10 @@ class _Auth:
 _AUTH_KEY = web.AppKey("cloudwatcher_auth", _Auth)
 
 
-class BindError(ValueError):
-    """``http_bind`` is not ``HOST:PORT``."""
-
-
-def parse_bind(bind: str) -> tuple[str | None, int]:
-    """``"127.0.0.1:8765"``, ``"[::1]:0"``, ``":8765"`` (all interfaces) → (host, port)."""
-    match = re.fullmatch(r"(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})", bind.strip())
-    if not match or int(match["port"]) > 65535:
-        raise BindError(f"http_bind must be HOST:PORT (IPv6 as [::1]:PORT), got {bind!r}")
-    host = match["v6"] or match["host"] or None
-    return host, int(match["port"])
-
-
-def is_loopback_bind(bind: str) -> bool:
-    """True when ``bind`` listens on loopback only (then reads may go without a token)."""
-    host, _ = parse_bind(bind)
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def json_value(value: Any) -> Any:
-    """A database value as JSON: timestamps as ISO 8601 (UTC when zoned), UUIDs and decimals
-    as strings and floats, intervals as seconds, collections element by element."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_value(item) for item in value]
-    return value
-
-
-def _json_default(value: object) -> object:
-    """``json.dumps`` hook: the database types of status snapshots, else a TypeError."""
-    converted = json_value(value)
-    if converted is value:
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-    return converted
-
-
 def json_response(body: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A JSON answer that is never cached (status data changes every second)."""
     return web.Response(
-        text=json.dumps(body, default=_json_default),
+        text=json.dumps(body, default=json_default),
         status=status,
         content_type="application/json",
         headers={"Cache-Control": "no-store", **(headers or {})},

@@ -30,10 +30,10 @@ from pathlib import Path
 import asyncpg
 
 from cloudwatcher.config import Settings
-from cloudwatcher.daemon.ledger.recorder import sha256_of_fd
 from cloudwatcher.daemon.upload.filters import target_takes
 from cloudwatcher.daemon.upload.remote_names import with_number
 from cloudwatcher.gateway import DeviceTree, RefusedPathError, device_tree, escaped
+from cloudwatcher.hashing import sha256_of_fd
 from cloudwatcher.layout import AREAS, is_device_id
 from cloudwatcher.schema import queries
 from cloudwatcher.schema.sql import query

@@ -3,14 +3,23 @@
 APScheduler 3 runs them on the daemon's event loop. Cluster-wide jobs (retry re-queue,
 delivery marking, session closing, retention, partitions, notifications) run once per period
 across every daemon sharing the database (:func:`~cloudwatcher.daemon.jobs.cluster.run_exclusively`);
-the heartbeat, the reconcile scan and the after-sync policy are per instance.
+the heartbeat, the reconcile scan, the after-sync policy, the status publisher (backlog
+gauges and systemd's ``STATUS=`` line) and the scheduled backups are per instance.
+
+Scheduled backups are one-off jobs, each scheduling the next when it is done: the next one is
+due ``backup.interval_hours`` after the newest backup in the folder
+(:func:`~cloudwatcher.database.backup.seconds_until_next_backup`), so a restart neither repeats
+nor skips one, and a failed backup is tried again after ``BACKUP_RETRY_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
@@ -25,17 +34,26 @@ from cloudwatcher.daemon.jobs.cluster import run_exclusively
 from cloudwatcher.daemon.jobs.temp_cleanup import remove_stale_temp_files
 from cloudwatcher.daemon.jobs.webhooks import deliver_notifications, prune_notifications
 from cloudwatcher.daemon.ledger.store import LEASE_SECONDS, Ledger
+from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.ops.status import collect_status
+from cloudwatcher.daemon.ops.systemd import SystemdNotifier, backlog_status
 from cloudwatcher.daemon.watch.skips import SKIPS
+from cloudwatcher.database import backup
 from cloudwatcher.schema import queries
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
 SKIPPED_SAVE_SECONDS = 2.0  # how often the per-device counts of skipped files reach the database
+STATUS_PUBLISH_SECONDS = 5.0
+BACKUP_RETRY_SECONDS = 600.0
 ClusterJob = Callable[[Any], Awaitable[Any]]
 
 
 class DaemonJobs:
+    """The daemon's periodic work on one APScheduler; ``notifier`` gets the ``STATUS=`` line,
+    ``database_url`` and ``backup_bin_dir`` (the embedded server's own ``pg_dump``) the backups."""
+
     def __init__(
         self,
         *,
@@ -46,6 +64,9 @@ class DaemonJobs:
         instance_id: UUID | None,
         wake: Callable[[set[str]], None],
         full_scan: Callable[[], Awaitable[int]],
+        notifier: SystemdNotifier,
+        database_url: str,
+        backup_bin_dir: Path | None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -54,6 +75,9 @@ class DaemonJobs:
         self.instance_id = instance_id
         self.wake = wake
         self.full_scan = full_scan
+        self.notifier = notifier
+        self.database_url = database_url
+        self.backup_bin_dir = backup_bin_dir
         self.scheduler = AsyncIOScheduler()
 
     async def startup_housekeeping(self) -> None:
@@ -102,6 +126,21 @@ class DaemonJobs:
             # Per instance, not cluster-wide: each daemon handles the files of its own watch root.
             seconds = min(settings.scan_interval_seconds, max(1.0, settings.after_sync_min_age_seconds))
             add(self._guarded("after-sync", self._after_sync), seconds, "after-sync")
+        # The first snapshot at once: the gauges and STATUS= line are right from the start.
+        self.scheduler.add_job(
+            self._publish_status,
+            "interval",
+            seconds=STATUS_PUBLISH_SECONDS,
+            id="status-publisher",
+            next_run_time=datetime.now(UTC),
+            **every,
+        )
+        if settings.scheduled_backups:
+            latest = backup.latest_backup(settings.backup_dir)
+            if latest is not None:
+                with contextlib.suppress(OSError):
+                    metrics.set_last_backup(latest.stat().st_mtime)
+            self._schedule_backup(backup.seconds_until_next_backup(settings.backup_dir, settings.backup.interval_hours))
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -173,3 +212,44 @@ class DaemonJobs:
         moved = await apply_after_sync(self.pool, self.settings)
         if moved:
             log.info("after_sync (%s): %d file(s) handled", self.settings.after_sync, moved)
+
+    async def _publish_status(self) -> None:
+        """Backlog gauges and systemd's ``STATUS=`` line from one status snapshot."""
+        try:
+            snapshot = await collect_status(self.pool, self.settings)
+            metrics.publish_status(snapshot)
+            self.notifier.status(backlog_status(snapshot["targets"]))
+            metrics.set_pool(self.pool.get_size() - self.pool.get_idle_size(), self.pool.get_idle_size())
+        except Exception as exc:  # the database may be down; the next round tries again
+            log.debug("status publish skipped: %s", exc)
+
+    def _schedule_backup(self, seconds: float | None) -> None:
+        """The next scheduled backup in ``seconds`` (None: scheduled backups are off)."""
+        if seconds is None:
+            return
+        self.scheduler.add_job(
+            self._backup,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=max(0.0, seconds)),
+            id="backup",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def _backup(self) -> None:
+        """One scheduled backup (see ``Settings.scheduled_backups`` for when they are on)."""
+        settings = self.settings
+        try:
+            taken = await asyncio.to_thread(  # it logs where the backup went
+                backup.run_scheduled_backup,
+                self.database_url,
+                settings.backup_dir,
+                settings.backup.keep,
+                bin_dir=self.backup_bin_dir,
+            )
+        except backup.BackupError as exc:
+            log.error("scheduled backup failed: %s", exc)
+            self._schedule_backup(BACKUP_RETRY_SECONDS)
+            return
+        metrics.set_last_backup(taken.stat().st_mtime)
+        self._schedule_backup(backup.seconds_until_next_backup(settings.backup_dir, settings.backup.interval_hours))

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
@@ -25,6 +24,10 @@ from cloudwatcher.daemon.upload.filters import target_takes
 from cloudwatcher.daemon.watch.scanner import Candidate
 from cloudwatcher.daemon.watch.skips import SKIPS
 from cloudwatcher.gateway import ChangedFileError, RefusedPathError, is_valid_utf8, tree_holding
+
+# Re-exported where the upload worker and the tests import them from; defined in cloudwatcher.hashing.
+from cloudwatcher.hashing import sha256_of_fd as sha256_of_fd
+from cloudwatcher.hashing import sha256_of_path as sha256_of_path
 from cloudwatcher.layout import DroppedPath, classify
 
 log = logging.getLogger(__name__)
@@ -47,24 +50,6 @@ class TargetSpec:
 
     def takes(self, local_path: str) -> bool:
         return target_takes(local_path, self.include, self.exclude)
-
-
-def sha256_of_path(path: Path) -> str:
-    """The lowercase hex sha256 of a file, streamed (a file of the daemon's own, not a device's)."""
-    with open(path, "rb") as reader:
-        return hashlib.file_digest(reader, "sha256").hexdigest()
-
-
-def sha256_of_fd(fd: int, size: int) -> str:
-    """The lowercase hex sha256 of the first ``size`` bytes of an open file and one more, if
-    there is one: a file that grew hashes differently, and a device writing to it forever
-    cannot keep the reader busy past its recorded size."""
-    digest = hashlib.sha256()
-    left = size + 1
-    while left > 0 and (chunk := os.read(fd, min(_CHUNK, left))):
-        digest.update(chunk)
-        left -= len(chunk)
-    return digest.hexdigest()
 
 
 def hash_file(

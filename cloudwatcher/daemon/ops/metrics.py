@@ -13,7 +13,7 @@ error codes) are folded into a fixed set, so a device cannot create unbounded se
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 
 from cloudwatcher import __version__
+from cloudwatcher.daemon.ops.status import StatusSnapshot
 from cloudwatcher.daemon.upload.failure_reasons import FAILURE_REASONS
 from cloudwatcher.domain.errors import ErrorCode
 from cloudwatcher.gateway import SkipReason
@@ -289,15 +290,19 @@ def set_backlog(
     RETRY_QUEUE.labels(target).set(retry_queue)
 
 
-def publish_status(snapshot: Mapping[str, Any]) -> None:
+def publish_status(snapshot: StatusSnapshot) -> None:
     """Publish the backlog gauges from a status snapshot (the shape of ``status --json``).
 
     The snapshot's ``failed`` counts every failed row, ``gave_up`` included (as ``status`` shows
     them); the backlog's ``failed`` is only those that will be retried, so no row counts twice.
     """
     for target in snapshot.get("targets", []):
-        counts = {status: int(target.get(status) or 0) for status in ("pending", "uploading", "failed", "gave_up")}
-        counts["failed"] = max(0, counts["failed"] - counts["gave_up"])
+        counts = {
+            "pending": target["pending"],
+            "uploading": target["uploading"],
+            "failed": max(0, target["failed"] - target["gave_up"]),
+            "gave_up": target["gave_up"],
+        }
         age = target.get("oldest_pending_age_seconds")
         set_backlog(str(target["name"]), counts, float(age) if age is not None else None, counts["failed"])
         current = str(target.get("state") or "ok")

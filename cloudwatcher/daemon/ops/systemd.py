@@ -21,11 +21,12 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+
+from cloudwatcher.daemon.ops.status import TargetStatus
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SystemdNotifier", "backlog_status", "watchdog_interval", "watchdog_loop"]
+__all__ = ["SystemdNotifier", "Watchdog", "backlog_status", "watchdog_interval", "watchdog_loop"]
 
 
 def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
@@ -63,7 +64,7 @@ def _socket_address(value: str) -> str | bytes:
     return value
 
 
-def backlog_status(targets: Iterable[Mapping[str, Any]]) -> str:
+def backlog_status(targets: Iterable[TargetStatus]) -> str:
     """A one-line ``STATUS=`` text from the status snapshot's ``targets`` list.
 
     ``"local: 3 pending, 1 uploading, 2 failed (1 gave up) | sp: in sync"``: what an admin
@@ -71,11 +72,11 @@ def backlog_status(targets: Iterable[Mapping[str, Any]]) -> str:
     """
     parts = []
     for target in targets:
-        counts = [f"{int(target.get(key) or 0)} {key}" for key in ("pending", "uploading", "failed") if target.get(key)]
-        gave_up = int(target.get("gave_up") or 0)
-        if gave_up and target.get("failed"):
-            counts[-1] += f" ({gave_up} gave up)"
-        parts.append(f"{target.get('name')}: {', '.join(counts) if counts else 'in sync'}")
+        backlog = {"pending": target["pending"], "uploading": target["uploading"], "failed": target["failed"]}
+        counts = [f"{int(count)} {key}" for key, count in backlog.items() if count]
+        if target["gave_up"] and target["failed"]:
+            counts[-1] += f" ({int(target['gave_up'])} gave up)"
+        parts.append(f"{target['name']}: {', '.join(counts) if counts else 'in sync'}")
     return " | ".join(parts) if parts else "no targets"
 
 
@@ -218,3 +219,23 @@ async def watchdog_loop(
         # pings after the loop was blocked.
         next_ping = max(next_ping + period, loop.time())
         await asyncio.sleep(next_ping - loop.time())
+
+
+class Watchdog:
+    """The :func:`watchdog_loop` task of a running daemon, from its start to its stop."""
+
+    def __init__(self, notifier: SystemdNotifier, healthy: Callable[[], Awaitable[bool]]) -> None:
+        self.notifier = notifier
+        self.healthy = healthy
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(watchdog_loop(self.notifier, self.healthy), name="watchdog")
+
+    async def stop(self) -> None:
+        """Tell systemd the service is stopping (``STOPPING=1``), then end the pings."""
+        self.notifier.stopping("finishing in-flight work")
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

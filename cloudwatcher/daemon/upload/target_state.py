@@ -25,6 +25,7 @@ from typing import TypedDict
 import asyncpg
 
 from cloudwatcher.daemon.upload.pauses import paused_targets
+from cloudwatcher.jsonvalue import iso_utc
 from cloudwatcher.schema import queries
 
 __all__ = ["FAILING_AFTER", "TargetState", "TargetStateTracker", "target_states"]
@@ -42,10 +43,6 @@ class TargetState(TypedDict):
     since: str | None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
 async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, TargetState]:
     """Every target with a recorded state; a target missing here is ``ok``.
 
@@ -57,9 +54,9 @@ async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[s
         ok = row["state"] == "ok"
         states[row["target"]] = {
             "state": row["state"],
-            "until": None if ok else _iso(row["until"]),
+            "until": None if ok else iso_utc(row["until"]),
             "reason": None if ok else row["reason"],
-            "since": _iso(row["since"]),
+            "since": iso_utc(row["since"]),
         }
     # A pause is a person's decision: it is what the target is, whatever its uploads last reported.
     for target, pause in (await paused_targets(connection)).items():
@@ -67,7 +64,7 @@ async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[s
             "state": "paused",
             "until": None,
             "reason": f"paused by {pause.paused_by}",
-            "since": _iso(pause.paused_at),
+            "since": iso_utc(pause.paused_at),
         }
     return states
 

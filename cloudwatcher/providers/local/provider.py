@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudwatcher.config import LocalTarget
+from cloudwatcher.hashing import sha256_of_path
 from cloudwatcher.providers.base import (
     FileChangedError,
     PermanentError,
@@ -118,11 +119,6 @@ def _write(temp: str, folder: str, content: bytes, *, fsync: bool) -> None:
         os.close(writer)
 
 
-def _sha256_of(path: Path) -> str:
-    with path.open("rb") as reader:
-        return hashlib.file_digest(reader, "sha256").hexdigest()
-
-
 class LocalProvider:
     """A folder as a mirror target. Names are kept as they are (POSIX allows them)."""
 
@@ -222,7 +218,7 @@ class LocalProvider:
             size = destination.stat().st_size
         except FileNotFoundError:
             return None
-        digest = await asyncio.to_thread(_sha256_of, destination)
+        digest = await asyncio.to_thread(sha256_of_path, destination)
         return RemoteFile(cloud_path=str(destination), remote_id=None, size=size, hashes={"sha256": digest})
 
     async def read(self, remote_path: str) -> bytes:

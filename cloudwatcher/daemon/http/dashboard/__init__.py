@@ -3,7 +3,7 @@
 The shell (``/`` and ``/static/*``) holds no data and no token, so it is public even when
 reads need the token; the page's script asks for the token in a field labelled Token, keeps it
 in ``sessionStorage`` at most, and sends it as a bearer header to the JSON endpoints below
-and to ``POST /api/retry``. Those endpoints sit behind http_api's guard, which requires the
+and to ``POST /api/retry``. Those endpoints sit behind the app's guard, which requires the
 token whenever ``http_token`` is set, on any bind address (envelopes and audit rows are not
 for every local account). Every value is rendered by the script with ``textContent`` and the
 shell is served with a strict Content-Security-Policy, so a file name a device chose
@@ -28,17 +28,28 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import asyncpg
 from aiohttp import web
 
+from cloudwatcher.config import Settings
 from cloudwatcher.daemon.http.app import json_response, mark_public
 from cloudwatcher.daemon.http.dashboard import details, queries
+from cloudwatcher.daemon.ops.status import StatusSnapshot
 
-if TYPE_CHECKING:
-    from cloudwatcher.daemon.ops.monitoring import Monitoring
+__all__ = ["DashboardSource", "add_dashboard_routes"]
 
-__all__ = ["add_dashboard_routes"]
+
+class DashboardSource(Protocol):
+    """What the dashboard reads: the configuration, the daemon's pool and its status snapshot
+    (the daemon's :class:`~cloudwatcher.daemon.http.server.HttpServer`, or a test's stand-in)."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+
+    async def status(self) -> StatusSnapshot: ...
+
 
 _CONTENT_TYPES = {
     ".html": "text/html",
@@ -113,10 +124,10 @@ def _shared(fetch: Callable[[], Awaitable[dict[str, Any]]]) -> Handler:
     return handler
 
 
-def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
+def add_dashboard_routes(app: web.Application, source: DashboardSource) -> None:
     """Add the dashboard's shell, assets and JSON endpoints to the daemon's HTTP app."""
     assets = _load_assets()
-    settings = monitoring.settings
+    settings = source.settings
 
     async def shell(request: web.Request) -> web.Response:
         body, content_type = assets["index.html"]
@@ -131,16 +142,16 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         return web.Response(body=body, content_type=content_type, charset=charset, headers=_SHELL_HEADERS)
 
     async def overview_body() -> dict[str, Any]:
-        status = await monitoring.status()
-        async with monitoring.pool.acquire() as conn:
+        status = await source.status()
+        async with source.pool.acquire() as conn:
             return await queries.overview(conn, status)
 
     async def throughput_body() -> dict[str, Any]:
-        async with monitoring.pool.acquire() as conn:
+        async with source.pool.acquire() as conn:
             return await queries.throughput(conn, settings)
 
     async def devices_body() -> dict[str, Any]:
-        async with monitoring.pool.acquire() as conn:
+        async with source.pool.acquire() as conn:
             return await queries.devices(conn)
 
     overview = _shared(overview_body)
@@ -149,7 +160,7 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
 
     async def files(request: web.Request) -> web.Response:
         try:
-            async with monitoring.pool.acquire() as conn:
+            async with source.pool.acquire() as conn:
                 found = await queries.files(
                     conn,
                     device=_param(request, "device"),
@@ -164,19 +175,19 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         return json_response(found)
 
     async def file_detail(request: web.Request) -> web.Response:
-        async with monitoring.pool.acquire() as conn:
+        async with source.pool.acquire() as conn:
             found = await details.file_detail(conn, _id(request, "ref_id"))
         if found is None:
             return json_response({"error": "no ledger row has this id"}, status=404)
         return json_response(found)
 
     async def failures(request: web.Request) -> web.Response:
-        async with monitoring.pool.acquire() as conn:
+        async with source.pool.acquire() as conn:
             return json_response(await queries.failures(conn))
 
     async def requests(request: web.Request) -> web.Response:
         try:
-            async with monitoring.pool.acquire() as conn:
+            async with source.pool.acquire() as conn:
                 found = await queries.requests(
                     conn,
                     request_type=_param(request, "type"),
@@ -189,7 +200,7 @@ def add_dashboard_routes(app: web.Application, monitoring: Monitoring) -> None:
         return json_response(found)
 
     async def request_detail(request: web.Request) -> web.Response:
-        async with monitoring.pool.acquire() as conn:
+        async with source.pool.acquire() as conn:
             found = await details.request_detail(conn, settings, _id(request, "request_id"))
         if found is None:
             return json_response({"error": "no request has this id"}, status=404)

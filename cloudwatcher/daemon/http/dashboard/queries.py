@@ -12,6 +12,7 @@ from typing import Any
 
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.http.dashboard.values import Connection, plain_row
+from cloudwatcher.daemon.ops.status import STALE_AFTER_SECONDS, StatusSnapshot, TargetStatus
 from cloudwatcher.schema import queries
 from cloudwatcher.schema.sql import query
 
@@ -19,8 +20,7 @@ from cloudwatcher.schema.sql import query
 PENDING_AMBER_SECONDS = 300.0
 FILE_STATUSES = ("pending", "uploading", "synced", "failed", "gave_up")
 REQUEST_STATUSES = ("pending", "processing", "completed", "failed")
-STALE_AFTER_SECONDS = 60
-GROUP_IDS_LIMIT = 10_000  # http_api.MAX_REF_IDS: one group's retry fits in one request
+GROUP_IDS_LIMIT = 10_000  # app.MAX_REF_IDS: one group's retry fits in one request
 GROUP_ROWS_SHOWN = 50
 
 _INSTANCES = query("dashboard", "instances")
@@ -38,7 +38,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def target_light(target: dict[str, Any], state: str | None) -> tuple[str, str]:
+def target_light(target: TargetStatus, state: str | None) -> tuple[str, str]:
     """(red|amber|green, why) for one target of the status snapshot."""
     if state == "full":
         return "red", "storage full"
@@ -52,7 +52,7 @@ def target_light(target: dict[str, Any], state: str | None) -> tuple[str, str]:
         return "amber", "parked (daily upload cap)"
     if target["failed"]:
         return "amber", f"{target['failed']} failed, retrying"
-    age = target.get("oldest_pending_age_seconds")
+    age = target["oldest_pending_age_seconds"]
     if age is not None and age > PENDING_AMBER_SECONDS:
         return "amber", "backlog older than 5 minutes"
     return "green", "ok"
@@ -65,14 +65,14 @@ async def _target_states(conn: Connection) -> dict[str, dict[str, Any]]:
     return {row["target"]: plain_row(row) for row in await conn.fetch(queries.TARGET_STATES)}
 
 
-async def overview(conn: Connection, status: dict[str, Any]) -> dict[str, Any]:
+async def overview(conn: Connection, status: StatusSnapshot) -> dict[str, Any]:
     """Targets (from the status snapshot) with their light, instances, request counts."""
     states = await _target_states(conn)
     targets = []
     for target in status["targets"]:
         state = states.get(target["name"], {})
-        if target.get("state") == "paused":  # the snapshot's state: a pause overrides the uploads' state
-            state = {"state": "paused", "reason": target.get("state_reason")}
+        if target["state"] == "paused":  # the snapshot's state: a pause overrides the uploads' state
+            state = {"state": "paused", "reason": target["state_reason"]}
         light, why = target_light(target, state.get("state"))
         extra = {"state": state.get("state") or "ok", "state_reason": state.get("reason")}
         targets.append({**target, **extra, "light": light, "light_reason": why})

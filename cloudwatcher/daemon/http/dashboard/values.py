@@ -1,4 +1,4 @@
-"""Database values in the dashboard's JSON: timestamps as UTC ISO text, UUIDs and decimals as text/numbers."""
+"""Database rows in the dashboard's JSON, by the program's one rule (:mod:`cloudwatcher.jsonvalue`)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,15 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from cloudwatcher.daemon.http.app import json_value
+from cloudwatcher.jsonvalue import json_value
 
 #: What the dashboard's queries run on: a connection, or one borrowed from the daemon's pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
-def plain(value: Any) -> Any:
-    """One database value as a JSON value (the HTTP API's one conversion rule)."""
-    return json_value(value)
-
-
 def plain_row(record: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    return {key: plain(value) for key, value in record.items()}
+    """One row with every value as JSON (:func:`cloudwatcher.jsonvalue.json_value`)."""
+    return {key: json_value(value) for key, value in record.items()}
 
 
 def json_or_text(text: str | None) -> Any:

@@ -1,33 +1,13 @@
-"""The one way in to a device's files: resolved beneath the watch root, never through a link.
+"""The gateway's descriptors: the watch root held open, device files and folders opened beneath it.
 
-A device controls its own folder, so any name in it may become a symbolic link (at any depth,
-at any moment, even between the event and the read), a FIFO, a socket or a device node. Every
-read of a device path and every write of a response therefore goes through this module, which
-works from file descriptors, never from a path the kernel resolves on its own:
-
-* ``openat2(2)`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`` (Linux 5.6+) resolves a whole
-  relative path beneath the open watch root in one system call and refuses a link anywhere in
-  it (``ELOOP``);
-* where the kernel has no ``openat2`` (older kernels, seccomp filters answering ``ENOSYS``),
-  one ``openat`` per component with ``O_NOFOLLOW | O_DIRECTORY`` makes the same walk by hand;
-* a file is opened ``O_NOFOLLOW | O_NONBLOCK`` (opening a FIFO never blocks) and ``fstat``
-  must show a regular file, of the recorded size and mtime where there is one, before a byte
-  of it is read.
-
-The watch root itself is the administrator's, and trusted; everything below it is not. Paths
-are ``/``-separated and relative to the watch root, starting with a device id; ``..``, ``.``
-and empty components are refused outright, so "beneath the watch root" with no link followed
-is also "beneath ``<watch_root>/<device_id>/``".
-
-Python's standard library has neither ``openat2`` nor the ``RESOLVE_*`` flags, and the one
-binding on PyPI (``pathrs``) needs the libpathrs shared library installed on the host, which
-distributions do not ship; the system call is a few lines of ctypes.
+See :mod:`cloudwatcher.gateway` for why every device path goes through here. Paths are checked
+by :mod:`cloudwatcher.gateway.paths`; with ``openat2`` (:mod:`cloudwatcher.gateway.openat2`)
+one system call resolves a whole path, else :meth:`DeviceTree._walk_open` walks it by hand.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import stat
@@ -35,154 +15,15 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-from cloudwatcher.config.settings import DEVICE_ID_PATTERN
+from cloudwatcher.gateway import openat2
+from cloudwatcher.gateway.paths import ChangedFileError, RefusedPathError, check, escaped, refusal, split
 
-__all__ = [
-    "HAS_OPENAT2",
-    "MTIME_NS_RANGE",
-    "ChangedFileError",
-    "DeviceTree",
-    "RefusedPathError",
-    "SkipReason",
-    "device_tree",
-    "escaped",
-    "is_valid_utf8",
-    "open_regular",
-    "read_at_most",
-    "tree_holding",
-]
-
-#: Why a device path was skipped (the ``reason`` label of ``cloudwatcher_skipped_files_total``).
-SkipReason = Literal["name", "symlink", "type", "unreadable", "too_long", "mtime"]
-
-#: Modification times the ledger can hold (nanoseconds in a bigint: 1677 to 2262).
-MTIME_NS_RANGE = range(-(2**63), 2**63)
-
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_NO_SYMLINKS = 0x04
-_RESOLVE_BENEATH = 0x08
-_RESOLVE = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS
-_SYS_OPENAT2 = 437  # the same number on every Linux architecture (new system calls share one table)
+__all__ = ["DeviceTree", "device_tree", "open_regular", "read_at_most", "tree_holding"]
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class RefusedPathError(Exception):
-    """A device path the gateway will not open, with the reason it is counted under."""
-
-    def __init__(self, reason: SkipReason, local_path: str, why: str) -> None:
-        super().__init__(f"{escaped(local_path)}: {why}")
-        self.reason: SkipReason = reason
-        self.local_path = local_path
-        self.why = why
-
-
-class ChangedFileError(Exception):
-    """The file no longer has the recorded size or mtime: not the version that was recorded."""
-
-
-def escaped(name: str) -> str:
-    """A name fit for a log line: bytes that are not UTF-8 shown as ``\\xNN`` escapes."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
-def is_valid_utf8(name: str) -> bool:
-    """False for a name decoded with surrogate escapes (its bytes were not UTF-8)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-# syscall(2) is variadic; declaring the types of the four arguments this call passes lets ctypes
-# take plain ints and bytes (building ctypes objects per call cost more than the system call).
-# Integer and pointer arguments travel the same way through a variadic call on Linux's ABIs.
-_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
-_HOW_SIZE = ctypes.sizeof(_OpenHow)
-_hows: dict[int, tuple[_OpenHow, int]] = {}  # flags -> (open_how, its address): a handful of flag sets
-
-
-def _openat2(dirfd: int, relative: bytes, flags: int, mode: int = 0) -> int:
-    """``openat2(dirfd, relative, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS})``."""
-    key = flags if not mode else -1
-    found = _hows.get(key)
-    if found is None:
-        how = _OpenHow(flags, mode, _RESOLVE)
-        found = (how, ctypes.addressof(how))
-        if key != -1:
-            _hows[key] = found
-    for _ in range(8):  # EAGAIN: a concurrent rename somewhere made the kernel unsure; ask again
-        fd = _syscall(_SYS_OPENAT2, dirfd, relative, found[1], _HOW_SIZE)
-        if fd >= 0:
-            return int(fd)
-        code = ctypes.get_errno()
-        if code != errno.EAGAIN:
-            raise OSError(code, os.strerror(code), os.fsdecode(relative))
-    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN), os.fsdecode(relative))
-
-
-def _kernel_has_openat2() -> bool:
-    try:
-        os.close(_openat2(-100, b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))  # -100: AT_FDCWD
-    except OSError as exc:
-        return exc.errno not in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG)
-    return True
-
-
-HAS_OPENAT2 = _kernel_has_openat2()
-
-
-_known_devices: set[str] = set()  # device ids already checked against the pattern (a few hundred)
-
-
-def _check(local_path: str) -> None:
-    """Refuse a path that could climb, is not one, or is not beneath a device folder.
-
-    Runs for every file of a burst, so the usual plain path costs a few substring tests; only
-    a path holding ``//``, ``/.`` or NUL is split and looked at component by component.
-    """
-    device, _, _ = local_path.partition("/")
-    if device not in _known_devices:
-        if not DEVICE_ID_PATTERN.fullmatch(device):
-            raise RefusedPathError("name", local_path, "not beneath a device folder")
-        if len(_known_devices) < 100_000:
-            _known_devices.add(device)
-    if "//" in local_path or "/." in local_path or "\0" in local_path or local_path.endswith("/"):
-        for part in local_path.split("/"):
-            if part in ("", ".", "..") or "\0" in part:
-                raise RefusedPathError("name", local_path, "not a plain relative path")
-
-
-def _split(local_path: str) -> list[str]:
-    """The components of a checked device path (see :func:`_check`)."""
-    _check(local_path)
-    return local_path.split("/")
-
-
-def _refusal(local_path: str, exc: OSError) -> RefusedPathError | None:
-    """The refusal an ``OSError`` from opening ``local_path`` stands for; None: the path is gone."""
-    code = exc.errno
-    if code in (errno.ENOENT, errno.ENOTDIR):
-        return None
-    if code in (errno.ELOOP, errno.EXDEV, errno.EMLINK):
-        return RefusedPathError("symlink", local_path, "a symbolic link in the path (links are never followed)")
-    if code == errno.ENAMETOOLONG:
-        return RefusedPathError("too_long", local_path, "path longer than the system allows")
-    if code in (errno.ENXIO, errno.ENODEV, errno.EWOULDBLOCK, errno.ETXTBSY):
-        return RefusedPathError("type", local_path, "not a regular file")
-    return RefusedPathError("unreadable", local_path, exc.strerror or str(exc))
 
 
 class DeviceTree:
@@ -242,10 +83,10 @@ class DeviceTree:
             return True
 
     def _resolve(self, local_path: str, flags: int) -> int:
-        if HAS_OPENAT2:
-            _check(local_path)
-            return _openat2(self.root_fd, os.fsencode(local_path), flags)
-        return self._walk_open(_split(local_path), flags)
+        if openat2.HAS_OPENAT2:
+            check(local_path)
+            return openat2.openat2(self.root_fd, os.fsencode(local_path), flags)
+        return self._walk_open(split(local_path), flags)
 
     def _walk_open(self, parts: list[str], flags: int) -> int:
         """The fallback: one ``openat`` per folder, each refusing a link (``O_NOFOLLOW``)."""
@@ -271,9 +112,9 @@ class DeviceTree:
         try:
             # Not O_NOFOLLOW with openat2: with O_DIRECTORY it turns a link into ENOTDIR (as for
             # a file), where RESOLVE_NO_SYMLINKS alone answers ELOOP.
-            return self._open(local_path, _FOLDER_FLAGS & ~os.O_NOFOLLOW if HAS_OPENAT2 else _FOLDER_FLAGS)
+            return self._open(local_path, _FOLDER_FLAGS & ~os.O_NOFOLLOW if openat2.HAS_OPENAT2 else _FOLDER_FLAGS)
         except OSError as exc:
-            raise _refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
+            raise refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
 
     def open_file(
         self, local_path: str, *, size: int | None = None, mtime_ns: int | None = None
@@ -287,7 +128,7 @@ class DeviceTree:
         try:
             fd = self._open(local_path, _READ_FLAGS)
         except OSError as exc:
-            raise _refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
+            raise refusal(local_path, exc) or FileNotFoundError(exc.errno, exc.strerror, local_path) from exc
         return fd, _checked(fd, local_path, size, mtime_ns)
 
     def read_file(self, local_path: str, limit: int) -> bytes:
@@ -308,7 +149,7 @@ class DeviceTree:
         :class:`RefusedPathError` when ``responses/`` (or a folder in it) is a link or not a
         folder, or the response path holds something other than a regular file.
         """
-        parts = _split(local_path)
+        parts = split(local_path)
         if len(parts) < 3 or parts[1] != "responses":
             raise RefusedPathError("name", local_path, "not a response path")
         folder = self._response_folder(local_path, parts)
@@ -347,7 +188,7 @@ class DeviceTree:
             os.close(folder)
             if exc.errno == errno.ENOTDIR:
                 raise RefusedPathError("type", local_path, "a folder of the response path is not a folder") from exc
-            raise _refusal(local_path, exc) or exc from exc
+            raise refusal(local_path, exc) or exc from exc
         return folder
 
     @staticmethod
@@ -453,7 +294,7 @@ def open_regular(
     try:
         fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
-        raise _refusal(str(path), exc) or FileNotFoundError(exc.errno, exc.strerror, str(path)) from exc
+        raise refusal(str(path), exc) or FileNotFoundError(exc.errno, exc.strerror, str(path)) from exc
     _checked(fd, str(path), size, mtime_ns)
     return fd
 
