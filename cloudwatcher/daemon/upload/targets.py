@@ -18,7 +18,7 @@ from cloudwatcher.config import ConfigError, Settings, TargetConfig
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.ledger.recorder import TargetSpec
 from cloudwatcher.daemon.ledger.store import ClaimedRow, Ledger
-from cloudwatcher.daemon.upload.uploader import TargetUploader
+from cloudwatcher.daemon.upload.worker import TargetUploader
 from cloudwatcher.providers import Provider, UploadResult, build_provider
 
 log = logging.getLogger(__name__)
