@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from tenacity import (
@@ -165,34 +165,36 @@ def quick_retry_wait(retry_state: RetryCallState) -> float:
     return max(_QUICK_BACKOFF(retry_state), server_retry_after(error))
 
 
+#: tenacity's policy for in-attempt retries (async and blocking alike; only the sleep differs).
+_QUICK_POLICY: dict[str, Any] = {
+    "stop": stop_after_attempt(QUICK_RETRY_ATTEMPTS),
+    "wait": quick_retry_wait,
+    "retry": retry_if_exception(worth_a_quick_retry),
+    "reraise": True,
+}
+
+
 def quick_retrying(*, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncRetrying:
     """The in-attempt retries of one async upload."""
-    return AsyncRetrying(
-        stop=stop_after_attempt(QUICK_RETRY_ATTEMPTS),
-        wait=quick_retry_wait,
-        retry=retry_if_exception(worth_a_quick_retry),
-        reraise=True,
-        sleep=sleep,
-    )
+    return AsyncRetrying(sleep=sleep, **_QUICK_POLICY)
 
 
 def quick_retrying_blocking(*, sleep: Callable[[float], None] = time.sleep) -> Retrying:
     """The same policy for uploads in a worker thread. The blocking path makes one plain try
     first (tenacity's set-up per call showed in profiles) and hands a transient failure to this
     policy, so it may try once more than the async path."""
-    return Retrying(
-        stop=stop_after_attempt(QUICK_RETRY_ATTEMPTS),
-        wait=quick_retry_wait,
-        retry=retry_if_exception(worth_a_quick_retry),
-        reraise=True,
-        sleep=sleep,
-    )
+    return Retrying(sleep=sleep, **_QUICK_POLICY)
 
 
 # ---------------------------------------------------------------------------- reconnect waits
 
 #: 0.5 s, doubling, at most 10 s between tries while the database is unreachable.
 RECONNECT_WAIT = wait_exponential(multiplier=0.5, max=10.0)
+_RECONNECT_POLICY: dict[str, Any] = {
+    "retry": retry_if_exception_type(CONNECTION_ERRORS),
+    "wait": RECONNECT_WAIT,
+    "reraise": True,
+}
 
 
 class StoppedError(Exception):
@@ -250,15 +252,7 @@ async def retry_on_outage(
             raise StoppedError
         return await action()
 
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(CONNECTION_ERRORS),
-        wait=RECONNECT_WAIT,
-        stop=stop,
-        after=failed,
-        before_sleep=waiting,
-        sleep=sleep,
-        reraise=True,
-    )
+    retrying = AsyncRetrying(**_RECONNECT_POLICY, stop=stop, after=failed, before_sleep=waiting, sleep=sleep)
     result: T = await retrying(attempt)
     if health is not None:
         health.succeeded()

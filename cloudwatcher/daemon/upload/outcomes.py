@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import CONNECTION_ERRORS
-from cloudwatcher.daemon.ledger.store import ClaimedRow, FailedRow, Ledger, SyncedRow
+from cloudwatcher.daemon.ledger.store import ClaimedRow, FailedRow, SyncedRow
 from cloudwatcher.daemon.retry import LedgerUnavailableError, after_failure
 from cloudwatcher.daemon.upload.checks import LocalFileChangedError
+from cloudwatcher.daemon.upload.context import UploadContext
 from cloudwatcher.daemon.upload.failure_reasons import failure_reason
 from cloudwatcher.daemon.upload.target_state import TargetStateTracker
 from cloudwatcher.daemon.upload.writeback import WriteBack
-from cloudwatcher.providers import DailyCapError, Provider, QuotaExceededError, TransientError, UploadResult
+from cloudwatcher.providers import DailyCapError, QuotaExceededError, TransientError, UploadResult
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +37,16 @@ class Outcomes:
 
     def __init__(
         self,
-        *,
-        name: str,
-        provider: Provider,
-        ledger: Ledger,
-        retry: RetrySettings,
-        instance_id: UUID | None,
+        context: UploadContext,
         write_back: WriteBack,
         state: TargetStateTracker,
         on_changed_file: Callable[[str], None],
         on_result: ResultHook,
     ) -> None:
-        self.name = name
-        self.provider = provider
-        self.ledger = ledger
-        self.retry = retry
-        self.instance_id = instance_id
+        self.context = context
+        self.name = context.name
+        self.ledger = context.ledger
+        self.instance_id = context.instance_id
         self.write_back = write_back
         self.state = state
         self.on_changed_file = on_changed_file
@@ -113,7 +107,7 @@ class Outcomes:
 
     def failure(self, row: ClaimedRow, error: Exception) -> FailedRow:
         """The row as written back ``failed``, with its next attempt (see :func:`after_failure`)."""
-        after = after_failure(self.retry, error, row.attempts, datetime.now(UTC))
+        after = after_failure(self.context.retry, error, row.attempts, datetime.now(UTC))
         return FailedRow(
             row.id, row.claim_token, after.error, after.at, spent_attempt=after.spent_attempt, announce=after.announce
         )
@@ -124,7 +118,7 @@ class Outcomes:
         if not state:
             return
         try:
-            await self.provider.abandon(state)
+            await self.context.provider.abandon(state)
         except Exception as exc:  # best effort: the provider's own expiry cleans up the rest
             log.info("could not cancel the upload session of %s: %s", row.local_path, exc)
         with contextlib.suppress(*CONNECTION_ERRORS):

@@ -25,6 +25,7 @@ from cloudwatcher.daemon.ledger.store import LEASE_SECONDS, ClaimedRow, Ledger
 from cloudwatcher.daemon.retry import StoppedError, retry_on_outage
 from cloudwatcher.daemon.upload.attempt import Attempts, ClaimUnsureError
 from cloudwatcher.daemon.upload.batches import BATCH_LANES, batch_size, fits_a_batch, upload_many
+from cloudwatcher.daemon.upload.context import UploadContext
 from cloudwatcher.daemon.upload.outcomes import Outcomes, ResultHook
 from cloudwatcher.daemon.upload.remote_names import RemoteNames
 from cloudwatcher.daemon.upload.target_state import TargetStateTracker
@@ -65,13 +66,9 @@ class TargetUploader:
         on_changed_file: Callable[[str], None] = lambda path: None,
         on_result: ResultHook = lambda *_: None,
     ) -> None:
-        self.name = name
-        self.provider = provider
-        self.ledger = ledger
-        self.health = health
+        self.context = UploadContext(name, provider, ledger, health, retry, instance_id)
+        self.name, self.ledger, self.health, self.instance_id = name, ledger, health, instance_id
         self.watch_root = watch_root
-        self.concurrency = concurrency
-        self.instance_id = instance_id
         self._blocking = provider if isinstance(provider, BlockingUploads) else None
         # Claimed rows held at once. Small files through a blocking provider go by the thousand
         # a second, so a deep queue keeps its batches fed between claims; one task per row
@@ -95,26 +92,8 @@ class TargetUploader:
         self._batch_lanes = min(BATCH_LANES, concurrency)
         self._batch_slots = asyncio.Semaphore(self._batch_lanes)
         self.state = TargetStateTracker(ledger.pool, name)
-        self.write_back = WriteBack(
-            name=name,
-            provider=provider,
-            ledger=ledger,
-            health=health,
-            retry=retry,
-            instance_id=instance_id,
-            uploads_in_flight=lambda: bool(self._in_flight),
-        )
-        self.outcomes = Outcomes(
-            name=name,
-            provider=provider,
-            ledger=ledger,
-            retry=retry,
-            instance_id=instance_id,
-            write_back=self.write_back,
-            state=self.state,
-            on_changed_file=on_changed_file,
-            on_result=on_result,
-        )
+        self.write_back = WriteBack(self.context, uploads_in_flight=lambda: bool(self._in_flight))
+        self.outcomes = Outcomes(self.context, self.write_back, self.state, on_changed_file, on_result)
         self.attempts = Attempts(provider=provider, watch_root=watch_root, names=self.names, outcomes=self.outcomes)
         # `cloudwatcher pause`: claims skip a paused target at once; rows claimed before the pause
         # and still queued here (not started) are given back. Looked up with the lease renewal

@@ -16,9 +16,8 @@ from uuid import UUID
 
 import asyncpg
 
-from cloudwatcher.config.settings import RetrySettings
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
-from cloudwatcher.daemon.ledger.store import FailedRow, Ledger, SyncedRow
+from cloudwatcher.daemon.health import CONNECTION_ERRORS
+from cloudwatcher.daemon.ledger.store import FailedRow, SyncedRow
 from cloudwatcher.daemon.ops import metrics
 from cloudwatcher.daemon.retry import (
     FINAL_WRITE_BACK_ATTEMPTS,
@@ -27,7 +26,7 @@ from cloudwatcher.daemon.retry import (
     wait_for_event,
     write_back_retrying,
 )
-from cloudwatcher.providers import Provider
+from cloudwatcher.daemon.upload.context import UploadContext
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +38,12 @@ _FLUSHES_AT_ONCE = 2  # write-backs in progress at a time (see WriteBack.run)
 class WriteBack:
     """The results of one target's uploads waiting to be written, and their writing."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        provider: Provider,
-        ledger: Ledger,
-        health: DatabaseHealth,
-        retry: RetrySettings,
-        instance_id: UUID | None,
-        uploads_in_flight: Callable[[], bool],
-    ) -> None:
-        self.name = name
-        self.provider = provider
-        self.ledger = ledger
-        self.health = health
-        self.retry = retry
-        self.instance_id = instance_id
+    def __init__(self, context: UploadContext, uploads_in_flight: Callable[[], bool]) -> None:
+        self.context = context
+        self.name = context.name
+        self.ledger = context.ledger
+        self.health = context.health
+        self.instance_id = context.instance_id
         self.uploads_in_flight = uploads_in_flight  # while any are, big write-backs are not split
         self.synced: list[SyncedRow] = []
         self.failed: list[FailedRow] = []
@@ -100,10 +88,10 @@ class WriteBack:
         self.synced, self.failed = [], []
         if synced:
             try:
-                await self.provider.flush()  # durable before the ledger says synced (group commit)
+                await self.context.provider.flush()  # durable before the ledger says synced (group commit)
             except Exception as exc:
                 error = f"upload not made durable: {exc}"
-                retry_at = not_durable_retry_at(self.retry, datetime.now(UTC))
+                retry_at = not_durable_retry_at(self.context.retry, datetime.now(UTC))
                 failed = failed + [FailedRow(row.id, row.claim_token, error, retry_at) for row in synced]
                 synced = []
         try:
