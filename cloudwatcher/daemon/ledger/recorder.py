@@ -143,6 +143,16 @@ class Handoff(Protocol):
 
 
 class Recorder:
+    """Turns settled files into ledger rows, one row per target per version, in big batches.
+
+    Between the watcher and the uploaders so that no file is uploaded before it is durably
+    recorded: a daemon killed at any moment finds every recorded file again, and nothing the
+    watcher saw is lost while the database is away (files wait here and are recorded after).
+    Batching (one transaction for thousands of files) is what keeps a burst of small files from
+    making the database the bottleneck; rows an uploader can take at once are claimed in the
+    same transaction (``handoff``), saving a write per file.
+    """
+
     def __init__(
         self,
         ledger: Ledger,

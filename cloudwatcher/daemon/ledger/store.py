@@ -122,6 +122,13 @@ class FailedRow:
 
 
 class Ledger:
+    """The daemon's only access to ``cloud_file_refs``, the durable record of what goes where.
+
+    One place, so that every write carries the claim fencing and every statement works on a
+    batch: the ledger is shared by all instances of a cluster, survives any crash, and is what
+    an operator reads to know whether a file reached each cloud.
+    """
+
     def __init__(self, pool: asyncpg.Pool, source_root: str | None = None) -> None:
         self.pool = pool
         #: The watch root this daemon records from; it claims only rows recorded from it.
