@@ -9,6 +9,7 @@ within a batch). Everything here is restartable: the domain records what it proc
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseH
 from cloudwatcher.daemon.ledger.store import FileVersion
 from cloudwatcher.daemon.ops import metrics
 from cloudwatcher.daemon.ops.stall import ProgressClock
+from cloudwatcher.daemon.retry import retry_on_outage
 
 log = logging.getLogger(__name__)
 
@@ -78,50 +80,49 @@ class Ingestor:
 
     async def _drain(self, device_id: str) -> None:
         queue = self._queues[device_id]
-        delay = 0.5
         while queue:
             file = queue[0]
-            try:
-                if file.kind == "request":
-                    started = time.monotonic()
-                    response = await domain.process_request_file(self.pool, file, self.context)
-                    if response is not None:
-                        metrics.observe_ingest_latency(time.monotonic() - started)
-                        error = response.get("error") or {}
-                        metrics.record_request(
-                            str(response.get("type")), str(response.get("status")), error.get("code")
-                        )
-                else:
-                    await domain.process_response_file(self.pool, file, self.context)
-            except DATA_ERRORS as exc:
-                # This file's content does not fit the database: it fails alone (the device's
-                # next request goes ahead); the database itself is fine.
-                log.warning(
-                    "could not process %s: the database refused its data (%s)",
-                    file.local_path,
-                    exc,
-                    extra={"path": file.local_path},
-                )
-            except CONNECTION_ERRORS as exc:
-                self.health.failed(exc)
-                self.progress.mark(device_id)  # waiting for the database is not a stall
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue  # same file again, so the device's order is kept
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug or an unexpected database error: log it and move on; the catch-up after
-                # the next restart tries this file again.
-                log.exception("could not process %s", file.local_path, extra=file.log_fields)
-            self.health.succeeded()
-            delay = 0.5
+            # The same file again while the database is unreachable, so the device's order is
+            # kept; waiting for the database is not a stall.
+            await retry_on_outage(
+                functools.partial(self._process, file), self.health, on_outage=lambda *_: self.progress.mark(device_id)
+            )
             queue.popleft()
             self._queued.discard((file.local_path, file.content_sha256))
             if queue:
                 self.progress.mark(device_id)
             else:
                 self.progress.done(device_id)
+
+    async def _process(self, file: domain.DroppedFile) -> None:
+        """Apply one file; only an outage (:data:`CONNECTION_ERRORS`) is raised, to be waited out."""
+        try:
+            if file.kind == "request":
+                started = time.monotonic()
+                response = await domain.process_request_file(self.pool, file, self.context)
+                if response is not None:
+                    metrics.observe_ingest_latency(time.monotonic() - started)
+                    error = response.get("error") or {}
+                    metrics.record_request(str(response.get("type")), str(response.get("status")), error.get("code"))
+            else:
+                await domain.process_response_file(self.pool, file, self.context)
+        except DATA_ERRORS as exc:
+            # This file's content does not fit the database: it fails alone (the device's
+            # next request goes ahead); the database itself is fine.
+            log.warning(
+                "could not process %s: the database refused its data (%s)",
+                file.local_path,
+                exc,
+                extra={"path": file.local_path},
+            )
+        except CONNECTION_ERRORS:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug or an unexpected database error: log it and move on; the catch-up after
+            # the next restart tries this file again.
+            log.exception("could not process %s", file.local_path, extra=file.log_fields)
 
     async def close(self) -> None:
         workers = [w for w in self._workers.values() if not w.done()]

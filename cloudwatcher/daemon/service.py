@@ -36,6 +36,7 @@ from cloudwatcher.daemon.ops import metrics
 from cloudwatcher.daemon.ops.liveness import Liveness
 from cloudwatcher.daemon.ops.stall import StallDetector
 from cloudwatcher.daemon.ops.systemd import SystemdNotifier, Watchdog
+from cloudwatcher.daemon.retry import retry_on_outage
 from cloudwatcher.daemon.upload.targets import TargetSet, target_specs
 from cloudwatcher.daemon.watch.skips import SKIPS
 from cloudwatcher.daemon.watch.watcher import FolderWatcher, should_poll
@@ -55,19 +56,22 @@ class DatabaseUnavailableError(Exception):
 
 async def connect_pool(url: str, *, wait_seconds: float, max_size: int) -> asyncpg.Pool:
     """Create the pool, retrying with backoff while the database is unreachable."""
-    delay, waited = 0.5, 0.0
-    while True:
-        try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=60)
-            assert pool is not None
-            return pool
-        except CONNECTION_ERRORS as exc:
-            if waited >= wait_seconds:
-                raise DatabaseUnavailableError(f"database unreachable for {waited:.0f} s: {exc}") from exc
-            log.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 10.0)
+
+    async def create() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=60)
+        assert pool is not None
+        return pool
+
+    waited = [0.0]
+
+    def waiting(exc: BaseException, delay: float) -> None:
+        log.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay)
+        waited[0] += delay
+
+    try:
+        return await retry_on_outage(create, None, on_outage=waiting, give_up_after=wait_seconds)
+    except CONNECTION_ERRORS as exc:
+        raise DatabaseUnavailableError(f"database unreachable for {waited[0]:.0f} s: {exc}") from exc
 
 
 class Daemon:
@@ -293,17 +297,7 @@ class Daemon:
         Without this, a connection that died under the start-up catch-up failed the task, and a
         failed task stops the daemon: a database restart at start-up became an exit 1.
         """
-        delay = 0.5
-        while True:
-            try:
-                await action()
-            except CONNECTION_ERRORS as exc:
-                self.health.failed(exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self.health.succeeded()
-            return
+        await retry_on_outage(action, self.health)
 
     def _after_outage(self) -> None:
         """Once the database is back: catch up on unprocessed requests and rescan the tree."""

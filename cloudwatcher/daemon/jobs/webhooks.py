@@ -17,7 +17,6 @@ receivers deduplicate on it.
 from __future__ import annotations
 
 import logging
-import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from cloudwatcher import __version__
+from cloudwatcher.daemon.retry import webhook_delay
 from cloudwatcher.schema import queries
 
 __all__ = ["MAX_AGE_SECONDS", "deliver_notifications", "event_body", "prune_notifications"]
@@ -33,7 +33,6 @@ __all__ = ["MAX_AGE_SECONDS", "deliver_notifications", "event_body", "prune_noti
 log = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 86400.0  # retried for up to a day
-MAX_DELAY_SECONDS = 3600.0
 BATCH_SIZE = 20
 TIMEOUT_SECONDS = 10.0
 
@@ -56,12 +55,6 @@ def event_body(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     if row["reason"] is not None:
         body["reason"] = row["reason"]
     return body
-
-
-def retry_delay(attempts: int, base_seconds: float) -> float:
-    """Seconds before the next try after ``attempts`` failed ones: doubling, capped, jittered."""
-    delay = min(MAX_DELAY_SECONDS, base_seconds * 2 ** max(0, attempts - 1))
-    return delay * (0.5 + 0.5 * random.random())
 
 
 async def deliver_notifications(
@@ -98,7 +91,7 @@ async def deliver_notifications(
                 if error is None:
                     delivered.append(row["id"])
                     continue
-                failed = (row["id"], error, retry_delay(row["attempts"] + 1, retry_base_seconds))
+                failed = (row["id"], error, webhook_delay(row["attempts"] + 1, retry_base_seconds))
                 log.info("webhook: event %s (%s) not delivered: %s", row["id"], row["event"], error)
                 break
         finally:

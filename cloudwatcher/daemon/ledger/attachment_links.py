@@ -9,6 +9,7 @@ outages like every other component.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable
 from typing import cast
@@ -16,8 +17,9 @@ from typing import cast
 import asyncpg
 
 from cloudwatcher import domain
-from cloudwatcher.daemon.health import CONNECTION_ERRORS, DatabaseHealth
+from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.ledger.store import FileVersion
+from cloudwatcher.daemon.retry import DEADLOCK_ERRORS, deadlock_retrying, retry_on_outage
 
 log = logging.getLogger(__name__)
 
@@ -40,31 +42,29 @@ class AttachmentLinker:
         if self._waiting:
             self._wake.set()
 
+    async def _link(self, batch: list[tuple[str, str, str]]) -> None:
+        """Link one batch, retried as long as it is a deadlock's victim (another writer of the
+        same requests)."""
+        async for attempt in deadlock_retrying(attempts=None):
+            with attempt:
+                try:
+                    async with self.pool.acquire() as connection:
+                        await domain.link_recorded_attachments(cast(asyncpg.Connection, connection), batch)
+                except DEADLOCK_ERRORS as exc:
+                    log.info("linking attachments will be retried: %s", exc)
+                    raise
+
     async def catch_up(self) -> None:
         """Link what a daemon killed between recording and linking left unlinked."""
         async with self.pool.acquire() as connection:
             await domain.link_unlinked_attachments(cast(asyncpg.Connection, connection))
 
     async def run(self) -> None:
-        delay = 0.5
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting:
                 batch = list(self._waiting)[:BATCH_SIZE]
-                try:
-                    async with self.pool.acquire() as connection:
-                        await domain.link_recorded_attachments(cast(asyncpg.Connection, connection), batch)
-                except CONNECTION_ERRORS as exc:
-                    self.health.failed(exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-                    continue
-                except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
-                    log.info("linking attachments will be retried: %s", exc)
-                    await asyncio.sleep(0.05)
-                    continue
-                self.health.succeeded()
-                delay = 0.5
+                await retry_on_outage(functools.partial(self._link, batch), self.health)
                 for key in batch:
                     self._waiting.pop(key, None)

@@ -20,6 +20,7 @@ from uuid import UUID
 from cloudwatcher.daemon.health import CONNECTION_ERRORS, DATA_ERRORS, DatabaseHealth
 from cloudwatcher.daemon.ledger.store import ClaimedRow, FileVersion, InTransaction, Ledger
 from cloudwatcher.daemon.ops.stall import ProgressClock
+from cloudwatcher.daemon.retry import retry_on_outage
 from cloudwatcher.daemon.upload.filters import target_takes
 from cloudwatcher.daemon.watch.scanner import Candidate
 from cloudwatcher.daemon.watch.skips import SKIPS
@@ -127,6 +128,16 @@ class Handoff(Protocol):
 
 
 class Recorder:
+    """Turns settled files into ledger rows, one row per target per version, in big batches.
+
+    Between the watcher and the uploaders so that no file is uploaded before it is durably
+    recorded: a daemon killed at any moment finds every recorded file again, and nothing the
+    watcher saw is lost while the database is away (files wait here and are recorded after).
+    Batching (one transaction for thousands of files) is what keeps a burst of small files from
+    making the database the bottleneck; rows an uploader can take at once are claimed in the
+    same transaction (``handoff``), saving a write per file.
+    """
+
     def __init__(
         self,
         ledger: Ledger,
@@ -184,16 +195,14 @@ class Recorder:
         After a quiet spell batches start small and double (up to ``batch_size``): the first
         rows of a burst reach the uploaders quickly, the bulk still goes in big transactions.
         """
-        delay = 0.5
         limit = _FIRST_BATCH
         ahead: tuple[list[Candidate], asyncio.Task[list[FileVersion]]] | None = None
-        while True:
+
+        async def record_a_batch() -> list[Candidate]:
+            """Take (or use the one prepared ahead), prepare and write one batch; tried again
+            with a fresh batch while the database is unreachable."""
+            nonlocal ahead, limit
             if ahead is None:
-                if not self._waiting:
-                    self.idle.set()
-                    self._wake.clear()
-                    await self._wake.wait()
-                    limit = _FIRST_BATCH
                 batch = self._take(limit, busy=set())
                 preparing = asyncio.create_task(self._prepare(batch))
             else:
@@ -212,17 +221,21 @@ class Recorder:
                     ahead = None
                     log.warning("the ledger refused a batch of %d file(s) (%s); finding the bad one", len(batch), exc)
                     await self._record_around_bad_files(batch)
-            except CONNECTION_ERRORS as exc:
+            except CONNECTION_ERRORS:
                 await self._drop_ahead(ahead)
                 ahead = None
-                self.health.failed(exc)
-                self.progress.mark()  # waiting for the database is not a stall
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self.health.succeeded()
+                raise
+            return batch
+
+        while True:
+            if ahead is None and not self._waiting:
+                self.idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                limit = _FIRST_BATCH
+            # waiting for the database is not a stall
+            batch = await retry_on_outage(record_a_batch, self.health, on_outage=lambda *_: self.progress.mark())
             self.progress.mark()
-            delay = 0.5
             for candidate in batch:
                 if self._waiting.get(candidate.local_path) is candidate:
                     del self._waiting[candidate.local_path]

@@ -23,10 +23,10 @@ from uuid import UUID
 
 import asyncpg
 
+from cloudwatcher.daemon.retry import deadlock_retrying
 from cloudwatcher.layout import FileKind
 from cloudwatcher.schema import queries
 
-_DEADLOCK_RETRIES = 5
 _MARK_SPLIT = 1000  # more rows than this are marked synced by two statements at once
 LEASE_SECONDS = 30.0  # a dead worker's claim is free again within this (plus the reaper's interval)
 # A claim is acted on only while this much of its lease is surely left, by this process's clock
@@ -122,6 +122,13 @@ class FailedRow:
 
 
 class Ledger:
+    """The daemon's only access to ``cloud_file_refs``, the durable record of what goes where.
+
+    One place, so that every write carries the claim fencing and every statement works on a
+    batch: the ledger is shared by all instances of a cluster, survives any crash, and is what
+    an operator reads to know whether a file reached each cloud.
+    """
+
     def __init__(self, pool: asyncpg.Pool, source_root: str | None = None) -> None:
         self.pool = pool
         #: The watch root this daemon records from; it claims only rows recorded from it.
@@ -180,17 +187,12 @@ class Ledger:
         columns = [target, provider, device_id, local_path, kind, sha256, size, mtime_ns]  # RECORD_FILES' order
         arguments = (*columns, self.source_root, take, LEASE_SECONDS, instance_id)
         sent_at = time.monotonic()
-        for attempt in range(1, _DEADLOCK_RETRIES + 1):
-            try:
+        async for attempt in deadlock_retrying():
+            with attempt:
                 async with self.pool.acquire() as connection, connection.transaction():
                     result = await connection.fetch(queries.RECORD_FILES, *arguments) if keyed else []
                     if in_transaction is not None:
                         await in_transaction(connection)
-                break
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-                if attempt == _DEADLOCK_RETRIES:
-                    raise
-                await asyncio.sleep(0.05 * attempt)
         recorded = Recorded()
         noticed_at = time.time()
         for row in result:

@@ -18,13 +18,11 @@ from cloudwatcher.config import ConfigError, Settings, TargetConfig
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.ledger.recorder import TargetSpec
 from cloudwatcher.daemon.ledger.store import ClaimedRow, Ledger
-from cloudwatcher.daemon.upload.uploader import TargetUploader
-from cloudwatcher.providers import Provider, UploadResult, build_provider
+from cloudwatcher.daemon.upload.outcomes import ResultHook
+from cloudwatcher.daemon.upload.worker import TargetUploader
+from cloudwatcher.providers import Provider, build_provider
 
 log = logging.getLogger(__name__)
-
-# (row, result or None, failure reason or None, seconds the attempt took)
-ResultHook = Callable[[ClaimedRow, UploadResult | None, str | None, float], None]
 
 
 @dataclass
@@ -42,6 +40,13 @@ def target_specs(targets: Iterable[TargetConfig]) -> list[TargetSpec]:
 
 
 class TargetSet:
+    """The targets that are running, by name, each with its provider, uploader and task.
+
+    The service talks to the targets only through this, so that a reload can swap one target
+    (new credentials, say) while the rest keep uploading, and the recorder's hand-off reaches
+    whichever uploader runs the target now.
+    """
+
     def __init__(
         self,
         *,

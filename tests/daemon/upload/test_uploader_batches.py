@@ -20,7 +20,8 @@ from cloudwatcher.config import LocalTarget
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.ledger.store import ClaimedRow, FileVersion, Ledger, SyncedRow
-from cloudwatcher.daemon.upload.uploader import BATCH_FILE_LIMIT, TargetUploader
+from cloudwatcher.daemon.upload.batches import BATCH_FILE_LIMIT
+from cloudwatcher.daemon.upload.worker import TargetUploader
 from cloudwatcher.layout import classify
 from cloudwatcher.providers import BlockingUploads, UploadResult
 from cloudwatcher.providers.local.provider import LocalProvider

@@ -12,7 +12,7 @@ from cloudwatcher.config import LocalTarget
 from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.upload.pauses import pause_target
-from cloudwatcher.daemon.upload.uploader import TargetUploader
+from cloudwatcher.daemon.upload.worker import TargetUploader
 from cloudwatcher.providers.base import SaveState, UploadJob, UploadResult
 from cloudwatcher.providers.local.provider import LocalProvider
 from tests.daemon.upload.test_uploader_batches import Harness, drop

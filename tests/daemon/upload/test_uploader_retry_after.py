@@ -25,7 +25,7 @@ from cloudwatcher.config.settings import RetrySettings
 from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.ledger.store import FileVersion, Ledger
 from cloudwatcher.daemon.retry import server_retry_after
-from cloudwatcher.daemon.upload.uploader import TargetUploader
+from cloudwatcher.daemon.upload.worker import TargetUploader
 from cloudwatcher.layout import classify
 from cloudwatcher.providers import PermanentError, Provider, TransientError
 from cloudwatcher.providers.google_drive import GoogleDriveProvider
