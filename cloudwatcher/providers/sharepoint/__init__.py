@@ -38,8 +38,10 @@ followed by an item written since the upload started, a different hash is record
 ``server-modified`` and never uploaded again in a loop (``upload``).
 
 Modules, bottom up: ``names`` (the rule above), ``errors`` (retry classes),
-``transport`` (credential, pacing middleware, TLS trust), ``client`` (SDK adapters, paths,
-folders), ``upload`` (simple PUT and upload sessions), ``provider`` (:class:`SharePointProvider`).
+``transport`` (credential, pacing middleware, TLS trust), ``items`` (requests through the SDK's
+adapter, driveItems read from their JSON), ``client`` (SDK adapters, paths, folders), ``session``
+(resumable upload sessions), ``upload`` (simple PUT, verification), ``provider``
+(:class:`SharePointProvider`).
 """
 
 from cloudwatcher.providers.sharepoint.errors import QuickXorMismatchError, classify
@@ -48,7 +50,8 @@ from cloudwatcher.providers.sharepoint.names import (
     sanitize_segment,
 )
 from cloudwatcher.providers.sharepoint.provider import SharePointProvider
-from cloudwatcher.providers.sharepoint.upload import FRAGMENT_SIZE, FRAGMENT_UNIT, SIMPLE_UPLOAD_LIMIT
+from cloudwatcher.providers.sharepoint.session import FRAGMENT_SIZE, FRAGMENT_UNIT
+from cloudwatcher.providers.sharepoint.upload import SIMPLE_UPLOAD_LIMIT
 
 __all__ = [
     "FRAGMENT_SIZE",
