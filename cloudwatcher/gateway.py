@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from cloudwatcher.config.settings import DEVICE_ID_PATTERN
+from cloudwatcher.layout import DEVICE_ID_PATTERN
 
 __all__ = [
     "HAS_OPENAT2",

@@ -11,7 +11,6 @@ import httplib2
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 
-from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.providers.base import PermanentError
 from cloudwatcher.providers.google_drive.api import (
     CHUNK_GRANULARITY,
@@ -25,6 +24,7 @@ from cloudwatcher.providers.google_drive.api import (
     discovery_document,
     quote_q,
 )
+from cloudwatcher.providers.google_drive.config import GoogleDriveTarget
 from cloudwatcher.providers.google_drive.signin import load_credentials
 from cloudwatcher.providers.google_drive.state import FolderCache, LiveSessions, PathLocks
 from cloudwatcher.providers.google_drive.upload_cap import UploadCapWatch

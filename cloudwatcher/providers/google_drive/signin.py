@@ -24,10 +24,10 @@ import httplib2
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from cloudwatcher.config import GoogleDriveTarget
-from cloudwatcher.config.settings import credential_path
 from cloudwatcher.providers.base import PermanentError
 from cloudwatcher.providers.google_drive.api import DRIVE_SCOPE, HTTP_TIMEOUT_SECONDS, ca_certs
+from cloudwatcher.providers.google_drive.config import GoogleDriveTarget
+from cloudwatcher.providers.target import credential_path
 
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"

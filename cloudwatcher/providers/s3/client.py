@@ -19,7 +19,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloudwatcher.config import S3Target
 from cloudwatcher.providers.base import (
     FileChangedError,
     PermanentError,
@@ -31,6 +30,7 @@ from cloudwatcher.providers.base import (
 )
 from cloudwatcher.providers.pacing import TargetPacing
 from cloudwatcher.providers.s3.body import FileSlice, Fingerprint
+from cloudwatcher.providers.s3.config import S3Target
 from cloudwatcher.providers.s3.errors import NOT_FOUND_CODES, error_code, translate_error
 from cloudwatcher.providers.s3.etag import compare_etag
 from cloudwatcher.providers.s3.limits import (

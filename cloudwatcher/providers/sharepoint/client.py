@@ -19,9 +19,9 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 
-from cloudwatcher.config import SharePointTarget
 from cloudwatcher.providers.base import PermanentError, TransientError
 from cloudwatcher.providers.pacing import TargetPacing
+from cloudwatcher.providers.sharepoint.config import SharePointTarget
 from cloudwatcher.providers.sharepoint.errors import from_api_error, from_token_error, status_of
 from cloudwatcher.providers.sharepoint.items import JSON, DriveItem, send_json
 from cloudwatcher.providers.sharepoint.names import MAX_PATH_LENGTH, sanitize_segment
