@@ -26,7 +26,8 @@ from cloudwatcher.providers.sharepoint.errors import from_api_error, from_token_
 from cloudwatcher.providers.sharepoint.items import JSON, DriveItem, send_json
 from cloudwatcher.providers.sharepoint.names import MAX_PATH_LENGTH, sanitize_segment
 from cloudwatcher.providers.sharepoint.signin import sign_in_credential
-from cloudwatcher.providers.sharepoint.transport import RenewableCredential, RequestPacing, ssl_context, trust_file_for
+from cloudwatcher.providers.sharepoint.transport import RenewableCredential, RequestPacing
+from cloudwatcher.providers.trust import target_trust
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,8 @@ class GraphBase:
         self._graph_url = config.graph_url.rstrip("/")
         graph_host = urlsplit(self._graph_url).hostname or ""
         self._root = [sanitize_segment(part) for part in config.root.split("/") if part]
-        trust_file = trust_file_for(config.ca_bundle)
-        verify = ssl_context(trust_file)
-        self._credential = RenewableCredential(lambda: sign_in_credential(config, trust_file))
+        trust = target_trust(config.ca_bundle, target=config.name)
+        self._credential = RenewableCredential(lambda: sign_in_credential(config, trust.bundle))
         scope = f"https://{graph_host}/.default" if graph_host else "https://graph.microsoft.com/.default"
         auth = AzureIdentityAuthenticationProvider(
             self._credential,  # an AsyncTokenCredential by shape
@@ -61,7 +61,7 @@ class GraphBase:
         self._http = GraphClientFactory.create_with_custom_middleware(
             middleware=middleware,
             client=httpx.AsyncClient(
-                verify=verify,
+                verify=trust.ssl_context(),
                 timeout=httpx.Timeout(120.0, connect=20.0),
                 limits=httpx.Limits(max_connections=max(4, 2 * concurrency)),
             ),
