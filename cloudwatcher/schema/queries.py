@@ -235,10 +235,12 @@ LIMIT $4
 REMOTE_NAME_OF = "SELECT remote_path FROM remote_names WHERE target = $1 AND local_path = $2"
 
 # Local paths of the target that differ from $2 only by case, oldest first (named first).
-# Asked for case-insensitive providers only: SharePoint, named here for its partial index (0009).
+# Asked for case-insensitive providers only; $3 is the target's provider tag (its rows'
+# cloud_provider), given as a parameter so that no provider is named here. The partial index
+# of 0009 covers the one case-insensitive provider's rows, and a plan made for its tag uses it.
 CASE_VARIANTS = """
 SELECT local_path FROM cloud_file_refs
-WHERE target = $1 AND lower(local_path) = lower($2) AND cloud_provider = 'sharepoint'
+WHERE target = $1 AND lower(local_path) = lower($2) AND cloud_provider = $3
 GROUP BY local_path
 ORDER BY min(created_at), local_path
 """

@@ -49,7 +49,7 @@ def _iso(value: datetime | None) -> str | None:
 async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, TargetState]:
     """Every target with a recorded state; a target missing here is ``ok``.
 
-    For ``status``: ``{"sharepoint": {"state": "full", "until": None, "reason": "...", "since": "..."}}``;
+    For ``status``: ``{"library": {"state": "full", "until": None, "reason": "...", "since": "..."}}``;
     a paused target reads ``paused`` whatever its uploads last reported.
     """
     states: dict[str, TargetState] = {}

@@ -128,6 +128,7 @@ class TargetUploader:
         *,
         name: str,
         provider: Provider,
+        provider_tag: str,
         ledger: Ledger,
         health: DatabaseHealth,
         retry: RetrySettings,
@@ -169,7 +170,7 @@ class TargetUploader:
         self._sessions: dict[UUID, dict[str, Any] | None] = {}  # latest saved session per row in flight
         # Each batched row's own attempt time (a batch's rows go up one after another in a thread).
         self._attempt_seconds: dict[UUID, float] = {}
-        self.names = RemoteNames(ledger.pool, name, provider)
+        self.names = RemoteNames(ledger.pool, name, provider, provider_tag)
         # Versions of one file go up one after another, oldest first: a superseded upload still
         # in flight must never land after (and over) the newer content.
         self._path_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock, tasks using it
