@@ -51,11 +51,22 @@ def _parse_ranges(ranges: list[str] | None) -> int | None:
     return min(starts) if starts else None
 
 
+def read_into(reader: IO[bytes], buffer: memoryview) -> memoryview:
+    """Fill ``buffer`` from ``reader`` (short only at the end of the file); the part filled."""
+    filled = 0
+    while filled < len(buffer):
+        count = reader.readinto(buffer[filled:])  # type: ignore[attr-defined]  # a BufferedReader
+        if not count:
+            break
+        filled += count
+    return buffer[:filled]
+
+
 def read_up_to(reader: IO[bytes], count: int) -> bytes:
     return reader.read(count)
 
 
-async def _in_pieces(fragment: bytes) -> AsyncIterator[bytes]:
+async def _in_pieces(fragment: bytes | memoryview) -> AsyncIterator[bytes]:
     """A fragment as a stream of ``READ_CHUNK`` pieces.
 
     Handed to httpx as one 3.2 MiB ``bytes`` body, a fragment goes to the TLS layer in a single
@@ -116,7 +127,7 @@ class GraphSessions(GraphBase):
         return str(upload_url)
 
     async def _upload_request(
-        self, method: Method, upload_url: str, fragment: bytes = b"", content_range: str = ""
+        self, method: Method, upload_url: str, fragment: bytes | memoryview = b"", content_range: str = ""
     ) -> JSON | None:
         """One request to the pre-authenticated uploadUrl (no Authorization header)."""
         if method != Method.PUT:
@@ -197,9 +208,14 @@ class GraphSessions(GraphBase):
         recorded_sha256: str,
     ) -> DriveItem | None:
         resyncs = 0
+        # One buffer for every fragment of the upload: a fresh 3.2 MiB bytes per fragment, each
+        # allocated in whichever worker thread read it, left the allocator's per-thread arenas
+        # holding several megabytes each during large uploads.
+        buffer = memoryview(bytearray(min(FRAGMENT_SIZE, size - offset)))
         while offset < size:
-            fragment = await asyncio.to_thread(read_up_to, reader, min(FRAGMENT_SIZE, size - offset))
-            if len(fragment) != min(FRAGMENT_SIZE, size - offset):
+            want = min(FRAGMENT_SIZE, size - offset)
+            fragment = await asyncio.to_thread(read_into, reader, buffer[:want])
+            if len(fragment) != want:
                 raise FileChangedError(f"file shrank during upload at byte {offset + len(fragment)}")
             if offset + len(fragment) == size:
                 # Graph stores the file when its last fragment arrives: a file swapped or
