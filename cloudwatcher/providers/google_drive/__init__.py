@@ -19,11 +19,11 @@ Why it is built the way it is:
   the upload protocol (https://developers.google.com/drive/api/guides/manage-uploads#resumable),
   not a retry of a failed request.
 
-Modules, bottom up: ``api`` (limits, discovery document, trust, the paced transport), ``errors``
-(retry classes), ``upload_cap`` (the daily cap behind a per-minute rate limit), ``media`` (the
-hashing chunk source), ``state`` (locks, live sessions, folder ids), ``client`` (per-thread
-service, lookups), ``upload`` (multipart and resumable uploads), ``provider`` (the async
-:class:`GoogleDriveProvider`).
+Modules, bottom up: ``config`` (the target's keys; no SDK), ``api`` (limits, discovery document,
+the paced transport), ``errors`` (retry classes), ``upload_cap`` (the daily cap behind a per-
+minute rate limit), ``media`` (the hashing chunk source), ``state`` (locks, live sessions,
+folder ids), ``client`` (per-thread service, lookups), ``upload`` (multipart and resumable
+uploads), ``provider`` (the async :class:`GoogleDriveProvider`).
 """
 
 from typing import TYPE_CHECKING

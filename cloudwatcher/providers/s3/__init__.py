@@ -16,10 +16,10 @@ S3 references:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html
 - error codes: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
 
-Modules, bottom up: ``limits`` (key and part arithmetic), ``errors`` (retry classes), ``body``
-(streamed request bodies, range hashing), ``client`` (the boto3 client in its thread pool,
-naming, verification), ``multipart`` (resumable multipart uploads), ``provider`` (the
-:class:`S3Provider` the registry builds).
+Modules, bottom up: ``config`` (the target's keys; no SDK), ``limits`` (key and part
+arithmetic), ``errors`` (retry classes), ``body`` (streamed request bodies, range hashing),
+``client`` (the boto3 client in its thread pool, naming, verification), ``multipart`` (resumable
+multipart uploads), ``provider`` (the :class:`S3Provider` the registry builds).
 """
 
 from typing import TYPE_CHECKING

@@ -37,7 +37,7 @@ change), so after a complete upload that SharePoint acknowledged, or whose lost 
 followed by an item written since the upload started, a different hash is recorded as
 ``server-modified`` and never uploaded again in a loop (``upload``).
 
-Modules, bottom up: ``names`` (the rule above), ``errors`` (retry classes),
+Modules, bottom up: ``config`` (the target's keys; no SDK), ``names`` (the rule above), ``errors`` (retry classes),
 ``transport`` (credential, pacing middleware, TLS trust), ``items`` (requests through the SDK's
 adapter, driveItems read from their JSON), ``client`` (SDK adapters, paths, folders), ``session``
 (resumable upload sessions), ``upload`` (simple PUT, verification), ``provider``
