@@ -6,7 +6,8 @@ client runs in the daemon's process and the emulator in this one, as against a r
 
 1. one big file (``BENCH_BIG_MB``, default 1024 MiB) is dropped; its upload throughput is
    the file size over the ledger's ``created_at`` → ``uploaded_at`` (claim, upload, verify),
-   and the daemon's resident memory is sampled every 50 ms meanwhile (goal: peak < 150 MB);
+   and the daemon's resident memory is sampled every 50 ms meanwhile (goal: peak < 150 MB,
+   < 110 MB with a SharePoint target, issue 20);
 2. then ``BENCH_SMALL_FILES`` (default 2,000) small files of ``BENCH_SMALL_BYTES`` (2 KiB)
    are dropped at once; files/s is the count over drop → last row synced.
 
@@ -40,6 +41,8 @@ from tests.support.emulators.s3 import AWS_TEST_ENVIRONMENT, fresh_bucket
 MIB = 1024 * 1024
 PROVIDERS = ("local", "sharepoint", "google-drive", "s3")
 RSS_GOAL_MB = 150
+#: Tighter goals per provider (issue 20: the Graph SDK's models once cost SharePoint 32 MB).
+RSS_GOALS_MB = {"sharepoint": 110}
 
 
 @contextlib.contextmanager
@@ -153,7 +156,8 @@ async def bench_provider(provider: str, big_bytes: int, small_files: int, small_
         shutil.rmtree(root, ignore_errors=True)
     megabytes = big_bytes / MIB
     peak = max(samples)
-    verdict = "ok" if peak < RSS_GOAL_MB else f"over the {RSS_GOAL_MB} MB goal"
+    goal = RSS_GOALS_MB.get(provider, RSS_GOAL_MB)
+    verdict = "ok" if peak < goal else f"over the {goal} MB goal"
     return [
         f"{provider}: {megabytes:.0f} MiB file at {megabytes / float(upload_seconds):.1f} MiB/s "
         f"(upload+verify {float(upload_seconds):.1f} s, drop to synced {big_wall:.1f} s); "

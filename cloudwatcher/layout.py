@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
-from cloudwatcher.config.settings import DEVICE_ID_PATTERN
+#: A device's folder name: it becomes part of remote paths and log lines, so it is kept plain.
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 
 FileKind = Literal["request", "attachment", "response"]
 AREAS = ("requests", "responses")

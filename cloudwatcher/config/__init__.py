@@ -1,6 +1,6 @@
 """Configuration: the pydantic-settings models are the single description of every key."""
 
-from cloudwatcher.config.loading import ConfigError, load_settings
+from cloudwatcher.config.loading import load_settings
 from cloudwatcher.config.settings import (
     GoogleDriveTarget,
     LocalTarget,
@@ -9,6 +9,7 @@ from cloudwatcher.config.settings import (
     SharePointTarget,
     TargetConfig,
 )
+from cloudwatcher.errors import ConfigError
 
 __all__ = [
     "ConfigError",

@@ -10,13 +10,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from cloudwatcher.config.settings import Settings, toml_file_in_use
+from cloudwatcher.errors import ConfigError
+from cloudwatcher.providers.registry import PROVIDERS
+
+__all__ = ["ConfigError", "config_file_to_use", "describe_validation_error", "load_settings"]
 
 SYSTEM_CONFIG = Path("/etc/cloudwatcher/cloudwatcher.toml")
-_PROVIDER_TAGS = {"local", "sharepoint", "google-drive", "s3"}
-
-
-class ConfigError(Exception):
-    """Bad configuration; the CLI prints the message and exits 2."""
 
 
 def config_file_to_use(explicit: Path | None) -> Path | None:
@@ -35,7 +34,7 @@ def _key_name(location: tuple[int | str, ...]) -> str:
     for index, item in enumerate(location):
         if isinstance(item, int):
             parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
-        elif item in _PROVIDER_TAGS and index > 0 and isinstance(location[index - 1], int):
+        elif item in PROVIDERS and index > 0 and isinstance(location[index - 1], int):
             continue
         else:
             parts.append(str(item))

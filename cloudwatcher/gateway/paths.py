@@ -11,7 +11,7 @@ import errno
 import os
 from typing import Literal
 
-from cloudwatcher.config.settings import DEVICE_ID_PATTERN
+from cloudwatcher.layout import DEVICE_ID_PATTERN
 
 __all__ = [
     "MTIME_NS_RANGE",

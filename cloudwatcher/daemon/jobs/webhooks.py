@@ -5,7 +5,7 @@ turning failing, full or recovering), so none is lost and none is invented; uplo
 wait on the receiver. :func:`deliver_notifications` POSTs the due ones as
 ``application/json``::
 
-    {"id": "<uuid>", "event": "file.gave_up", "at": "<ISO 8601>", "target": "sharepoint",
+    {"id": "<uuid>", "event": "file.gave_up", "at": "<ISO 8601>", "target": "library",
      "local_path": "truck-1/requests/a.txt", "ref_id": "<uuid>", "reason": "..."}
 
 Any 2xx counts as delivered; anything else (or no answer) is retried with exponential backoff

@@ -47,10 +47,12 @@ def collision_key(provider: Provider, path: str) -> str:
 class RemoteNames:
     """The remote path of each local path of one target, decided once and remembered."""
 
-    def __init__(self, pool: asyncpg.Pool, target: str, provider: Provider) -> None:
+    def __init__(self, pool: asyncpg.Pool, target: str, provider: Provider, provider_tag: str) -> None:
         self.pool = pool
         self.target = target
         self.provider = provider
+        #: The target's ``provider`` key, as its ledger rows record it (``cloud_provider``).
+        self.provider_tag = provider_tag
         self._known: dict[str, str] = {}
 
     @property
@@ -85,7 +87,7 @@ class RemoteNames:
             await connection.execute(queries.XACT_LOCK, lock_key(f"remote-names:{self.target}"))
             variants = [local_path]
             if self.provider.case_insensitive:
-                rows = await connection.fetch(queries.CASE_VARIANTS, self.target, local_path)
+                rows = await connection.fetch(queries.CASE_VARIANTS, self.target, local_path, self.provider_tag)
                 earlier = [row["local_path"] for row in rows]
                 if local_path in earlier:
                     variants = earlier[: earlier.index(local_path) + 1]

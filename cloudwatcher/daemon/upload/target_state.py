@@ -46,7 +46,7 @@ class TargetState(TypedDict):
 async def target_states(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, TargetState]:
     """Every target with a recorded state; a target missing here is ``ok``.
 
-    For ``status``: ``{"sharepoint": {"state": "full", "until": None, "reason": "...", "since": "..."}}``;
+    For ``status``: ``{"library": {"state": "full", "until": None, "reason": "...", "since": "..."}}``;
     a paused target reads ``paused`` whatever its uploads last reported.
     """
     states: dict[str, TargetState] = {}

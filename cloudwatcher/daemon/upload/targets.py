@@ -76,6 +76,7 @@ class TargetSet:
         uploader = TargetUploader(
             name=target.name,
             provider=provider,
+            provider_tag=target.provider,
             ledger=self.ledger,
             health=self.health,
             retry=self.settings.retry,

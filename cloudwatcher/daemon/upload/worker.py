@@ -57,6 +57,7 @@ class TargetUploader:
         *,
         name: str,
         provider: Provider,
+        provider_tag: str,
         ledger: Ledger,
         health: DatabaseHealth,
         retry: RetrySettings,
@@ -85,7 +86,7 @@ class TargetUploader:
         self._claims: dict[UUID, ClaimedRow] = {}  # the rows in flight, with their claim tokens
         self._room = asyncio.Event()
         self._drained = asyncio.Event()  # set when the last upload in flight finishes
-        self.names = RemoteNames(ledger.pool, name, provider)
+        self.names = RemoteNames(ledger.pool, name, provider, provider_tag)
         # Versions of one file go up one after another, oldest first: a superseded upload still
         # in flight must never land after (and over) the newer content.
         self._path_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock, tasks using it

@@ -19,16 +19,40 @@ Why it is built the way it is:
   the upload protocol (https://developers.google.com/drive/api/guides/manage-uploads#resumable),
   not a retry of a failed request.
 
-Modules, bottom up: ``api`` (limits, discovery document, trust, the paced transport), ``errors``
-(retry classes), ``upload_cap`` (the daily cap behind a per-minute rate limit), ``media`` (the
-hashing chunk source), ``state`` (locks, live sessions, folder ids), ``client`` (per-thread
-service, lookups), ``upload`` (multipart and resumable uploads), ``provider`` (the async
-:class:`GoogleDriveProvider`).
+Modules, bottom up: ``config`` (the target's keys; no SDK), ``api`` (limits, discovery document,
+the paced transport), ``errors`` (retry classes), ``upload_cap`` (the daily cap behind a per-
+minute rate limit), ``media`` (the hashing chunk source), ``state`` (locks, live sessions,
+folder ids), ``client`` (per-thread service, lookups), ``upload`` (multipart and resumable
+uploads), ``provider`` (the async :class:`GoogleDriveProvider`).
 """
 
-from cloudwatcher.providers.google_drive.api import CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DRIVE_SCOPE, MULTIPART_LIMIT
-from cloudwatcher.providers.google_drive.errors import translate_error, translate_http_error
-from cloudwatcher.providers.google_drive.provider import GoogleDriveProvider
+from typing import TYPE_CHECKING
+
+from cloudwatcher.providers.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from cloudwatcher.providers.google_drive.api import (
+        CHUNK_GRANULARITY,
+        DEFAULT_CHUNK_SIZE,
+        DRIVE_SCOPE,
+        MULTIPART_LIMIT,
+    )
+    from cloudwatcher.providers.google_drive.errors import translate_error, translate_http_error
+    from cloudwatcher.providers.google_drive.provider import GoogleDriveProvider
+
+# Imported on first use: ``config`` (no SDK) must be importable without what these import.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CHUNK_GRANULARITY": "api",
+        "DEFAULT_CHUNK_SIZE": "api",
+        "DRIVE_SCOPE": "api",
+        "MULTIPART_LIMIT": "api",
+        "translate_error": "errors",
+        "translate_http_error": "errors",
+        "GoogleDriveProvider": "provider",
+    },
+)
 
 __all__ = [
     "CHUNK_GRANULARITY",

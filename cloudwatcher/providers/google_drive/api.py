@@ -1,11 +1,8 @@
-"""The Drive v3 API as this provider reaches it: limits, the discovery document, trust, the paced transport."""
+"""The Drive v3 API as this provider reaches it: limits, the discovery document, the paced transport."""
 
 from __future__ import annotations
 
 import json
-import os
-import ssl
-from pathlib import Path
 from typing import Any
 
 import httplib2
@@ -27,8 +24,6 @@ HTTP_TIMEOUT_SECONDS = 120
 SAVE_STATE_TIMEOUT = 60.0
 #: Session re-synchronisations in a row without progress before the attempt gives up.
 MAX_SESSION_RESYNCS = 3
-#: Where distributions keep the system trust store as one file (httplib2 takes only a file).
-_SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 
 
 class ThrottledHttp(AuthorizedHttp):
@@ -55,19 +50,6 @@ def discovery_document(api_endpoint: str) -> dict[str, Any]:
     document["rootUrl"] = document["mtlsRootUrl"] = root
     document["baseUrl"] = root + document["servicePath"]
     return document
-
-
-def ca_certs(ca_bundle: Path | None) -> str | None:
-    """The target's bundle, else SSL_CERT_FILE, else the system store (httplib2 would otherwise
-    trust only its own bundled list)."""
-    if ca_bundle is not None:
-        return str(ca_bundle)
-    if os.environ.get("SSL_CERT_FILE"):
-        return os.environ["SSL_CERT_FILE"]
-    for candidate in (ssl.get_default_verify_paths().cafile, *_SYSTEM_CA_FILES):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def quote_q(value: str) -> str:

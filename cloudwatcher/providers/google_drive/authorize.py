@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cloudwatcher.config import GoogleDriveTarget
-from cloudwatcher.config.settings import credential_path
+from cloudwatcher.providers.google_drive.config import GoogleDriveTarget
 from cloudwatcher.providers.google_drive.signin import (
     OAuthClient,
     SignInAttempt,
@@ -19,6 +18,7 @@ from cloudwatcher.providers.google_drive.signin import (
     exchange_code,
     store_refresh_token,
 )
+from cloudwatcher.providers.target import credential_path
 
 
 class AuthorizeError(Exception):

@@ -11,7 +11,6 @@ import httplib2
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 
-from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.providers.base import PermanentError
 from cloudwatcher.providers.google_drive.api import (
     CHUNK_GRANULARITY,
@@ -21,14 +20,15 @@ from cloudwatcher.providers.google_drive.api import (
     HTTP_TIMEOUT_SECONDS,
     MULTIPART_LIMIT,
     ThrottledHttp,
-    ca_certs,
     discovery_document,
     quote_q,
 )
+from cloudwatcher.providers.google_drive.config import GoogleDriveTarget
 from cloudwatcher.providers.google_drive.signin import load_credentials
 from cloudwatcher.providers.google_drive.state import FolderCache, LiveSessions, PathLocks
 from cloudwatcher.providers.google_drive.upload_cap import UploadCapWatch
 from cloudwatcher.providers.pacing import TargetPacing
+from cloudwatcher.providers.trust import target_trust
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class DriveBase:
             raise ValueError(f"chunk_size must be a positive multiple of {CHUNK_GRANULARITY}")
         self.name = config.name
         self._config = config
+        self._ca_certs = target_trust(config.ca_bundle, target=config.name).bundle_file()  # httplib2 takes a file
         self._chunk_size = chunk_size
         self._multipart_limit = min(chunk_size, MULTIPART_LIMIT)
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -77,7 +78,7 @@ class DriveBase:
     def _http(self) -> ThrottledHttp:
         transport: ThrottledHttp | None = getattr(self._local, "http", None)
         if transport is None:
-            raw = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, ca_certs=ca_certs(self._config.ca_bundle))
+            raw = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, ca_certs=self._ca_certs)
             # Drive answers 308 "Resume Incomplete" to chunks; it is not a redirect.
             raw.redirect_codes = raw.redirect_codes - {308}
             transport = ThrottledHttp(self._get_credentials(), raw, self._pacing.requests)

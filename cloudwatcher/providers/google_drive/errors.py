@@ -19,10 +19,10 @@ from cloudwatcher.providers.base import (
     DailyCapError,
     PermanentError,
     ProviderError,
-    QuotaExceededError,
     TransientError,
     parse_retry_after,
 )
+from cloudwatcher.providers.errors import to_provider_error
 
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 #: The 750 GB/day upload cap also arrives as 403 userRateLimitExceeded. What tells it from the
@@ -64,24 +64,27 @@ def translate_http_error(exc: HttpError) -> ProviderError:
     text = f"Google Drive answered {status} {reason or 'error'}: {message}".rstrip(": ")
     retry_after = parse_retry_after(exc.resp.get("retry-after"))
     lowered = message.lower()
-    if reason in _FULL_REASONS:
-        return QuotaExceededError(text)
-    if status == 403 and (
+    daily_cap = (
         reason in _DAILY_CAP_REASONS
         or (reason in _RATE_REASONS and detail == DAILY_CAP_MESSAGE)
         or "upload limit" in lowered
         or "daily limit" in lowered
-    ):
+    )
+    if status == 403 and daily_cap and reason not in _FULL_REASONS:  # a full drive is quota, below
         return DailyCapError(
             f"{text} (Drive's daily upload limit)", retry_after=retry_after or seconds_until_daily_reset()
         )
-    if status == 403 and reason == "userRateLimitExceeded":
-        return UserRateLimitError(text, retry_after=retry_after)
-    if status == 429 or (status == 403 and reason in _RATE_REASONS) or status == 408 or status >= 500:
-        return TransientError(text, retry_after=retry_after)
     if status == 401:
-        return PermanentError(f"{text} (the access token was refused)")
-    return PermanentError(text)
+        text = f"{text} (the access token was refused)"
+    return to_provider_error(
+        text,
+        status,
+        retry_after=retry_after,
+        quota=reason in _FULL_REASONS,
+        # A 403 is Drive's throttling answer too; its reason says which.
+        retryable=True if status == 403 and reason in _RATE_REASONS else None,
+        transient=UserRateLimitError if status == 403 and reason == "userRateLimitExceeded" else TransientError,
+    )
 
 
 def translate_error(exc: BaseException, token_uri: str = "the token endpoint") -> ProviderError:

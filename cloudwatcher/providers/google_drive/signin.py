@@ -24,10 +24,11 @@ import httplib2
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from cloudwatcher.config import GoogleDriveTarget
-from cloudwatcher.config.settings import credential_path
 from cloudwatcher.providers.base import PermanentError
-from cloudwatcher.providers.google_drive.api import DRIVE_SCOPE, HTTP_TIMEOUT_SECONDS, ca_certs
+from cloudwatcher.providers.google_drive.api import DRIVE_SCOPE, HTTP_TIMEOUT_SECONDS
+from cloudwatcher.providers.google_drive.config import GoogleDriveTarget
+from cloudwatcher.providers.target import credential_path
+from cloudwatcher.providers.trust import target_trust
 
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -159,7 +160,7 @@ def code_from(pasted: str, state: str) -> str:
 
 def exchange_code(client: OAuthClient, code: str, attempt: SignInAttempt, ca_bundle: Path | None) -> str:
     """Trade the consent code for a refresh token at the client's token endpoint."""
-    http = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, ca_certs=ca_certs(ca_bundle))
+    http = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, ca_certs=target_trust(ca_bundle).bundle_file())
     body = urlencode(
         {
             "grant_type": "authorization_code",

@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cloudwatcher.config import LocalTarget
 from cloudwatcher.hashing import sha256_of_path
 from cloudwatcher.providers.base import (
     FileChangedError,
@@ -22,6 +21,7 @@ from cloudwatcher.providers.base import (
     UploadJob,
     UploadResult,
 )
+from cloudwatcher.providers.local.config import LocalTarget
 from cloudwatcher.providers.local.syncfs import SYNCFS_AVAILABLE, syncfs
 from cloudwatcher.providers.pacing import TargetPacing
 

@@ -16,27 +16,52 @@ S3 references:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html
 - error codes: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
 
-Modules, bottom up: ``limits`` (key and part arithmetic), ``errors`` (retry classes), ``body``
-(streamed request bodies, range hashing), ``client`` (the boto3 client in its thread pool,
-naming, verification), ``multipart`` (resumable multipart uploads), ``provider`` (the
-:class:`S3Provider` the registry builds).
+Modules, bottom up: ``config`` (the target's keys; no SDK), ``limits`` (key and part
+arithmetic), ``errors`` (retry classes), ``body`` (streamed request bodies, range hashing),
+``client`` (the boto3 client in its thread pool, naming, verification), ``multipart`` (resumable
+multipart uploads), ``provider`` (the :class:`S3Provider` the registry builds).
 """
 
-from cloudwatcher.providers.s3.errors import translate_error
-from cloudwatcher.providers.s3.limits import (
-    DEFAULT_MULTIPART_THRESHOLD,
-    DEFAULT_PART_SIZE,
-    MAX_KEY_BYTES,
-    MAX_PART_SIZE,
-    MAX_PARTS,
-    MIB,
-    MIN_PART_SIZE,
-    composite_sha256,
-    normalise_prefix,
-    part_size_for,
+from typing import TYPE_CHECKING
+
+from cloudwatcher.providers.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from cloudwatcher.providers.s3.errors import translate_error
+    from cloudwatcher.providers.s3.limits import (
+        DEFAULT_MULTIPART_THRESHOLD,
+        DEFAULT_PART_SIZE,
+        MAX_KEY_BYTES,
+        MAX_PART_SIZE,
+        MAX_PARTS,
+        MIB,
+        MIN_PART_SIZE,
+        composite_sha256,
+        normalise_prefix,
+        part_size_for,
+    )
+    from cloudwatcher.providers.s3.multipart import PART_ATTEMPTS
+    from cloudwatcher.providers.s3.provider import S3Provider
+
+# Imported on first use: ``config`` (no SDK) must be importable without what these import.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "translate_error": "errors",
+        "DEFAULT_MULTIPART_THRESHOLD": "limits",
+        "DEFAULT_PART_SIZE": "limits",
+        "MAX_KEY_BYTES": "limits",
+        "MAX_PART_SIZE": "limits",
+        "MAX_PARTS": "limits",
+        "MIB": "limits",
+        "MIN_PART_SIZE": "limits",
+        "composite_sha256": "limits",
+        "normalise_prefix": "limits",
+        "part_size_for": "limits",
+        "PART_ATTEMPTS": "multipart",
+        "S3Provider": "provider",
+    },
 )
-from cloudwatcher.providers.s3.multipart import PART_ATTEMPTS
-from cloudwatcher.providers.s3.provider import S3Provider
 
 __all__ = [
     "DEFAULT_MULTIPART_THRESHOLD",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import ssl
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloudwatcher.config import S3Target
 from cloudwatcher.providers.base import (
     FileChangedError,
     PermanentError,
@@ -31,6 +29,7 @@ from cloudwatcher.providers.base import (
 )
 from cloudwatcher.providers.pacing import TargetPacing
 from cloudwatcher.providers.s3.body import FileSlice, Fingerprint
+from cloudwatcher.providers.s3.config import S3Target
 from cloudwatcher.providers.s3.errors import NOT_FOUND_CODES, error_code, translate_error
 from cloudwatcher.providers.s3.etag import compare_etag
 from cloudwatcher.providers.s3.limits import (
@@ -42,6 +41,7 @@ from cloudwatcher.providers.s3.limits import (
     composite_sha256,
     normalise_prefix,
 )
+from cloudwatcher.providers.trust import target_trust
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,23 +52,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _default_trust() -> str | None:
-    """The CA bundle to use when the target names none (docs/configuration.md, ``ca_bundle``).
+def _aws_names_its_own_bundle(session: boto3.Session) -> bool:
+    """Whether ``AWS_CA_BUNDLE``, ``REQUESTS_CA_BUNDLE`` or the AWS profile's ``ca_bundle`` is set.
 
-    boto's own default is certifi's bundle; the contract asks for ``SSL_CERT_FILE`` or the
-    system store instead. ``AWS_CA_BUNDLE`` and ``REQUESTS_CA_BUNDLE`` keep their boto meaning,
-    so ``None`` (let botocore decide) is returned when either is set.
+    They keep their boto meaning, as in every other AWS tool: botocore is then left to decide
+    (only the botocore session knows the profile's setting). Otherwise botocore would trust
+    certifi's bundle, where the rule asks for ``SSL_CERT_FILE`` or the system store.
     """
     if os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE"):
-        return None
-    cert_file = os.environ.get("SSL_CERT_FILE")
-    if cert_file:
-        return cert_file
-    system = ssl.get_default_verify_paths()
-    for candidate in (system.cafile, system.openssl_cafile):
-        if candidate and os.path.isfile(candidate):
-            return candidate
-    return None
+        return True
+    return session._session.get_config_variable("ca_bundle") is not None
 
 
 class S3Base:
@@ -98,13 +91,9 @@ class S3Base:
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         session = session or boto3.Session()
-        verify = str(config.ca_bundle.expanduser()) if config.ca_bundle else None
-        if verify is not None and not os.path.isfile(verify):
-            raise ValueError(f"target {self.name!r}: ca_bundle {verify} is not a file")
-        # An AWS profile's own ca_bundle (or AWS_CA_BUNDLE) wins over our default trust, as in
-        # every other AWS tool; only the botocore session knows about the profile's setting.
-        if verify is None and session._session.get_config_variable("ca_bundle") is None:
-            verify = _default_trust()
+        trust = target_trust(config.ca_bundle, target=self.name)
+        # The target's ca_bundle first; then an AWS setting of its own; then the common rule.
+        verify = trust.configured or (None if _aws_names_its_own_bundle(session) else trust.bundle_file())
         botocore_config = Config(
             # One attempt per call: the daemon owns the retry policy. In client config botocore's
             # "max_attempts" counts *retries* (1 would mean two requests); "total_max_attempts"

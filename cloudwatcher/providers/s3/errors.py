@@ -16,7 +16,8 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from cloudwatcher.providers.base import PermanentError, ProviderError, TransientError, parse_retry_after
+from cloudwatcher.providers.base import PermanentError, ProviderError, TransientError
+from cloudwatcher.providers.errors import to_provider_error
 
 # Codes that may succeed later. RequestTimeTooSkewed and ExpiredToken heal once the clock or
 # the credentials are refreshed; OperationAborted is a conflicting operation still running;
@@ -41,6 +42,15 @@ _PERMANENT_CODES = frozenset({
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
+def _verdict(code: str, status: int) -> bool | None:
+    """S3's codes decide first; an unknown code with no status had no answer (retryable), else the status decides."""
+    if code in _TRANSIENT_CODES:
+        return True
+    if code in _PERMANENT_CODES:
+        return False
+    return True if status == 0 else None
+
+
 def translate_error(exc: BaseException, where: str) -> ProviderError:
     """Map a botocore or local I/O failure to the daemon's retry classes, with an actionable message."""
     if isinstance(exc, ProviderError):
@@ -51,17 +61,12 @@ def translate_error(exc: BaseException, where: str) -> ProviderError:
         code = str(error.get("Code", "Unknown"))
         status = int(meta.get("HTTPStatusCode") or 0)
         message = f"{where}: {code} (HTTP {status}): {error.get('Message', '')}".rstrip(": ")
-        if code in _TRANSIENT_CODES:
-            return TransientError(
-                message, retry_after=parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after"))
-            )
-        if code in _PERMANENT_CODES:
-            return PermanentError(message)
-        if status >= 500 or status == 429 or status == 0:
-            return TransientError(
-                message, retry_after=parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after"))
-            )
-        return PermanentError(message)
+        return to_provider_error(
+            message,
+            status,
+            retry_after=meta.get("HTTPHeaders", {}).get("retry-after"),
+            retryable=_verdict(code, status),
+        )
     if isinstance(exc, SSLError):
         return PermanentError(f"{where}: TLS verification failed (check ca_bundle): {exc}")
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

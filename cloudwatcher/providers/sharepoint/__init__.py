@@ -37,18 +37,38 @@ change), so after a complete upload that SharePoint acknowledged, or whose lost 
 followed by an item written since the upload started, a different hash is recorded as
 ``server-modified`` and never uploaded again in a loop (``upload``).
 
-Modules, bottom up: ``names`` (the rule above), ``errors`` (retry classes),
-``transport`` (credential, pacing middleware, TLS trust), ``client`` (SDK adapters, paths,
-folders), ``upload`` (simple PUT and upload sessions), ``provider`` (:class:`SharePointProvider`).
+Modules, bottom up: ``config`` (the target's keys; no SDK), ``names`` (the rule above), ``errors`` (retry classes),
+``transport`` (credential, pacing middleware, TLS trust), ``items`` (requests through the SDK's
+adapter, driveItems read from their JSON), ``client`` (SDK adapters, paths, folders), ``session``
+(resumable upload sessions), ``upload`` (simple PUT, verification), ``provider``
+(:class:`SharePointProvider`).
 """
 
-from cloudwatcher.providers.sharepoint.errors import QuickXorMismatchError, classify
-from cloudwatcher.providers.sharepoint.names import (
-    MAX_PATH_LENGTH,
-    sanitize_segment,
+from typing import TYPE_CHECKING
+
+from cloudwatcher.providers.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from cloudwatcher.providers.sharepoint.errors import QuickXorMismatchError, classify
+    from cloudwatcher.providers.sharepoint.names import MAX_PATH_LENGTH, sanitize_segment
+    from cloudwatcher.providers.sharepoint.provider import SharePointProvider
+    from cloudwatcher.providers.sharepoint.session import FRAGMENT_SIZE, FRAGMENT_UNIT
+    from cloudwatcher.providers.sharepoint.upload import SIMPLE_UPLOAD_LIMIT
+
+# Imported on first use: ``config`` (no SDK) must be importable without what these import.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "QuickXorMismatchError": "errors",
+        "classify": "errors",
+        "MAX_PATH_LENGTH": "names",
+        "sanitize_segment": "names",
+        "SharePointProvider": "provider",
+        "FRAGMENT_SIZE": "session",
+        "FRAGMENT_UNIT": "session",
+        "SIMPLE_UPLOAD_LIMIT": "upload",
+    },
 )
-from cloudwatcher.providers.sharepoint.provider import SharePointProvider
-from cloudwatcher.providers.sharepoint.upload import FRAGMENT_SIZE, FRAGMENT_UNIT, SIMPLE_UPLOAD_LIMIT
 
 __all__ = [
     "FRAGMENT_SIZE",

@@ -12,23 +12,22 @@ import httpx
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.authentication import AnonymousAuthenticationProvider
+from kiota_abstractions.method import Method
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.middleware import BaseMiddleware, ParametersNameDecodingHandler, RedirectHandler, UserAgentHandler
 from msgraph import GraphRequestAdapter, GraphServiceClient
-from msgraph.generated.drives.item.items.item.children.children_request_builder import ChildrenRequestBuilder
-from msgraph.generated.drives.item.items.item.drive_item_item_request_builder import DriveItemItemRequestBuilder
-from msgraph.generated.models.drive_item import DriveItem
-from msgraph.generated.models.folder import Folder
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 
-from cloudwatcher.config import SharePointTarget
 from cloudwatcher.providers.base import PermanentError, TransientError
 from cloudwatcher.providers.pacing import TargetPacing
+from cloudwatcher.providers.sharepoint.config import SharePointTarget
 from cloudwatcher.providers.sharepoint.errors import from_api_error, from_token_error, status_of
+from cloudwatcher.providers.sharepoint.items import JSON, DriveItem, send_json
 from cloudwatcher.providers.sharepoint.names import MAX_PATH_LENGTH, sanitize_segment
 from cloudwatcher.providers.sharepoint.signin import sign_in_credential
-from cloudwatcher.providers.sharepoint.transport import RenewableCredential, RequestPacing, ssl_context, trust_file_for
+from cloudwatcher.providers.sharepoint.transport import RenewableCredential, RequestPacing
+from cloudwatcher.providers.trust import target_trust
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +46,8 @@ class GraphBase:
         self._graph_url = config.graph_url.rstrip("/")
         graph_host = urlsplit(self._graph_url).hostname or ""
         self._root = [sanitize_segment(part) for part in config.root.split("/") if part]
-        trust_file = trust_file_for(config.ca_bundle)
-        verify = ssl_context(trust_file)
-        self._credential = RenewableCredential(lambda: sign_in_credential(config, trust_file))
+        trust = target_trust(config.ca_bundle, target=config.name)
+        self._credential = RenewableCredential(lambda: sign_in_credential(config, trust.bundle))
         scope = f"https://{graph_host}/.default" if graph_host else "https://graph.microsoft.com/.default"
         auth = AzureIdentityAuthenticationProvider(
             self._credential,  # an AsyncTokenCredential by shape
@@ -63,7 +61,7 @@ class GraphBase:
         self._http = GraphClientFactory.create_with_custom_middleware(
             middleware=middleware,
             client=httpx.AsyncClient(
-                verify=verify,
+                verify=trust.ssl_context(),
                 timeout=httpx.Timeout(120.0, connect=20.0),
                 limits=httpx.Limits(max_connections=max(4, 2 * concurrency)),
             ),
@@ -71,7 +69,10 @@ class GraphBase:
         self._adapter = GraphRequestAdapter(auth, client=self._http)
         self._adapter.base_url = self._graph_url
         self._upload_adapter = GraphRequestAdapter(AnonymousAuthenticationProvider(), client=self._http)
-        self._client = GraphServiceClient(request_adapter=self._adapter)
+        # Built for what its constructor sets up (the JSON and text parse nodes the adapters read
+        # error bodies with), not for calls: its request builders answer with generated models,
+        # whose first use costs 32 MB of imports (see items.py).
+        GraphServiceClient(request_adapter=self._adapter)
         self._drive_id = config.drive_id
         self._folder_ids: dict[str, str] = {}
         self._drive_lock = asyncio.Lock()
@@ -92,7 +93,10 @@ class GraphBase:
 
     def _url(self, drive_id: str, segments: list[str], *, anchor: str = "root", suffix: str = "") -> str:
         path = "/".join(quote(part, safe="") for part in segments)
-        return f"{self._graph_url}/drives/{quote(drive_id, safe='')}/{anchor}:/{path}:{suffix}"
+        return f"{self._drive_url(drive_id)}/{anchor}:/{path}:{suffix}"
+
+    def _drive_url(self, drive_id: str) -> str:
+        return f"{self._graph_url}/drives/{quote(drive_id, safe='')}"
 
     # ------------------------------------------------------------------------------- calls
 
@@ -125,15 +129,20 @@ class GraphBase:
         async with self._drive_lock:
             if self._drive_id is None:
                 site_id = self._config.site_id or ""
-                drive = await self._call(lambda: self._client.sites.by_site_id(site_id).drive.get())
-                if drive is None or not drive.id:
+                url = f"{self._graph_url}/sites/{quote(site_id, safe='')}/drive"
+                drive = await self._get(url)
+                if not drive.get("id"):
                     raise PermanentError(f"site {site_id} has no default document library")
-                self._drive_id = drive.id
+                self._drive_id = str(drive["id"])
             return self._drive_id
 
+    async def _get(self, url: str) -> JSON:
+        """GET ``url`` from Graph: its JSON answer (empty when it sent none)."""
+        return await self._call(lambda: send_json(self._adapter, Method.GET, url)) or {}
+
     async def _item(self, url: str) -> DriveItem:
-        item = await self._call(lambda: DriveItemItemRequestBuilder(self._adapter, url).get())
-        if item is None or not item.id:
+        item = DriveItem.from_json(await self._get(url))
+        if not item.id:
             raise TransientError("SharePoint answered without a driveItem")
         return item
 
@@ -143,26 +152,26 @@ class GraphBase:
         if key in self._folder_ids:
             return self._folder_ids[key]
         if not segments:
-            root = await self._call(lambda: self._client.drives.by_drive_id(drive_id).root.get())
-            if root is None or not root.id:
+            root = await self._get(f"{self._drive_url(drive_id)}/root")
+            if not root.get("id"):
                 raise TransientError("SharePoint answered without the drive root")
-            self._folder_ids[key] = root.id
-            return root.id
+            self._folder_ids[key] = str(root["id"])
+            return self._folder_ids[key]
         parent_id = await self._folder(drive_id, segments[:-1])
         name = segments[-1]
-        children_url = f"{self._graph_url}/drives/{quote(drive_id, safe='')}/items/{quote(parent_id, safe='')}/children"
-        body = DriveItem(name=name, folder=Folder(), additional_data={"@microsoft.graph.conflictBehavior": "fail"})
+        children_url = f"{self._drive_url(drive_id)}/items/{quote(parent_id, safe='')}/children"
+        body = {"name": name, "folder": {}, "@microsoft.graph.conflictBehavior": "fail"}
         try:
-            created = await self._call(lambda: ChildrenRequestBuilder(self._adapter, children_url).post(body))
-            folder_id = created.id if created else None
+            created = await self._call(lambda: send_json(self._adapter, Method.POST, children_url, body))
+            folder_id = str((created or {}).get("id") or "")
         except TransientError as exc:
             if not isinstance(exc.__cause__, ODataError) or status_of(exc.__cause__) != 409:
                 raise
             # nameAlreadyExists: someone (maybe a concurrent upload) made it; look it up.
             existing = await self._item(self._url(drive_id, segments))
-            if existing.folder is None:
+            if not existing.is_folder:
                 raise PermanentError(f"a file is in the way of folder {'/'.join(segments)}") from exc
-            folder_id = existing.id
+            folder_id = existing.id or ""
         if not folder_id:
             raise TransientError("SharePoint answered a folder creation without an id")
         self._folder_ids[key] = folder_id

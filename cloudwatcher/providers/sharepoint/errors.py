@@ -8,13 +8,8 @@ from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-from cloudwatcher.providers.base import (
-    PermanentError,
-    ProviderError,
-    QuotaExceededError,
-    TransientError,
-    parse_retry_after,
-)
+from cloudwatcher.providers.base import PermanentError, ProviderError, TransientError
+from cloudwatcher.providers.errors import to_provider_error
 
 #: The SDK's error mapping: every status parses as an OData error body.
 ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}
@@ -26,18 +21,24 @@ class QuickXorMismatchError(TransientError):
     reason = "server_modified"
 
 
+#: Graph's quirks: a full drive, and answers that are worth another attempt on SharePoint
+#: (a 404 or 409 of a folder being created meanwhile, a 416 of a session that moved on).
+_QUOTA_CODES = frozenset({"insufficientStorage", "quotaLimitReached"})
+_RETRYABLE_STATUSES = frozenset({404, 409, 416})
+
+
 def classify(status: int, code: str, message: str, headers: Any = None) -> ProviderError:
     """Map a Graph answer onto the daemon's retry classes (docs/providers.md, Microsoft Graph, Errors)."""
     text = f"SharePoint {status} {code}: {message}".strip()
-    if status == 507 or code in ("insufficientStorage", "quotaLimitReached"):
-        return QuotaExceededError(text)
-    if status == 429 or status >= 500 or status in (404, 409, 416, 408):
-        return TransientError(
-            text, retry_after=parse_retry_after(headers.get("Retry-After") if headers is not None else None)
-        )
     if status == 401:
-        return PermanentError(f"{text} (refused again after a token refresh)")
-    return PermanentError(text)
+        text = f"{text} (refused again after a token refresh)"
+    return to_provider_error(
+        text,
+        status,
+        retry_after=headers.get("Retry-After") if headers is not None else None,
+        quota=status == 507 or code in _QUOTA_CODES,
+        retryable=True if status in _RETRYABLE_STATUSES else None,
+    )
 
 
 def from_api_error(exc: APIError) -> ProviderError:
@@ -58,10 +59,8 @@ def from_token_error(exc: ClientAuthenticationError) -> ProviderError:
     message = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
     if status == 429 or status >= 500:
         headers = response.headers if response is not None else None
-        return TransientError(
-            f"token endpoint {status}: {message}",
-            retry_after=parse_retry_after(headers.get("Retry-After") if headers is not None else None),
-        )
+        retry_after = headers.get("Retry-After") if headers is not None else None
+        return to_provider_error(f"token endpoint {status}: {message}", status, retry_after=retry_after)
     return PermanentError(f"token request refused ({status or 'no answer'}): {message}")
 
 

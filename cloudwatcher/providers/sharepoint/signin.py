@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
-from cloudwatcher.config import SharePointTarget
-from cloudwatcher.config.settings import credential_path
+from cloudwatcher.providers.sharepoint.config import SharePointTarget
+from cloudwatcher.providers.target import credential_path
 
 
 def sign_in_credential(

@@ -1,11 +1,8 @@
-"""What every Graph connection shares: the renewable credential, request pacing, TLS trust."""
+"""What every Graph connection shares: the renewable credential and request pacing."""
 
 from __future__ import annotations
 
-import os
-import ssl
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -62,17 +59,3 @@ class RequestPacing(BaseMiddleware):
     async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
         await self.bucket.acquire_async()
         return await super().send(request, transport)
-
-
-def trust_file_for(ca_bundle: Path | None) -> str | None:
-    """The PEM bundle to trust: the target's ``ca_bundle``, else ``SSL_CERT_FILE``, else None
-    (the system store). Resolved here, not left to each library, because aiohttp (under
-    azure-identity) builds its default TLS context once at import time."""
-    if ca_bundle is not None:
-        return str(ca_bundle)
-    return os.environ.get("SSL_CERT_FILE") or None
-
-
-def ssl_context(trust_file: str | None) -> ssl.SSLContext:
-    """A verifying TLS context: the given bundle, or the system store. Never unverified."""
-    return ssl.create_default_context(cafile=trust_file) if trust_file else ssl.create_default_context()

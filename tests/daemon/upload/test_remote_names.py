@@ -47,7 +47,7 @@ async def record(pool: asyncpg.Pool, *names: str) -> None:
 
 
 def names(pool: asyncpg.Pool, provider: Any = None) -> RemoteNames:
-    return RemoteNames(pool, "cloud", provider or CaseInsensitiveProvider())
+    return RemoteNames(pool, "cloud", provider or CaseInsensitiveProvider(), "sharepoint")
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ async def test_two_daemons_naming_at_once_never_share_a_remote_name(pool: asyncp
 
 
 async def test_a_provider_that_renames_nothing_keeps_every_path_without_a_lookup(pool: asyncpg.Pool) -> None:
-    names = RemoteNames(pool, "plain", PlainProvider())  # type: ignore[arg-type]
+    names = RemoteNames(pool, "plain", PlainProvider(), "local")  # type: ignore[arg-type]
     assert await names.remote_path("dev/requests/A.txt") == "dev/requests/A.txt"
     assert await names.remote_path("dev/requests/a.txt") == "dev/requests/a.txt"
     assert await pool.fetchval("SELECT count(*) FROM remote_names") == 0

@@ -59,6 +59,7 @@ class Harness:
         self.uploader = TargetUploader(
             name="mirror",
             provider=self.provider,
+            provider_tag="local",
             ledger=self.ledger,
             health=DatabaseHealth(),
             retry=RetrySettings(),

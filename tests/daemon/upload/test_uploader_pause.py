@@ -48,6 +48,7 @@ async def test_rows_queued_behind_a_running_upload_are_given_back_when_the_targe
     uploader = TargetUploader(
         name="mirror",
         provider=provider,
+        provider_tag="local",
         ledger=harness.ledger,
         health=DatabaseHealth(),
         retry=RetrySettings(),

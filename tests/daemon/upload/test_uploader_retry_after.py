@@ -64,6 +64,7 @@ async def upload_one(pool: asyncpg.Pool, tmp_path: Path, provider: Provider, pro
     uploader = TargetUploader(
         name=provider.name,
         provider=provider,
+        provider_tag=provider_key,
         ledger=ledger,
         health=DatabaseHealth(),
         retry=RetrySettings(),
