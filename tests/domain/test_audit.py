@@ -8,7 +8,7 @@ import json
 import asyncpg
 
 from cloudwatcher.domain import ensure_audit_partitions
-from tests.domain.conftest import Devices, email, envelope
+from tests.support.domain import Devices, email, envelope
 
 
 async def test_business_changes_are_audited_with_the_acting_user(devices: Devices, db: asyncpg.Connection) -> None:

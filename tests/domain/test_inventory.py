@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from tests.domain.conftest import Devices, email, envelope, stock
+from tests.support.domain import Devices, email, envelope, stock
 
 
 async def test_get_parts_lists_the_locations_inventory_sorted(devices: Devices) -> None:

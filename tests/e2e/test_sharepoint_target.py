@@ -258,7 +258,8 @@ async def test_a_target_that_keeps_failing_is_marked_failing_then_recovered(
     try:
 
         async def failing() -> bool:
-            return (await target_states(connection)).get("sharepoint", {}).get("state") == "failing"
+            state = (await target_states(connection)).get("sharepoint")
+            return state is not None and state["state"] == "failing"
 
         await d.wait_for(failing, 60, "the target to be marked failing")
         assert "serviceNotAvailable" in ((await target_states(connection))["sharepoint"]["reason"] or "")

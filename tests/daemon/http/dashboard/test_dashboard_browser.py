@@ -25,6 +25,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.conftest import TEMPLATE, PgTestServer
 from tests.support.browser import LIVE, click, css, needs_browser, wait
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, needs_browser]
 
@@ -34,14 +35,6 @@ SCRIPT_NAME = 'truck-1/requests/<script>alert("x")</script>.txt'
 IMG_NAME = "truck-1/requests/<img src=x onerror=window.pwned=1>.txt"
 NAV = ["Overview", "Devices", "Files", "Failures", "Requests"]
 FILES = 8  # 3 envelopes, 2 attachments, 3 responses
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def envelope(kind: str, user: str, payload: dict[str, object]) -> bytes:
