@@ -15,24 +15,14 @@ import pytest
 
 from cloudwatcher import logs
 from cloudwatcher.logs import REDACTED, configure_logging, redact, register_secret
+from tests.support.log_capture import captured_logs, json_lines
 
 
 @pytest.fixture
 def stderr() -> Iterator[io.StringIO]:
     """Capture what our handler writes; restore the root logger afterwards."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield buffer
-    for handler in logs._installed:
-        root.removeHandler(handler)
-    logs._installed.clear()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def json_lines(buffer: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+    with captured_logs() as buffer:
+        yield buffer
 
 
 def test_json_lines_parse_and_carry_the_extra_fields(stderr: io.StringIO) -> None:

@@ -130,19 +130,24 @@ def fragment_puts(emulator: GraphEmulator) -> list[str]:
 # ----------------------------------------------------------------------------------- emulator strictness
 
 
+def token_request(client: httpx.Client, emulator: GraphEmulator, *, secret: str | None = None) -> httpx.Response:
+    """The client-credentials token request the SDK sends, with the emulator's secret unless told."""
+    return client.post(
+        f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret if secret is None else secret,
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
+
+
 @pytest.fixture
 def raw_session(emulator: GraphEmulator) -> Iterator[tuple[httpx.Client, str]]:
     """A plain HTTP client with a token and a fresh upload session, bypassing the provider."""
     with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        token = client.post(
-            f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": emulator.client_id,
-                "client_secret": emulator.client_secret,
-                "scope": "https://graph.microsoft.com/.default",
-            },
-        ).json()["access_token"]
+        token = token_request(client, emulator).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {token}"
         answer = client.post(
             f"{emulator.graph_url}/drives/{emulator.drive_id}/root:/strict.bin:/createUploadSession",
@@ -162,15 +167,7 @@ def test_emulator_refuses_graph_calls_without_a_bearer_token(emulator: GraphEmul
 
 def test_emulator_refuses_a_token_request_with_a_wrong_secret(emulator: GraphEmulator) -> None:
     with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        answer = client.post(
-            f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": emulator.client_id,
-                "client_secret": "wrong",
-                "scope": "https://graph.microsoft.com/.default",
-            },
-        )
+        answer = token_request(client, emulator, secret="wrong")
     assert answer.status_code == 401
     assert answer.json()["error"] == "invalid_client"
 
@@ -228,15 +225,7 @@ def test_emulator_refuses_fragments_out_of_order_or_with_a_changed_total(
 
 def test_emulator_refuses_names_sharepoint_refuses(emulator: GraphEmulator) -> None:
     with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        token = client.post(
-            f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": emulator.client_id,
-                "client_secret": emulator.client_secret,
-                "scope": "https://graph.microsoft.com/.default",
-            },
-        ).json()["access_token"]
+        token = token_request(client, emulator).json()["access_token"]
         answer = client.put(
             f"{emulator.graph_url}/drives/{emulator.drive_id}/root:/bad%3Aname.txt:/content",
             content=b"x",

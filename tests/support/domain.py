@@ -19,6 +19,7 @@ from uuid import UUID
 import asyncpg
 
 from cloudwatcher.domain import DroppedFile, IngestContext, process_request_file, process_response_file
+from tests.support.daemon_process import DaemonProcess
 
 EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
 DOMAIN = "@northwind-fleet.example"
@@ -164,3 +165,14 @@ class Orders:
 
 def approvers(response: dict[str, Any]) -> list[str]:
     return [a["approver"].split("@")[0] for a in response["result"]["approvals"]]
+
+
+#: A field technician of the example fleet, allowed to ask for parts at North Depot.
+TECH = "rita.kowalski@northwind-fleet.example"
+
+
+async def start_with_the_example_fleet(d: DaemonProcess) -> None:
+    """Load the example company into ``d``'s database, then start the daemon and wait for it."""
+    d.command("load", str(EXAMPLE_CATALOG))
+    d.start()
+    await d.wait_started()

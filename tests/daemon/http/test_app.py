@@ -23,6 +23,7 @@ from cloudwatcher.daemon.http.app import (
     start_http_server,
 )
 from cloudwatcher.daemon.ops import metrics
+from tests.support.http_app import start_app
 
 TOKEN = "s3cret-token-value"
 
@@ -57,14 +58,7 @@ async def serve() -> AsyncIterator[Serve]:
     runners = []
 
     async def start(daemon: FakeDaemon, *, token: str | None, reads: bool = False, bind: str = "127.0.0.1:0") -> str:
-        app = build_http_app(
-            status=daemon.status,
-            health=daemon.health,
-            retry=daemon.retry,
-            token=token,
-            require_token_for_reads=reads,
-        )
-        runner = await start_http_server(bind, app)
+        runner = await start_app(daemon, token=token, reads_need_token=reads, bind=bind)
         runners.append(runner)
         host = parse_bind(bind)[0]
         host = f"[{host}]" if host and ":" in host else host

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from tests.daemon.http.dashboard.conftest import TOKEN, Serve, add_ref
+from tests.support.dashboard import TOKEN, Serve, add_ref
 
 SCRIPT_NAME = 'truck-1/requests/<script>alert("x")</script>.txt'
 
