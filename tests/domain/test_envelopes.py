@@ -163,28 +163,9 @@ async def test_unknown_location_part_or_variant_is_not_found(devices: Devices, d
         ),
         "not_found",
     )
-    response = await devices.send(
-        "truck-n101",
-        "p.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {"location": "Truck N-101", "items": [{"part_code": "NOPE", "quantity": 1}]},
-        ),
-    )
+    response = await devices.consume("p.json", [{"part_code": "NOPE", "quantity": 1}])
     assert response is not None and response["error"]["code"] == "not_found"
-    response = await devices.send(
-        "truck-n101",
-        "v.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {
-                "location": "Truck N-101",
-                "items": [{"part_code": "BRK-PAD-F", "variant_code": "XX", "quantity": 1}],
-            },
-        ),
-    )
+    response = await devices.consume("v.json", [{"part_code": "BRK-PAD-F", "variant_code": "XX", "quantity": 1}])
     assert response is not None and response["error"]["code"] == "not_found"
 
 

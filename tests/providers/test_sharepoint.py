@@ -343,16 +343,24 @@ async def _upload_dropping_last_fragment(
         emulator.take_drop = original  # type: ignore[method-assign]
 
 
+async def stopped_after(
+    provider: SharePointProvider, emulator: GraphEmulator, job: UploadJob, *, fragments: int
+) -> StateLog:
+    """Upload ``job`` until Graph stops taking fragments after ``fragments`` of them; what was saved."""
+    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=fragments, count=100)
+    states = StateLog()
+    with pytest.raises(TransientError):
+        await provider.upload(job, states)
+    emulator.clear_faults()
+    return states
+
+
 async def test_an_interrupted_upload_resumes_from_the_saved_session(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
     data = os.urandom(4 * FRAGMENT_SIZE)
     job = make_job(tmp_path, "dev1/requests/resume.bin", data)
-    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=2, count=100)
-    states = StateLog()
-    with pytest.raises(TransientError):
-        await provider.upload(job, states)
-    emulator.clear_faults()
+    states = await stopped_after(provider, emulator, job, fragments=2)
     saved = states.calls[-1]
     assert saved is not None and saved["upload_url"].startswith(emulator.upload_base)
     emulator.log.clear()
@@ -366,11 +374,7 @@ async def test_an_expired_saved_session_starts_over(
 ) -> None:
     data = os.urandom(2 * FRAGMENT_SIZE)
     job = make_job(tmp_path, "dev1/requests/expired.bin", data)
-    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=1, count=100)
-    states = StateLog()
-    with pytest.raises(TransientError):
-        await provider.upload(job, states)
-    emulator.clear_faults()
+    states = await stopped_after(provider, emulator, job, fragments=1)
     emulator.expire_sessions()
     saved = states.calls[-1]
     await provider.upload(dataclasses.replace(job, resume_state=saved), states)
@@ -381,11 +385,7 @@ async def test_a_saved_session_for_a_file_now_small_is_cancelled(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
     big = make_job(tmp_path, "dev1/requests/shrunk.bin", os.urandom(2 * FRAGMENT_SIZE))
-    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=1, count=100)
-    states = StateLog()
-    with pytest.raises(TransientError):
-        await provider.upload(big, states)
-    emulator.clear_faults()
+    states = await stopped_after(provider, emulator, big, fragments=1)
     small = make_job(tmp_path, "dev1/requests/shrunk.bin", b"small now", resume_state=states.calls[-1])
     result = await provider.upload(small, states)
     assert result.verification == "hash"
@@ -397,11 +397,7 @@ async def test_abandon_deletes_the_upload_session(
     provider: SharePointProvider, emulator: GraphEmulator, tmp_path: Path
 ) -> None:
     job = make_job(tmp_path, "dev1/requests/abandoned.bin", os.urandom(2 * FRAGMENT_SIZE))
-    emulator.fail_next(503, "serviceNotAvailable", where="upload", skip=1, count=100)
-    states = StateLog()
-    with pytest.raises(TransientError):
-        await provider.upload(job, states)
-    emulator.clear_faults()
+    states = await stopped_after(provider, emulator, job, fragments=1)
     saved = states.calls[-1]
     assert saved is not None and emulator.sessions
     await provider.abandon(saved)

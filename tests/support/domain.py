@@ -70,6 +70,11 @@ class Devices:
         await process_request_file(self.pool, file, self.ctx)
         return self.response(device, name)
 
+    async def consume(self, name: str, items: list[dict[str, Any]], **extra: Any) -> dict[str, Any] | None:
+        """Tom takes ``items`` from Truck N-101's stock (a consume_parts request from its device)."""
+        payload = {"location": "Truck N-101", "items": items, **extra}
+        return await self.send("truck-n101", name, envelope("consume_parts", "tom.hughes", payload))
+
     def response(self, device: str, name: str) -> dict[str, Any] | None:
         path = self.root / device / "responses" / name
         if not path.exists():
