@@ -21,6 +21,7 @@ from cloudwatcher.providers import (
     FileChangedError,
     PermanentError,
     TransientError,
+    UploadJob,
 )
 from cloudwatcher.providers.google_drive import (
     CHUNK_GRANULARITY,
@@ -367,6 +368,13 @@ def watched(provider: GoogleDriveProvider) -> FakeClock:
     return clock
 
 
+async def throttled_for_a_minute(provider: GoogleDriveProvider, job: UploadJob) -> None:
+    """The upload is refused as throttled for now, not parked for the day."""
+    with pytest.raises(TransientError) as raised:
+        await provider.upload(job, StateLog())
+    assert not isinstance(raised.value, DailyCapError)
+
+
 async def test_a_per_minute_limit_that_outlasts_its_window_is_taken_for_the_daily_cap(
     emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
 ) -> None:
@@ -374,22 +382,16 @@ async def test_a_per_minute_limit_that_outlasts_its_window_is_taken_for_the_dail
     clock = watched(provider)
     job = make_job(tmp_path, "dev1/requests/persistent.txt", b"throttled for minutes")
     emulator.rate_limit(count=3)
-    with pytest.raises(TransientError) as first:
-        await provider.upload(job, StateLog())
-    assert not isinstance(first.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
     clock.now += PERSISTENCE_SECONDS - 1  # still within reason for a per-minute limit
-    with pytest.raises(TransientError) as second:
-        await provider.upload(job, StateLog())
-    assert not isinstance(second.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
     clock.now += 2
     with pytest.raises(DailyCapError, match="daily upload limit"):
         await provider.upload(job, StateLog())
     # After the parking, throttling is judged afresh: one answer is a per-minute limit again.
     clock.now += 24 * 3600
     emulator.rate_limit()
-    with pytest.raises(TransientError) as after:
-        await provider.upload(job, StateLog())
-    assert not isinstance(after.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
 
 
 async def test_an_upload_getting_through_clears_the_memory_of_rate_limits(
@@ -405,9 +407,7 @@ async def test_an_upload_getting_through_clears_the_memory_of_rate_limits(
     await provider.upload(job, StateLog())
     clock.now += PERSISTENCE_SECONDS - 1
     emulator.rate_limit()
-    with pytest.raises(TransientError) as raised:
-        await provider.upload(job, StateLog())
-    assert not isinstance(raised.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
 
 
 async def test_missing_root_folder_is_permanent(

@@ -16,17 +16,25 @@ from cloudwatcher import logs
 
 
 @contextlib.contextmanager
-def captured_logs() -> Iterator[io.StringIO]:
-    """A buffer to pass as ``configure_logging(stream=...)``; the root logger is restored on exit."""
-    buffer = io.StringIO()
+def restored_root_logger() -> Iterator[None]:
+    """Whatever ``configure_logging`` installs inside is removed on exit, and the level put back."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    yield buffer
-    for handler in logs._installed:
-        root.removeHandler(handler)
-    logs._installed.clear()
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    try:
+        yield
+    finally:
+        for handler in logs._installed:
+            root.removeHandler(handler)
+        logs._installed.clear()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[io.StringIO]:
+    """A buffer to pass as ``configure_logging(stream=...)``; the root logger is restored on exit."""
+    with restored_root_logger():
+        yield io.StringIO()
 
 
 def json_lines(buffer: io.StringIO) -> list[dict[str, object]]:
