@@ -8,7 +8,6 @@ renaming rule. Everything runs through the real SDK against :mod:`tests.support.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import logging
 import os
@@ -17,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trustme
 
@@ -32,80 +30,14 @@ from cloudwatcher.providers import (
 )
 from cloudwatcher.providers.sharepoint import (
     FRAGMENT_SIZE,
-    FRAGMENT_UNIT,
     QuickXorMismatchError,
     SharePointProvider,
     sanitize_segment,
 )
-from cloudwatcher.providers.sharepoint.quickxorhash import QuickXorHash, quickxorhash
+from cloudwatcher.providers.sharepoint.quickxorhash import quickxorhash
 from tests.providers.harness_sharepoint import target_for
 from tests.support.emulators.graph import GraphEmulator
 from tests.support.upload_jobs import StateLog, make_job
-
-# ----------------------------------------------------------------------------------- QuickXorHash
-
-# (input, quickXorHash), both base64: vectors published with rclone's OneDrive backend,
-# which were checked against OneDrive itself.
-KNOWN_VECTORS = [
-    ("", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
-    ("Sg==", "SgAAAAAAAAAAAAAAAQAAAAAAAAA="),
-    ("tbQ=", "taAFAAAAAAAAAAAAAgAAAAAAAAA="),
-    ("0pZP", "0rDEEwAAAAAAAAAAAwAAAAAAAAA="),
-    ("/aNzzCFPS/A=", "/RjFHJgRgicsAR4ACAAAAAAAAAA="),
-    ("2fuxhBJXtpWFe8dOfdGeHw==", "O9tHLAghgSvYohKFyMMxnNCHaHg="),
-    ("T6LYJIfDh81JrAK309H2JMJTXis=", "zBTHrspn3mEcohlJdIUAbjGNaNg="),
-    (
-        "PfxMcUd0vIW6VbHG/uj/Y0W6qEoKmyBD0nYebEKazKaKG+UaDqBEcmQjbfQeVnVLuodMoPp7P7TR"
-        "1htX5n2VnkHh22xDyoJ8C/ZQKiSNqQfXvh83judf4RVr9exJCud8Uvgip6aVZTaPrJHVjQhMCp/d"
-        "EnGvqg0oN5OVkM2qqAXvA0teKUDhgNM71sDBVBCGXxNOR2bpbD1iM4dnuT0ey4L+loXEHTL0fqMe"
-        "UcEi2asgImnlNakwenDzz0x57aBwyq3AspCFGB1ncX4yYCr/OaCcS5OKi/00WH+wNQU3",
-        "QX/YEpG0gDsmhEpCdWhsxDzsfVE=",
-    ),
-]
-
-
-def bitwise_quickxorhash(data: bytes) -> str:
-    """The algorithm as its description reads, one bit at a time (an independent check).
-
-    Bit ``b`` of byte ``n`` flips bit ``(11·n + b) mod 160`` of the state; the state is read
-    out little-endian and the length (64-bit little-endian) is XORed into the last 8 bytes.
-    """
-    bits = [0] * 160
-    for index, byte in enumerate(data):
-        for bit in range(8):
-            if byte >> bit & 1:
-                bits[(index * 11 + bit) % 160] ^= 1
-    out = bytearray(20)
-    for position, value in enumerate(bits):
-        out[position // 8] |= value << (position % 8)
-    for offset, byte in enumerate(len(data).to_bytes(8, "little")):
-        out[12 + offset] ^= byte
-    return base64.b64encode(bytes(out)).decode()
-
-
-@pytest.mark.parametrize(("data", "expected"), KNOWN_VECTORS, ids=lambda value: str(len(value)))
-def test_quickxorhash_matches_published_vectors(data: str, expected: str) -> None:
-    assert quickxorhash(base64.b64decode(data)) == expected
-
-
-def test_quickxorhash_of_nothing_is_twenty_zero_bytes() -> None:
-    assert QuickXorHash().b64digest() == "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
-
-
-@pytest.mark.parametrize("size", [1, 7, 159, 160, 161, 319, 320, 1000, 4099])
-def test_quickxorhash_agrees_with_a_bit_level_implementation(size: int) -> None:
-    data = os.urandom(size)
-    assert quickxorhash(data) == bitwise_quickxorhash(data)
-
-
-@pytest.mark.parametrize("piece", [1, 3, 11, 64, 159, 160, 161, 1024])
-def test_quickxorhash_is_independent_of_how_the_input_is_split(piece: int) -> None:
-    data = os.urandom(5000)
-    hasher = QuickXorHash()
-    for start in range(0, len(data), piece):
-        hasher.update(data[start : start + piece])
-    assert hasher.b64digest() == quickxorhash(data)
-
 
 # ----------------------------------------------------------------------------------- fixtures
 
@@ -125,114 +57,6 @@ async def provider(emulator: GraphEmulator) -> AsyncIterator[SharePointProvider]
 
 def fragment_puts(emulator: GraphEmulator) -> list[str]:
     return [entry.content_range or "" for entry in emulator.requests("PUT", host="localhost")]
-
-
-# ----------------------------------------------------------------------------------- emulator strictness
-
-
-def token_request(client: httpx.Client, emulator: GraphEmulator, *, secret: str | None = None) -> httpx.Response:
-    """The client-credentials token request the SDK sends, with the emulator's secret unless told."""
-    return client.post(
-        f"{emulator.authority_url}/{emulator.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emulator.client_id,
-            "client_secret": emulator.client_secret if secret is None else secret,
-            "scope": "https://graph.microsoft.com/.default",
-        },
-    )
-
-
-@pytest.fixture
-def raw_session(emulator: GraphEmulator) -> Iterator[tuple[httpx.Client, str]]:
-    """A plain HTTP client with a token and a fresh upload session, bypassing the provider."""
-    with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        token = token_request(client, emulator).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        answer = client.post(
-            f"{emulator.graph_url}/drives/{emulator.drive_id}/root:/strict.bin:/createUploadSession",
-            json={"item": {"@microsoft.graph.conflictBehavior": "replace"}},
-        )
-        assert answer.status_code == 200
-        del client.headers["Authorization"]
-        yield client, answer.json()["uploadUrl"]
-
-
-def test_emulator_refuses_graph_calls_without_a_bearer_token(emulator: GraphEmulator) -> None:
-    with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        answer = client.get(f"{emulator.graph_url}/drives/{emulator.drive_id}/root")
-    assert answer.status_code == 401
-    assert answer.json()["error"]["code"] == "InvalidAuthenticationToken"
-
-
-def test_emulator_refuses_a_token_request_with_a_wrong_secret(emulator: GraphEmulator) -> None:
-    with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        answer = token_request(client, emulator, secret="wrong")
-    assert answer.status_code == 401
-    assert answer.json()["error"] == "invalid_client"
-
-
-def test_emulator_refuses_a_fragment_that_is_not_a_multiple_of_320_kib(
-    raw_session: tuple[httpx.Client, str],
-) -> None:
-    client, upload_url = raw_session
-    answer = client.put(upload_url, content=b"x" * 1000, headers={"Content-Range": "bytes 0-999/2000000"})
-    assert answer.status_code == 400
-    assert answer.json()["error"]["code"] == "invalidRequest"
-
-
-def test_emulator_refuses_an_authorization_header_on_the_upload_url(
-    raw_session: tuple[httpx.Client, str],
-) -> None:
-    client, upload_url = raw_session
-    answer = client.put(
-        upload_url,
-        content=b"x" * FRAGMENT_UNIT,
-        headers={
-            "Content-Range": f"bytes 0-{FRAGMENT_UNIT - 1}/{2 * FRAGMENT_UNIT}",
-            "Authorization": "Bearer x",
-        },
-    )
-    assert answer.status_code == 401
-
-
-def test_emulator_refuses_fragments_out_of_order_or_with_a_changed_total(
-    raw_session: tuple[httpx.Client, str],
-) -> None:
-    client, upload_url = raw_session
-    total = 3 * FRAGMENT_UNIT
-    skipped = client.put(
-        upload_url,
-        content=b"x" * FRAGMENT_UNIT,
-        headers={"Content-Range": f"bytes {FRAGMENT_UNIT}-{2 * FRAGMENT_UNIT - 1}/{total}"},
-    )
-    assert skipped.status_code == 416
-    assert skipped.json()["error"]["code"] == "invalidRange"
-    first = client.put(
-        upload_url,
-        content=b"x" * FRAGMENT_UNIT,
-        headers={"Content-Range": f"bytes 0-{FRAGMENT_UNIT - 1}/{total}"},
-    )
-    assert first.status_code == 202
-    assert first.json()["nextExpectedRanges"] == [f"{FRAGMENT_UNIT}-"]
-    other_total = client.put(
-        upload_url,
-        content=b"x" * FRAGMENT_UNIT,
-        headers={"Content-Range": f"bytes {FRAGMENT_UNIT}-{2 * FRAGMENT_UNIT - 1}/{total + 1}"},
-    )
-    assert other_total.status_code == 400
-
-
-def test_emulator_refuses_names_sharepoint_refuses(emulator: GraphEmulator) -> None:
-    with httpx.Client(verify=str(emulator.ca_pem)) as client:
-        token = token_request(client, emulator).json()["access_token"]
-        answer = client.put(
-            f"{emulator.graph_url}/drives/{emulator.drive_id}/root:/bad%3Aname.txt:/content",
-            content=b"x",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert answer.status_code == 400
-    assert answer.json()["error"]["code"] == "invalidRequest"
 
 
 # ----------------------------------------------------------------------------------- uploads
