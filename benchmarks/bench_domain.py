@@ -140,6 +140,18 @@ async def _time_calls(calls: int, call: Callable[[int], Awaitable[Any]]) -> list
     return timings
 
 
+def _fetching(
+    prepared: asyncpg.prepared_stmt.PreparedStatement, args: Callable[[int], tuple[Any, ...]]
+) -> Callable[[int], Awaitable[Any]]:
+    """Call ``index`` runs the prepared statement with that call's arguments."""
+    return lambda index: prepared.fetch(*args(index))
+
+
+def _processing(pool: asyncpg.Pool, files: list[DroppedFile], ctx: IngestContext) -> Callable[[int], Awaitable[Any]]:
+    """Call ``index`` ingests the ``index``-th dropped file."""
+    return lambda index: process_request_file(pool, files[index], ctx)
+
+
 def _line(name: str, timings: list[float], estimate: float | None) -> str:
     p50, p99 = percentile(timings, 0.5), percentile(timings, 0.99)
     verdict = ""
@@ -215,8 +227,8 @@ async def _measure(database_url: str, scale: float) -> list[str]:
             lambda i: (rng.choice(order_ids),),
         ]
         for (name, estimate, sql), args in zip(PATTERNS, arguments, strict=True):
-            statement = await connection.prepare(sql)
-            timings = await _time_calls(samples, lambda i, s=statement, a=args: s.fetch(*a(i)))
+            prepared = await connection.prepare(sql)
+            timings = await _time_calls(samples, _fetching(prepared, args))
             lines.append(_line(name, timings, estimate))
 
         ctx = IngestContext(watch_root=root, instance_id=None, max_request_bytes=10 * 1024 * 1024)
@@ -250,7 +262,7 @@ async def _measure(database_url: str, scale: float) -> list[str]:
         ):
             rows = [rng.choice(stock) for _ in range(samples)]
             files = await dropper.drop([f"device-{rng.randrange(DEVICES)}" for _ in rows], [build(r) for r in rows])
-            timings = await _time_calls(samples, lambda i, f=files: process_request_file(pool, f[i], ctx))
+            timings = await _time_calls(samples, _processing(pool, files, ctx))
             lines.append(_line(name, timings, None))
 
         rows = [rng.choice(stock) for _ in range(burst)]

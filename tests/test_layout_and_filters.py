@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 import pytest
 
 from cloudwatcher.daemon.upload.filters import target_takes
-from cloudwatcher.daemon.watch.scanner import Candidate
-from cloudwatcher.daemon.watch.settle import Settler
 from cloudwatcher.layout import classify
 
 
@@ -69,30 +63,3 @@ def test_in_progress_names_and_foreign_paths_are_ignored(path: str) -> None:
 )
 def test_include_and_exclude_globs(path: str, include: list[str], exclude: list[str], taken: bool) -> None:
     assert target_takes(path, include, exclude) is taken
-
-
-def _candidate(path: Path) -> Candidate:
-    info = path.stat()
-    return Candidate(path.name, str(path), info.st_size, info.st_mtime_ns)
-
-
-def test_an_old_file_has_settled_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "old.bin"
-    path.write_bytes(b"x")
-    os.utime(path, (time.time() - 10, time.time() - 10))
-    assert Settler(1.0).offer(_candidate(path)) is not None
-
-
-def test_a_fresh_file_settles_only_after_it_stops_changing(tmp_path: Path) -> None:
-    settler = Settler(0.3)
-    path = tmp_path / "fresh.bin"
-    path.write_bytes(b"x")
-    assert settler.offer(_candidate(path)) is None
-    time.sleep(0.15)
-    path.write_bytes(b"xx")
-    time.sleep(0.2)
-    assert settler.collect_due() == []  # changed: watched again from now
-    time.sleep(0.35)
-    settled = settler.collect_due()
-    assert [c.size for c in settled] == [2]
-    assert len(settler) == 0

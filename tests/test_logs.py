@@ -15,24 +15,14 @@ import pytest
 
 from cloudwatcher import logs
 from cloudwatcher.logs import REDACTED, configure_logging, redact, register_secret
+from tests.support.log_capture import captured_logs, json_lines, restored_root_logger
 
 
 @pytest.fixture
 def stderr() -> Iterator[io.StringIO]:
     """Capture what our handler writes; restore the root logger afterwards."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield buffer
-    for handler in logs._installed:
-        root.removeHandler(handler)
-    logs._installed.clear()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def json_lines(buffer: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+    with captured_logs() as buffer:
+        yield buffer
 
 
 def test_json_lines_parse_and_carry_the_extra_fields(stderr: io.StringIO) -> None:
@@ -161,18 +151,10 @@ class FakeTerminal(io.StringIO):
 
 def test_on_a_terminal_text_goes_through_rich_with_fields_and_redaction() -> None:
     terminal = FakeTerminal()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
+    with restored_root_logger():
         configure_logging("text", stream=terminal)
         assert type(logs._installed[0]).__name__ == "RichHandler"
         logging.getLogger("x").warning("token=abcdef123 rejected", extra={"target": "sp"})
-    finally:
-        for handler in logs._installed:
-            root.removeHandler(handler)
-        logs._installed.clear()
-        root.handlers[:] = handlers
-        root.setLevel(level)
     output = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())
     assert "rejected" in output and "target=sp" in output
     assert "abcdef123" not in output
@@ -182,21 +164,13 @@ def _log_to_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_format: Literal["text", "json"], emit: Callable[[], None]
 ) -> str:
     """What ``emit`` logs through a stream that ``$JOURNAL_STREAM`` names, as journald would receive it."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     log_file = tmp_path / "journal"
     with log_file.open("w") as stream:
         info = os.fstat(stream.fileno())
         monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
-        try:
+        with restored_root_logger():
             configure_logging(log_format, logging.DEBUG, stream=stream)
             emit()
-        finally:
-            for handler in logs._installed:
-                root.removeHandler(handler)
-            logs._installed.clear()
-            root.handlers[:] = handlers
-            root.setLevel(level)
     return log_file.read_text()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
@@ -23,12 +23,6 @@ def two_targets(workdir_hint: str) -> list[dict[str, str]]:
         {"name": "held", "provider": "local", "root": f"{workdir_hint}/held"},
         {"name": "busy", "provider": "local", "root": f"{workdir_hint}/busy"},
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def statuses(d: DaemonProcess, target: str) -> list[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from rich.cells import cell_len
 
 from cloudwatcher.cli.status_text import age, render_status
+from cloudwatcher.daemon.ops.status import StatusSnapshot
 
 NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
 LONG_TARGET = "t" * 63  # the longest name a target may have
@@ -81,7 +82,7 @@ def snapshot(**changes: Any) -> dict[str, Any]:
 
 
 def test_every_line_fits_80_columns_and_every_name_is_whole() -> None:
-    text = render_status(snapshot(), width=80, now=NOW)
+    text = render_status(cast(StatusSnapshot, snapshot()), width=80, now=NOW)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert any(line.strip().startswith(LONG_TARGET) for line in lines)
@@ -90,7 +91,7 @@ def test_every_line_fits_80_columns_and_every_name_is_whole() -> None:
 
 
 def test_targets_show_their_state_and_reason() -> None:
-    text = render_status(snapshot(), width=80, now=NOW)
+    text = render_status(cast(StatusSnapshot, snapshot()), width=80, now=NOW)
     lines = text.splitlines()
     assert any(line.startswith("    failing  123456 pending") for line in lines), text
     assert "failing: TransientError: the service answered 503" in text
@@ -104,7 +105,7 @@ def test_ages_read_as_seconds_minutes_hours_or_days_ago() -> None:
     assert age(ago(3 * 86400), NOW) == "3 d ago"
     assert age((NOW + timedelta(seconds=5)).isoformat(), NOW) == "in 5 s"
     assert age(None, NOW) == "never"
-    text = render_status(snapshot(), width=80, now=NOW)
+    text = render_status(cast(StatusSnapshot, snapshot()), width=80, now=NOW)
     assert "last synced 3 s ago" in text and "last seen 2 h ago" in text and "retry in 5 s" in text
 
 
@@ -120,7 +121,7 @@ def test_ages_read_as_seconds_minutes_hours_or_days_ago() -> None:
 )
 def test_a_device_path_cannot_add_lines_drive_the_terminal_or_overflow(hostile: str) -> None:
     failure = dict(snapshot()["recent_failures"][0], local_path=hostile, last_error=f"cannot read {hostile}")
-    text = render_status(snapshot(recent_failures=[failure]), width=80, now=NOW)
+    text = render_status(cast(StatusSnapshot, snapshot(recent_failures=[failure])), width=80, now=NOW)
     text.encode("utf-8")  # printable: no lone surrogates left
     assert "\x1b" not in text and "\u202e" not in text
     lines = text.splitlines()
@@ -130,11 +131,13 @@ def test_a_device_path_cannot_add_lines_drive_the_terminal_or_overflow(hostile: 
 
 def test_brackets_in_a_path_are_shown_as_they_are() -> None:
     failure = dict(snapshot()["recent_failures"][0], local_path="truck-1/requests/[red]markup[/red].json")
-    assert "truck-1/requests/[red]markup[/red].json" in render_status(snapshot(recent_failures=[failure]), now=NOW)
+    assert "truck-1/requests/[red]markup[/red].json" in render_status(
+        cast(StatusSnapshot, snapshot(recent_failures=[failure])), now=NOW
+    )
 
 
 def test_a_wider_terminal_uses_its_width() -> None:
-    narrow = render_status(snapshot(), width=80, now=NOW).splitlines()
-    wide = render_status(snapshot(), width=200, now=NOW).splitlines()
+    narrow = render_status(cast(StatusSnapshot, snapshot()), width=80, now=NOW).splitlines()
+    wide = render_status(cast(StatusSnapshot, snapshot()), width=200, now=NOW).splitlines()
     assert len(wide) < len(narrow)
     assert max(len(line) for line in wide) <= 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import asyncpg
 
@@ -20,6 +21,6 @@ def test_version_flag_prints_the_installed_package_version() -> None:
     assert result.stdout == f"cloudwatcher {version('cloudwatcher')}\n"
 
 
-async def test_status_snapshot_names_the_same_version(db: asyncpg.Connection, tmp_path: object) -> None:
+async def test_status_snapshot_names_the_same_version(db: asyncpg.Connection, tmp_path: Path) -> None:
     snapshot = await collect_status(db, Settings(state_dir=tmp_path))
     assert snapshot["version"] == version("cloudwatcher")

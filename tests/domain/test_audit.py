@@ -8,20 +8,12 @@ import json
 import asyncpg
 
 from cloudwatcher.domain import ensure_audit_partitions
-from tests.domain.conftest import Devices, email, envelope
+from tests.support.domain import Devices, email
 
 
 async def test_business_changes_are_audited_with_the_acting_user(devices: Devices, db: asyncpg.Connection) -> None:
     tom = await db.fetchval("SELECT id FROM users WHERE email = $1", email("tom.hughes"))
-    response = await devices.send(
-        "truck-n101",
-        "use.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {"location": "Truck N-101", "items": [{"part_code": "BLB-H7", "quantity": 2}]},
-        ),
-    )
+    response = await devices.consume("use.json", [{"part_code": "BLB-H7", "quantity": 2}])
     assert response is not None and response["status"] == "completed"
     rows = await db.fetch(
         "SELECT table_name, operation, user_id, old_values, new_values FROM audit_logs "
@@ -42,15 +34,7 @@ async def test_business_changes_are_audited_with_the_acting_user(devices: Device
 
 async def test_a_failed_request_leaves_no_business_audit_rows(devices: Devices, db: asyncpg.Connection) -> None:
     before = await db.fetchval("SELECT count(*) FROM audit_logs WHERE table_name NOT IN ('requests', 'responses')")
-    response = await devices.send(
-        "truck-n101",
-        "greedy.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {"location": "Truck N-101", "items": [{"part_code": "BLB-H7", "quantity": 99}]},
-        ),
-    )
+    response = await devices.consume("greedy.json", [{"part_code": "BLB-H7", "quantity": 99}])
     assert response is not None and response["error"]["code"] == "insufficient_stock"
     after = await db.fetchval("SELECT count(*) FROM audit_logs WHERE table_name NOT IN ('requests', 'responses')")
     assert after == before

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from cloudwatcher.domain import CatalogError, load_catalog_file
-from tests.domain.conftest import EXAMPLE_CATALOG, business_fingerprint
+from tests.support.domain import EXAMPLE_CATALOG, business_fingerprint
 
 TABLES = (
     "roles", "role_permissions", "users", "user_roles", "user_departments", "departments", "locations",

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from cloudwatcher.domain import DeviceBinding
-from tests.domain.conftest import Devices, business_fingerprint, email, envelope, request_row
+from tests.support.domain import Devices, business_fingerprint, email, envelope, request_row
 
 NORTH_STOCK = {"location": "North Depot"}
 TAKE_FILTER = {"location": "North Depot", "items": [{"part_code": "OIL-FLT-01", "quantity": 1}]}

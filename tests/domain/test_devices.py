@@ -7,7 +7,8 @@ import datetime as dt
 import asyncpg
 
 from cloudwatcher.domain import close_idle_device_sessions, note_device_activity
-from tests.domain.conftest import Devices, email, envelope
+from tests.support.domain import Devices, email, envelope
+from tests.support.rows import one_row
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -30,7 +31,7 @@ async def test_silence_closes_the_session_at_the_last_file(db: asyncpg.Connectio
     await note_device_activity(db, {"truck-1": start + dt.timedelta(minutes=10)})
     await note_device_activity(db, {"truck-2": NOW})
     assert await close_idle_device_sessions(db, 900) == 1
-    closed = await db.fetchrow("SELECT * FROM device_connections WHERE device_id = 'truck-1'")
+    closed = await one_row(db, "SELECT * FROM device_connections WHERE device_id = 'truck-1'")
     assert closed["disconnected_at"] == start + dt.timedelta(minutes=10)
     assert closed["session_duration_seconds"] == 600
     assert await close_idle_device_sessions(db, 900) == 0

@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from cloudwatcher.domain import process_request_file
-from tests.domain.conftest import Devices, business_fingerprint, envelope, request_row
+from tests.support.domain import Devices, business_fingerprint, envelope, request_row
+from tests.support.rows import one_row
 
 CONSUME = {"location": "Truck N-101", "items": [{"part_code": "BLB-H7", "quantity": 1}]}
 
@@ -162,28 +163,9 @@ async def test_unknown_location_part_or_variant_is_not_found(devices: Devices, d
         ),
         "not_found",
     )
-    response = await devices.send(
-        "truck-n101",
-        "p.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {"location": "Truck N-101", "items": [{"part_code": "NOPE", "quantity": 1}]},
-        ),
-    )
+    response = await devices.consume("p.json", [{"part_code": "NOPE", "quantity": 1}])
     assert response is not None and response["error"]["code"] == "not_found"
-    response = await devices.send(
-        "truck-n101",
-        "v.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {
-                "location": "Truck N-101",
-                "items": [{"part_code": "BRK-PAD-F", "variant_code": "XX", "quantity": 1}],
-            },
-        ),
-    )
+    response = await devices.consume("v.json", [{"part_code": "BRK-PAD-F", "variant_code": "XX", "quantity": 1}])
     assert response is not None and response["error"]["code"] == "not_found"
 
 
@@ -209,7 +191,8 @@ async def test_request_row_records_who_and_where(devices: Devices, db: asyncpg.C
         "truck-n101", "sub/dir/w.json", envelope("get_parts", "tom.hughes", {"location": "Truck N-101"})
     )
     assert response is not None
-    row = await db.fetchrow(
+    row = await one_row(
+        db,
         "SELECT r.*, u.email FROM requests r JOIN users u ON u.id = r.created_by WHERE r.id = $1::uuid",
         response["request_id"],
     )
@@ -219,7 +202,7 @@ async def test_request_row_records_who_and_where(devices: Devices, db: asyncpg.C
     assert len(row["payload_hash"]) == 64
     ledger = await db.fetchval("SELECT request_id::text FROM cloud_file_refs WHERE local_path = $1", row["local_path"])
     assert ledger == response["request_id"]
-    response_row = await db.fetchrow("SELECT status, local_path FROM responses WHERE request_id = $1", row["id"])
+    response_row = await one_row(db, "SELECT status, local_path FROM responses WHERE request_id = $1", row["id"])
     assert (response_row["status"], response_row["local_path"]) == (
         "ready",
         "truck-n101/responses/sub/dir/w.json",

@@ -13,7 +13,8 @@ import asyncpg
 
 from cloudwatcher.domain import mark_delivered_responses, process_response_file
 from cloudwatcher.domain.processor_accounts import account_name
-from tests.domain.conftest import Devices, business_fingerprint, envelope
+from tests.support.domain import Devices, business_fingerprint, envelope
+from tests.support.rows import one_row
 
 
 async def _pending(devices: Devices, db: asyncpg.Connection) -> str:
@@ -21,7 +22,7 @@ async def _pending(devices: Devices, db: asyncpg.Connection) -> str:
     document = envelope("diagnose_fault", "tom.hughes", {"dtc": "P0420", "odometer_km": 182344}, request_id=request_id)
     response = await devices.send("truck-n101", "diag.json", document)
     assert response is None  # nobody answers this kind but an external processor
-    row = await db.fetchrow("SELECT request_type, status FROM requests WHERE id = $1::uuid", request_id)
+    row = await one_row(db, "SELECT request_type, status FROM requests WHERE id = $1::uuid", request_id)
     assert (row["request_type"], row["status"]) == ("diagnose_fault", "pending")
     return request_id
 
@@ -43,11 +44,11 @@ async def test_an_external_agents_answer_completes_the_pending_request(
         },
     }
     file = await devices.answer("truck-n101", "diag.json", answer)
-    row = await db.fetchrow("SELECT * FROM responses WHERE request_id = $1::uuid", request_id)
+    row = await one_row(db, "SELECT * FROM responses WHERE request_id = $1::uuid", request_id)
     assert row["ai_processed"] is True and row["status"] == "ready"
     assert json.loads(row["content"]) == answer
     assert await db.fetchval("SELECT status FROM requests WHERE id = $1::uuid", request_id) == "completed"
-    decision = await db.fetchrow("SELECT * FROM agent_decisions WHERE agent_name = 'DiagnosticsAgent'")
+    decision = await one_row(db, "SELECT * FROM agent_decisions WHERE agent_name = 'DiagnosticsAgent'")
     assert decision["decision_value"] == "replace catalytic converter"
     assert float(decision["confidence_score"]) == 0.87
     assert json.loads(decision["reasoning"]) == {"dtc": "P0420", "similar_cases": 14}
@@ -66,7 +67,7 @@ async def test_a_failed_answer_without_agent_fails_the_request(devices: Devices,
         "diag.json",
         {"request_id": request_id, "status": "failed", "error": {"code": "unsupported", "message": "no"}},
     )
-    row = await db.fetchrow("SELECT status, error_code FROM requests WHERE id = $1::uuid", request_id)
+    row = await one_row(db, "SELECT status, error_code FROM requests WHERE id = $1::uuid", request_id)
     assert (row["status"], row["error_code"]) == ("failed", "unsupported")
     assert await db.fetchval("SELECT ai_processed FROM responses") is False
 
@@ -111,7 +112,7 @@ async def test_the_daemons_own_response_is_linked_and_then_delivered(devices: De
     assert await mark_delivered_responses(db) == 0  # not on every target yet
     await db.execute("UPDATE cloud_file_refs SET sync_status = 'synced', uploaded_at = now()")
     assert await mark_delivered_responses(db) == 1
-    row = await db.fetchrow("SELECT status, delivered_at FROM responses")
+    row = await one_row(db, "SELECT status, delivered_at FROM responses")
     assert row["status"] == "delivered" and row["delivered_at"] is not None
     assert await mark_delivered_responses(db) == 0
 

@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from cloudwatcher.domain import archive_old_requests, process_request_file, unprocessed_files
-from tests.domain.conftest import Devices, envelope, stock
+from tests.support.domain import Devices, envelope, stock
 
 TAKE_ONE = {"location": "Truck N-101", "items": [{"part_code": "BLB-H7", "quantity": 1}]}
 

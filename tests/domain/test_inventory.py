@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from tests.domain.conftest import Devices, email, envelope, stock
+from tests.support.domain import Devices, email, envelope, stock
 
 
 async def test_get_parts_lists_the_locations_inventory_sorted(devices: Devices) -> None:
@@ -91,18 +91,10 @@ async def test_update_inventory_sets_counts_and_creates_missing_rows(devices: De
 
 
 async def test_consume_parts_takes_stock_and_reports_reorder_points(devices: Devices, db: asyncpg.Connection) -> None:
-    response = await devices.send(
-        "truck-n101",
+    response = await devices.consume(
         "use.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {
-                "location": "Truck N-101",
-                "items": [{"part_code": "WIP-BLD-24", "quantity": 2}, {"part_code": "BLB-H7", "quantity": 1}],
-                "notes": "wipers and bulb on N-101",
-            },
-        ),
+        [{"part_code": "WIP-BLD-24", "quantity": 2}, {"part_code": "BLB-H7", "quantity": 1}],
+        notes="wipers and bulb on N-101",
     )
     assert response is not None and response["status"] == "completed", response
     assert response["result"] == {"consumed": 2, "at_or_below_reorder_point": ["WIP-BLD-24"]}
@@ -120,17 +112,8 @@ async def test_consume_parts_takes_stock_and_reports_reorder_points(devices: Dev
 
 
 async def test_consume_parts_with_too_little_stock_applies_nothing(devices: Devices, db: asyncpg.Connection) -> None:
-    response = await devices.send(
-        "truck-n101",
-        "use.json",
-        envelope(
-            "consume_parts",
-            "tom.hughes",
-            {
-                "location": "Truck N-101",
-                "items": [{"part_code": "WIP-BLD-24", "quantity": 1}, {"part_code": "CLT-5L", "quantity": 3}],
-            },
-        ),
+    response = await devices.consume(
+        "use.json", [{"part_code": "WIP-BLD-24", "quantity": 1}, {"part_code": "CLT-5L", "quantity": 3}]
     )
     assert response is not None and response["status"] == "failed"
     assert response["error"]["code"] == "insufficient_stock"

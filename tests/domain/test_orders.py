@@ -4,38 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
-from typing import Any
 
 import asyncpg
 
-from tests.domain.conftest import Devices, email, envelope, stock
-
-NORTH = "North Depot"
-
-
-class Orders:
-    """Send order requests from one device with a running file counter."""
-
-    def __init__(self, devices: Devices) -> None:
-        self.devices = devices
-        self.count = 0
-
-    async def send(self, kind: str, user: str, payload: dict[str, Any]) -> dict[str, Any]:
-        self.count += 1
-        # A fresh request_id each time: the same bytes twice would be a duplicate
-        # (docs/ledger-and-requests.md, Request envelopes).
-        document = envelope(kind, user, payload, request_id=str(uuid.uuid4()))
-        response = await self.devices.send("tablet-1", f"{self.count:03}.json", document)
-        assert response is not None
-        return response
-
-    async def create(self, user: str, location: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self.send("create_order", user, {"location": location, "items": items})
-
-
-def approvers(response: dict[str, Any]) -> list[str]:
-    return [a["approver"].split("@")[0] for a in response["result"]["approvals"]]
+from tests.support.domain import NORTH, Devices, Orders, approvers, email, stock
+from tests.support.rows import one_row
 
 
 async def test_small_order_needs_one_approval_from_the_locations_manager(
@@ -48,16 +21,17 @@ async def test_small_order_needs_one_approval_from_the_locations_manager(
     assert result["status"] == "pending-approval"
     assert result["total"] == 62  # cheapest active offer: Northern Filters at 6.20 (OldCo is inactive)
     assert result["approvals"] == [{"level": 1, "approver": email("sam.becker")}]
-    item = await db.fetchrow(
+    item = await one_row(
+        db,
         "SELECT s.name, oi.unit_price, oi.quantity_ordered "
-        "FROM order_items oi JOIN suppliers s ON s.id = oi.supplier_id"
+        "FROM order_items oi JOIN suppliers s ON s.id = oi.supplier_id",
     )
     assert (item["name"], float(item["unit_price"]), item["quantity_ordered"]) == (
         "Northern Filters Ltd",
         6.2,
         10,
     )
-    decision = await db.fetchrow("SELECT * FROM agent_decisions WHERE agent_name = 'PartsSpecialist'")
+    decision = await one_row(db, "SELECT * FROM agent_decisions WHERE agent_name = 'PartsSpecialist'")
     assert decision["decision_type"] == "supplier_selection"
     assert decision["decision_value"] == "Northern Filters Ltd"
     reasoning = json.loads(decision["reasoning"])
@@ -143,8 +117,8 @@ async def test_approval_chain_in_turn_then_place_and_receive(devices: Devices, d
     assert first["result"] == {"order_id": order_id, "status": "pending-approval"}
     second = await orders.send("approve_order", "priya.nair", {"order_id": order_id})
     assert second["result"] == {"order_id": order_id, "status": "approved"}
-    row = await db.fetchrow(
-        "SELECT o.status, u.email, o.approved_at FROM orders o JOIN users u ON u.id = o.approved_by"
+    row = await one_row(
+        db, "SELECT o.status, u.email, o.approved_at FROM orders o JOIN users u ON u.id = o.approved_by"
     )
     assert (row["status"], row["email"]) == ("approved", email("priya.nair")) and row["approved_at"] is not None
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudwatcher.domain import process_request_file
-from tests.domain.conftest import Devices
+from tests.support.domain import Devices
 
 REQUEST_IDS = [str(uuid.UUID(int=n)) for n in (1, 2, 3)]  # a few shared ids, so duplicates happen
 TYPES = [

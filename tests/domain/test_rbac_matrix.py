@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from cloudwatcher.domain import DeviceBinding, load_catalog_file
-from tests.domain.conftest import Devices, email, envelope
+from tests.support.domain import Devices, email, envelope
 
 # One user per role of the example catalog, with the permissions that role grants there.
 ROLES = {

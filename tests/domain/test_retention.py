@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from cloudwatcher.domain import archive_old_requests, process_request_file
-from tests.domain.conftest import Devices, envelope, stock
+from tests.support.domain import Devices, envelope, stock
 
 TAKE_ONE = {"location": "Truck N-101", "items": [{"part_code": "BLB-H7", "quantity": 1}]}
 

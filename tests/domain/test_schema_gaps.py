@@ -11,7 +11,7 @@ import pytest
 
 from cloudwatcher import __version__
 from cloudwatcher.domain import note_device_activity
-from tests.domain.conftest import Devices, email, envelope
+from tests.support.domain import Devices, email, envelope
 
 
 async def metadata_of(db: asyncpg.Connection, request_id: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.domain.conftest import Devices, envelope
+from tests.support.domain import Devices, envelope
 
 # Tree: Northwind Fleet Services > Operations > North Region > {North Depot Workshop, North Mobile Crews}
 #                                             > South Region > South Depot Workshop

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.domain.conftest import Devices
-from tests.domain.test_orders import NORTH, Orders, approvers
+from tests.support.domain import NORTH, Devices, Orders, approvers
 
 ONE_LEVEL = [{"part_code": "OIL-FLT-01", "quantity": 10}]  # 62
 TWO_LEVELS = [{"part_code": "BRK-PAD-F", "variant_code": "HD", "quantity": 20}]  # 1168

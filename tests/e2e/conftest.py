@@ -17,21 +17,24 @@ from tests.support.emulators.graph import GraphEmulator
 from tests.support.emulators.s3 import AWS_TEST_ENVIRONMENT, fresh_bucket
 
 
+def _workdir(tmp_path: Path, name: str) -> Path:
+    """A folder of the emulator's own, so its files never mix with the daemon's."""
+    workdir = tmp_path / name
+    workdir.mkdir()
+    return workdir
+
+
 @pytest.fixture
 def graph_emulator(tmp_path: Path) -> Iterator[GraphEmulator]:
     """The Microsoft Graph + token emulator over HTTPS; its CA is ``graph_emulator.ca_pem``."""
-    workdir = tmp_path / "graph-emulator"
-    workdir.mkdir()
-    with GraphEmulator(workdir) as emulator:
+    with GraphEmulator(_workdir(tmp_path, "graph-emulator")) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def drive_emulator(tmp_path: Path) -> Iterator[DriveEmulator]:
     """The Google Drive v3 emulator; its service-account key is ``drive_emulator.key_file``."""
-    workdir = tmp_path / "drive-emulator"
-    workdir.mkdir()
-    with DriveEmulator(workdir) as emulator:
+    with DriveEmulator(_workdir(tmp_path, "drive-emulator")) as emulator:
         yield emulator
 
 

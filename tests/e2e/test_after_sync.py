@@ -18,24 +18,25 @@ import pytest
 from cloudwatcher.config import Settings
 from cloudwatcher.daemon.jobs.after_sync import apply_after_sync
 from cloudwatcher.daemon.ledger.store import FileVersion, Ledger, SyncedRow
+from cloudwatcher.layout import FileKind
 from tests.support.daemon_process import DaemonProcess
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
 
 
 def settings_for(tmp_path: Path, policy: str, *, targets: list[dict[str, Any]] | None = None, **extra: Any) -> Settings:
-    return Settings(
-        state_dir=tmp_path / "state",
-        watch_root=tmp_path / "inbox",
-        after_sync=policy,
-        after_sync_min_age_seconds=3600,
-        targets=targets
+    values: dict[str, Any] = {
+        "state_dir": tmp_path / "state",
+        "watch_root": tmp_path / "inbox",
+        "after_sync": policy,
+        "after_sync_min_age_seconds": 3600,
+        "targets": targets
         or [
             {"name": "one", "provider": "local", "root": str(tmp_path / "m1")},
             {"name": "two", "provider": "local", "root": str(tmp_path / "m2")},
         ],
-        **extra,
-    )
+    }
+    return Settings(**values, **extra)
 
 
 async def drop(pool: asyncpg.Pool, settings: Settings, local_path: str, data: bytes, targets: list[str]) -> Path:
@@ -44,7 +45,9 @@ async def drop(pool: asyncpg.Pool, settings: Settings, local_path: str, data: by
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     info = path.stat()
-    kind = "response" if "/responses/" in local_path else "request" if local_path.endswith(".json") else "attachment"
+    kind: FileKind = (
+        "response" if "/responses/" in local_path else "request" if local_path.endswith(".json") else "attachment"
+    )
     version = FileVersion(
         local_path, local_path.split("/")[0], kind, hashlib.sha256(data).hexdigest(), len(data), info.st_mtime_ns
     )

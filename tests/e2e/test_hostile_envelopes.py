@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from tests.support.daemon_process import DaemonProcess
+from tests.support.domain import TECH, start_with_the_example_fleet
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
-CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
-TECH = "rita.kowalski@northwind-fleet.example"
 GET_PARTS = '"type": "get_parts", "user": "' + TECH + '", "payload": {"location": "North Depot"}'
 
 # Written as JSON text on purpose: json.dumps would refuse some of these, a device need not.
@@ -35,9 +33,7 @@ async def test_envelopes_postgresql_cannot_store_are_answered_invalid_json_and_t
     daemon: Daemon,
 ) -> None:
     d = daemon()
-    d.command("load", str(CATALOG))
-    d.start()
-    await d.wait_started()
+    await start_with_the_example_fleet(d)
     for name, text in HOSTILE.items():
         d.drop(f"truck-n101/requests/{name}.json", text.encode())
     d.drop("truck-n101/requests/zz-next.json", ("{" + GET_PARTS + "}").encode(), old=False)
@@ -89,9 +85,7 @@ async def test_a_processor_answer_postgresql_cannot_store_is_refused_and_request
     daemon: Daemon,
 ) -> None:
     d = daemon()
-    d.command("load", str(CATALOG))
-    d.start()
-    await d.wait_started()
+    await start_with_the_example_fleet(d)
     answer = '{"request_id": "00000000-0000-0000-0000-000000000001", "status": "completed", "result": "\\ud800"}'
     d.drop("truck-n101/responses/from-a-processor.json", answer.encode())
     d.drop("truck-n101/requests/after.json", ("{" + GET_PARTS + "}").encode(), old=False)

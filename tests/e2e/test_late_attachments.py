@@ -5,32 +5,33 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from tests.support.daemon_process import DaemonProcess
+from tests.support.domain import TECH, start_with_the_example_fleet
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
-CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.json"
-TECH = "rita.kowalski@northwind-fleet.example"
 
 
-async def test_a_photo_arriving_after_its_envelope_and_its_later_version_are_linked(daemon: Daemon) -> None:
-    d = daemon()
-    d.command("load", str(CATALOG))
-    d.start()
-    await d.wait_started()
-    request_id = str(uuid.uuid4())
+def asking_for_parts(request_id: str, attachment: str) -> bytes:
+    """A technician's parts request for North Depot naming one attachment."""
     envelope = {
         "type": "get_parts",
         "user": TECH,
         "request_id": request_id,
         "payload": {"location": "North Depot"},
-        "attachments": ["photos/brake.jpg"],
+        "attachments": [attachment],
     }
-    d.drop("truck-n101/requests/2026/parts.json", json.dumps(envelope).encode())
+    return json.dumps(envelope).encode()
+
+
+async def test_a_photo_arriving_after_its_envelope_and_its_later_version_are_linked(daemon: Daemon) -> None:
+    d = daemon()
+    await start_with_the_example_fleet(d)
+    request_id = str(uuid.uuid4())
+    d.drop("truck-n101/requests/2026/parts.json", asking_for_parts(request_id, "photos/brake.jpg"))
 
     async def answered() -> bool:
         rows = await d.query("SELECT status FROM requests WHERE id = $1", uuid.UUID(request_id))
@@ -60,20 +61,12 @@ async def test_a_photo_arriving_after_its_envelope_and_its_later_version_are_lin
 
 async def test_an_attachment_recorded_before_its_envelope_is_still_linked(daemon: Daemon) -> None:
     d = daemon()
-    d.command("load", str(CATALOG))
-    d.start()
-    await d.wait_started()
+    await start_with_the_example_fleet(d)
     d.drop("truck-n101/requests/2026/note.txt", b"recorded first")
     await d.wait_synced(1)
     request_id = str(uuid.uuid4())
-    envelope = {
-        "type": "get_parts",
-        "user": TECH,
-        "request_id": request_id,
-        "payload": {"location": "North Depot"},
-        "attachments": ["note.txt"],  # relative to the envelope's own folder
-    }
-    d.drop("truck-n101/requests/2026/parts.json", json.dumps(envelope).encode())
+    # The attachment is named relative to the envelope's own folder.
+    d.drop("truck-n101/requests/2026/parts.json", asking_for_parts(request_id, "note.txt"))
 
     async def linked() -> bool:
         rows = await d.query("SELECT request_id FROM cloud_file_refs WHERE local_path LIKE '%note.txt'")
@@ -85,18 +78,9 @@ async def test_an_attachment_recorded_before_its_envelope_is_still_linked(daemon
 
 async def test_an_attachment_left_unlinked_by_a_crash_is_linked_at_the_next_start(daemon: Daemon) -> None:
     d = daemon()
-    d.command("load", str(CATALOG))
-    d.start()
-    await d.wait_started()
+    await start_with_the_example_fleet(d)
     request_id = str(uuid.uuid4())
-    envelope = {
-        "type": "get_parts",
-        "user": TECH,
-        "request_id": request_id,
-        "payload": {"location": "North Depot"},
-        "attachments": ["scan.pdf"],
-    }
-    d.drop("truck-n101/requests/order.json", json.dumps(envelope).encode())
+    d.drop("truck-n101/requests/order.json", asking_for_parts(request_id, "scan.pdf"))
     await d.wait_synced(2)  # the envelope and its response
     assert d.stop() == 0
     # Recorded by a daemon killed before its linker ran: the row exists, its link does not.

@@ -11,29 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from cloudwatcher import logs
 from cloudwatcher.cli import secrets_of
-from cloudwatcher.config import Settings
+from cloudwatcher.config import GoogleDriveTarget, Settings, SharePointTarget
+from cloudwatcher.config.settings import NotifySettings
 from cloudwatcher.logs import REDACTED, configure_logging
 from tests.support.daemon_process import DaemonProcess
+from tests.support.log_capture import captured_logs, json_lines
 
 
 @pytest.fixture
 def stderr() -> Iterator[io.StringIO]:
     """Capture what our handler writes; restore the root logger afterwards."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield buffer
-    for handler in logs._installed:
-        root.removeHandler(handler)
-    logs._installed.clear()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def json_lines(buffer: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+    with captured_logs() as buffer:
+        yield buffer
 
 
 @pytest.mark.parametrize(
@@ -67,14 +57,16 @@ def test_a_client_secret_read_from_its_file_is_masked(stderr: io.StringIO, tmp_p
     settings = Settings(
         state_dir=tmp_path,
         targets=[
-            {
-                "name": "sp",
-                "provider": "sharepoint",
-                "tenant_id": "t",
-                "client_id": "c",
-                "drive_id": "d",
-                "client_secret_file": str(secret_file),
-            }
+            SharePointTarget.model_validate(
+                {
+                    "name": "sp",
+                    "provider": "sharepoint",
+                    "tenant_id": "t",
+                    "client_id": "c",
+                    "drive_id": "d",
+                    "client_secret_file": str(secret_file),
+                }
+            )
         ],
     )
     configure_logging("json", stream=stderr, secrets=secrets_of(settings))
@@ -93,13 +85,15 @@ def test_a_drive_users_client_secret_and_refresh_token_are_masked(stderr: io.Str
     settings = Settings(
         state_dir=tmp_path,
         targets=[
-            {
-                "name": "gd",
-                "provider": "google-drive",
-                "folder_id": "f",
-                "oauth_client_file": str(client_file),
-                "token_file": str(token_file),
-            }
+            GoogleDriveTarget.model_validate(
+                {
+                    "name": "gd",
+                    "provider": "google-drive",
+                    "folder_id": "f",
+                    "oauth_client_file": str(client_file),
+                    "token_file": str(token_file),
+                }
+            )
         ],
     )
     configure_logging("json", stream=stderr, secrets=secrets_of(settings))
@@ -111,7 +105,7 @@ def test_a_drive_users_client_secret_and_refresh_token_are_masked(stderr: io.Str
 
 def test_a_webhook_urls_path_and_query_are_masked(stderr: io.StringIO, tmp_path: Path) -> None:
     url = "https://hooks.example.com/services/T0AAA/B0BBB/xyzSecretPart?key=abc123def"
-    settings = Settings(state_dir=tmp_path, notify={"webhook_url": url})
+    settings = Settings(state_dir=tmp_path, notify=NotifySettings(webhook_url=url))
     configure_logging("text", stream=stderr, secrets=secrets_of(settings))
     logging.getLogger("cloudwatcher.notifications").warning("could not deliver to %s", url)
     text = stderr.getvalue()

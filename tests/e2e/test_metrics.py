@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 
@@ -14,15 +13,10 @@ from prometheus_client.samples import Sample
 
 from cloudwatcher.daemon.upload.failure_reasons import FAILURE_REASONS
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def scrape(port: int) -> list[Sample]:

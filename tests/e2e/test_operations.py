@@ -21,16 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from cloudwatcher.database import EmbeddedPostgres
 from tests.conftest import world_readable_tempdir
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
 TOKEN = "test-token-123"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_http_status_health_metrics_and_retry(daemon: Daemon) -> None:
@@ -118,8 +113,8 @@ class NotifySocket:
 
 async def test_sd_notify_ready_status_watchdog_and_stopping(private_server: EmbeddedPostgres, tmp_path: Path) -> None:
     notify = NotifySocket(tmp_path / "notify.sock")
-    d = DaemonProcess(tmp_path / "d", private_server.url()) if (tmp_path / "d").mkdir() is None else None
-    assert d is not None
+    (tmp_path / "d").mkdir()
+    d = DaemonProcess(tmp_path / "d", private_server.url())
     env = dict(os.environ, NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000", PYTHONUNBUFFERED="1")
     log = d.log_path.open("ab")
     d.process = subprocess.Popen(

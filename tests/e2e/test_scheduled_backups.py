@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import aiohttp
@@ -10,15 +9,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def last_backup_metric(port: int) -> float | None:

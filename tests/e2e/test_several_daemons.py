@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_operations import free_port
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]

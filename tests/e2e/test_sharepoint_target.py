@@ -188,16 +188,22 @@ async def test_a_full_library_gives_up_at_once_marks_the_target_full_and_retry_r
     assert d.stop() == 0
 
 
-async def test_a_file_appended_to_during_its_upload_gets_its_own_row(daemon: Daemon, graph: GraphEmulator) -> None:
-    # 2 MiB/s makes an 8 MiB upload take about four seconds: time to append in the middle of it.
+async def uploading_slowly(daemon: Daemon, graph: GraphEmulator, local_path: str) -> tuple[DaemonProcess, Path, bytes]:
+    """A daemon sending an 8 MiB file at 2 MiB/s (about four seconds), once its upload has begun."""
     d = daemon(targets=[sharepoint_target(graph, bandwidth_limit="2M")]).start()
     first = os.urandom(8 * 1024 * 1024)
-    path = d.drop("truck-1/requests/growing.log", first)
+    path = d.drop(local_path, first)
 
     async def uploading() -> bool:
         return any(entry.host == "localhost" and entry.method == "PUT" for entry in graph.requests())
 
     await d.wait_for(uploading, 30, "the upload to start")
+    return d, path, first
+
+
+async def test_a_file_appended_to_during_its_upload_gets_its_own_row(daemon: Daemon, graph: GraphEmulator) -> None:
+    # 2 MiB/s makes an 8 MiB upload take about four seconds: time to append in the middle of it.
+    d, path, first = await uploading_slowly(daemon, graph, "truck-1/requests/growing.log")
     with path.open("ab") as writer:
         writer.write(b"appended while uploading\n")
     await d.wait_for(lambda: _two_rows_settled(d), 90, "the old row failed and the new one synced")
@@ -258,7 +264,8 @@ async def test_a_target_that_keeps_failing_is_marked_failing_then_recovered(
     try:
 
         async def failing() -> bool:
-            return (await target_states(connection)).get("sharepoint", {}).get("state") == "failing"
+            state = (await target_states(connection)).get("sharepoint")
+            return state is not None and state["state"] == "failing"
 
         await d.wait_for(failing, 60, "the target to be marked failing")
         assert "serviceNotAvailable" in ((await target_states(connection))["sharepoint"]["reason"] or "")
@@ -275,14 +282,7 @@ async def test_a_target_that_keeps_failing_is_marked_failing_then_recovered(
 
 
 async def test_a_file_cut_short_during_its_upload_cancels_the_session(daemon: Daemon, graph: GraphEmulator) -> None:
-    d = daemon(targets=[sharepoint_target(graph, bandwidth_limit="2M")]).start()
-    first = os.urandom(8 * 1024 * 1024)
-    path = d.drop("truck-1/requests/shrinking.bin", first)
-
-    async def uploading() -> bool:
-        return any(entry.host == "localhost" and entry.method == "PUT" for entry in graph.requests())
-
-    await d.wait_for(uploading, 30, "the upload to start")
+    d, path, first = await uploading_slowly(daemon, graph, "truck-1/requests/shrinking.bin")
     with path.open("r+b") as writer:
         writer.truncate(1024 * 1024)  # rewritten shorter, in place, while its upload runs
     await d.wait_for(lambda: _two_rows_settled(d), 90, "the old row failed and the new one synced")

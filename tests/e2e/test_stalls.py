@@ -16,6 +16,7 @@ import pytest
 
 from cloudwatcher.database import EmbeddedPostgres
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 Daemon = Callable[..., DaemonProcess]
@@ -62,12 +63,6 @@ def systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSys
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def healthz(http: aiohttp.ClientSession, daemon: DaemonProcess) -> tuple[int, str]:

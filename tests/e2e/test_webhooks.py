@@ -18,6 +18,7 @@ from cloudwatcher.daemon.jobs.webhooks import deliver_notifications, prune_notif
 from cloudwatcher.daemon.ledger.store import FailedRow, FileVersion, Ledger
 from cloudwatcher.daemon.upload.target_state import FAILING_AFTER, TargetStateTracker
 from tests.support.daemon_process import DaemonProcess
+from tests.support.rows import one_row
 
 
 @dataclass
@@ -146,7 +147,7 @@ async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try(
         await asyncio.sleep(0.02)
     assert len(receiver.received) == 3
     assert len({e["id"] for e in receiver.received}) == 1  # the same event, retried
-    row = await db.fetchrow("SELECT status, attempts, last_error FROM notification_events")
+    row = await one_row(db, "SELECT status, attempts, last_error FROM notification_events")
     assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 3, None)
 
 
@@ -155,8 +156,8 @@ async def test_an_unreachable_receiver_backs_off_and_old_events_expire(
 ) -> None:
     await give_up(pool, "c.txt", "gone")
     assert await deliver_notifications(db, "http://127.0.0.1:9/hook", request_timeout=2) == 0
-    row = await db.fetchrow(
-        "SELECT status, attempts, last_error, next_attempt_at > now() AS later FROM notification_events"
+    row = await one_row(
+        db, "SELECT status, attempts, last_error, next_attempt_at > now() AS later FROM notification_events"
     )
     assert row["status"] == "pending" and row["attempts"] == 1 and row["later"] and row["last_error"]
     assert await deliver_notifications(db, "http://127.0.0.1:9/hook") == 0  # not due yet: nothing tried

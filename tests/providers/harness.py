@@ -15,7 +15,22 @@ from typing import Literal
 
 from cloudwatcher.providers import Provider
 
-FaultKind = Literal["transient", "permanent", "hash_mismatch"]
+FaultKind = Literal["transient", "permanent", "hash_mismatch", "throttled", "quota"]
+#: The faults every provider can meet; ``throttled`` (the server asks for a pause of
+#: ``THROTTLE_SECONDS`` through Retry-After) and ``quota`` (the store is full) only where the
+#: service has them.
+EVERY_PROVIDER_FAULTS: frozenset[FaultKind] = frozenset({"transient", "permanent", "hash_mismatch"})
+THROTTLE_SECONDS = 7
+
+
+@dataclass
+class Sessions:
+    """The server side of resumable uploads, for providers that have upload sessions."""
+
+    #: How many upload sessions the server holds unfinished.
+    open: Callable[[], int]
+    #: The server forgets every session (expired, or aborted behind the daemon's back).
+    expire: Callable[[], None]
 
 
 @dataclass
@@ -32,6 +47,10 @@ class ProviderHarness:
     #: Whether a hash mismatch after a complete, acknowledged upload is the server's own
     #: rewrite, recorded as ``server-modified`` (SharePoint), rather than a failed attempt.
     mismatch_is_server_modified: bool = False
+    #: The kinds ``fault`` can bring about.
+    faults: frozenset[FaultKind] = EVERY_PROVIDER_FAULTS
+    #: The server's upload sessions; None for a provider that uploads in one piece.
+    sessions: Sessions | None = None
 
 
 HarnessFactory = Callable[..., contextlib.AbstractContextManager[ProviderHarness]]

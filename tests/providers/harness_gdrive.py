@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cloudwatcher.config import GoogleDriveTarget
 from cloudwatcher.providers.google_drive import CHUNK_GRANULARITY, GoogleDriveProvider
-from tests.providers.harness import FaultKind, ProviderHarness
+from tests.providers.harness import EVERY_PROVIDER_FAULTS, THROTTLE_SECONDS, FaultKind, ProviderHarness, Sessions
 from tests.support.emulators.drive import DriveEmulator
 from tests.support.emulators.fixtures import google_drive_settings
 
@@ -17,9 +18,14 @@ from tests.support.emulators.fixtures import google_drive_settings
 CHUNK_SIZE = CHUNK_GRANULARITY
 
 
-def drive_target(emulator: DriveEmulator, **overrides: object) -> GoogleDriveTarget:
+def drive_target(emulator: DriveEmulator, **overrides: Any) -> GoogleDriveTarget:
     """A target pointing at ``emulator``; the request rate is raised so tests are not paced."""
     return GoogleDriveTarget.model_validate(google_drive_settings(emulator, **overrides))
+
+
+def unfinished(emulator: DriveEmulator) -> int:
+    """Upload sessions not yet complete (Drive keeps a finished one to answer for its file)."""
+    return sum(1 for session in emulator.sessions.values() if session.done_file is None)
 
 
 @contextlib.contextmanager
@@ -37,11 +43,21 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                     "insufficientFilePermissions",
                     "The user does not have sufficient permissions for this file.",
                 )
+            elif kind == "throttled":
+                emulator.rate_limit(retry_after=THROTTLE_SECONDS)
+            elif kind == "quota":
+                emulator.storage_quota_exceeded()
             else:
                 emulator.corrupt_next_md5()
             yield
 
         try:
-            yield ProviderHarness(provider=provider, fault=fault, chunk_size=CHUNK_SIZE)
+            yield ProviderHarness(
+                provider=provider,
+                fault=fault,
+                chunk_size=CHUNK_SIZE,
+                faults=EVERY_PROVIDER_FAULTS | {"throttled", "quota"},
+                sessions=Sessions(open=lambda: unfinished(emulator), expire=emulator.expire_sessions),
+            )
         finally:
             asyncio.run(provider.close())

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from cloudwatcher.config import S3Target
 from cloudwatcher.providers.s3 import MIN_PART_SIZE, S3Provider
-from tests.providers.harness import FaultKind, ProviderHarness
+from tests.providers.harness import EVERY_PROVIDER_FAULTS, THROTTLE_SECONDS, FaultKind, ProviderHarness, Sessions
 from tests.support.emulators.s3 import REGION, admin_client, dummy_session, empty_and_delete, moto_endpoint
 
 #: The harness's part size and multipart threshold: S3's (and moto's) minimum, to keep tests fast.
@@ -41,7 +42,10 @@ def synthetic_error(status: int, code: str, message: str, headers: dict[str, str
             yield body
 
     return AWSResponse(
-        "https://harness.invalid/", status, {"Content-Type": "application/xml", **(headers or {})}, _Raw()
+        "https://harness.invalid/",
+        status,
+        HTTPHeaders.from_dict({"Content-Type": "application/xml", **(headers or {})}),
+        _Raw(),
     )
 
 
@@ -74,12 +78,31 @@ def answer_once(
 
     events = [f"before-send.s3.{operation}" for operation in operations]
     for event in events:
-        provider.client.meta.events.register(event, before_send)
+        provider.client.meta.events.register(event, before_send)  # type: ignore[arg-type]  # botocore-stubs type handlers as returning None; a before-send handler may answer instead of the wire
     try:
         yield
     finally:
         for event in events:
-            provider.client.meta.events.unregister(event, before_send)
+            provider.client.meta.events.unregister(event, before_send)  # type: ignore[arg-type]  # botocore-stubs type handlers as returning None; a before-send handler may answer instead of the wire
+
+
+def in_progress_uploads(bucket: str) -> list[dict[str, Any]]:
+    """The multipart uploads ``bucket`` holds unfinished."""
+    client = admin_client()
+    try:
+        return list(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    finally:
+        client.close()
+
+
+def abort_all(bucket: str) -> None:
+    """Abort every unfinished multipart upload, as a lifecycle rule or another tool would."""
+    client = admin_client()
+    try:
+        for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    finally:
+        client.close()
 
 
 @contextlib.contextmanager
@@ -138,12 +161,22 @@ def make_harness(
         elif kind == "permanent":
             with answer_once(provider, _UPLOAD_OPERATIONS, access_denied):
                 yield
+        elif kind == "throttled":
+            with answer_once(provider, _UPLOAD_OPERATIONS, lambda: slow_down(str(THROTTLE_SECONDS))):
+                yield
         else:
             with altered_checksum(provider):
                 yield
 
     try:
-        yield ProviderHarness(provider=provider, fault=fault, chunk_size=PART_SIZE, forbidden_name=None)
+        yield ProviderHarness(
+            provider=provider,
+            fault=fault,
+            chunk_size=PART_SIZE,
+            forbidden_name=None,
+            faults=EVERY_PROVIDER_FAULTS | {"throttled"},  # S3 has no quota of its own
+            sessions=Sessions(open=lambda: len(in_progress_uploads(bucket)), expire=lambda: abort_all(bucket)),
+        )
     finally:
         # Synchronously: this teardown may run inside or outside an event loop.
         provider.client.close()

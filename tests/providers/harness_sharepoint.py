@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cloudwatcher.config import SharePointTarget
 from cloudwatcher.providers.sharepoint import FRAGMENT_SIZE, SharePointProvider
-from tests.providers.harness import FaultKind, ProviderHarness
+from tests.providers.harness import EVERY_PROVIDER_FAULTS, THROTTLE_SECONDS, FaultKind, ProviderHarness, Sessions
 from tests.support.emulators.fixtures import sharepoint_settings
 from tests.support.emulators.graph import GraphEmulator
 
@@ -30,6 +30,10 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 emulator.fail_next(503, "serviceNotAvailable", retry_after=1)
             elif kind == "permanent":
                 emulator.fail_next(403, "accessDenied", count=1000)
+            elif kind == "throttled":
+                emulator.fail_next(429, "tooManyRequests", retry_after=THROTTLE_SECONDS)
+            elif kind == "quota":
+                emulator.fail_next(507, "insufficientStorage")
             else:
                 emulator.report_wrong_hash(count=1000)
             try:
@@ -44,6 +48,8 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 chunk_size=FRAGMENT_SIZE,
                 forbidden_name="bad:name?.txt",
                 mismatch_is_server_modified=True,
+                faults=EVERY_PROVIDER_FAULTS | {"throttled", "quota"},
+                sessions=Sessions(open=lambda: len(emulator.sessions), expire=emulator.expire_sessions),
             )
         finally:
             _close(provider)

@@ -1,33 +1,31 @@
-"""One behaviour suite for every provider (rclone's fstests, in small)."""
+"""One behaviour suite for every provider (rclone's fstests, in small).
+
+What only some services have (throttling with Retry-After, a quota, resumable upload sessions) is
+tested here too, once, for every provider whose harness says it has it; a provider without it is
+skipped with the capability it lacks. Each provider's own test file keeps only its wire quirks.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cloudwatcher.providers import PermanentError, ProviderError, TransientError, UploadJob
-from tests.providers.harness import ProviderHarness
-
-
-def make_job(tmp_path: Path, remote_path: str, data: bytes) -> UploadJob:
-    local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(data)
-    return UploadJob(
-        local_file=local,
-        remote_path=remote_path,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        mtime_ns=local.stat().st_mtime_ns,
-    )
-
-
-async def no_state(state: dict[str, Any] | None) -> None:
-    return None
+from cloudwatcher.providers import (
+    DailyCapError,
+    FileChangedError,
+    PermanentError,
+    ProviderError,
+    QuotaExceededError,
+    TransientError,
+    UploadJob,
+)
+from tests.providers.harness import THROTTLE_SECONDS, FaultKind, ProviderHarness, Sessions
+from tests.support.upload_jobs import StateLog, make_job, no_state
 
 
 async def upload_and_read(harness: ProviderHarness, tmp_path: Path, remote_path: str, data: bytes) -> bytes:
@@ -129,3 +127,88 @@ async def test_a_file_swapped_after_recording_is_never_stored(
     with pytest.raises(ProviderError):
         await harness.provider.upload(job, no_state)
     assert await harness.provider.stat(job.remote_path) is None
+
+
+# Behaviours only some services have: each test says which capability a provider lacks.
+
+
+def needs_fault(harness: ProviderHarness, kind: FaultKind) -> None:
+    if kind not in harness.faults:
+        pytest.skip(f"{harness.provider.name} has no {kind} fault")
+
+
+def needs_sessions(harness: ProviderHarness) -> Sessions:
+    if harness.sessions is None:
+        pytest.skip(f"{harness.provider.name} has no upload sessions (each upload is one piece)")
+    return harness.sessions
+
+
+async def test_a_file_changed_since_it_was_recorded_is_refused(harness: ProviderHarness, tmp_path: Path) -> None:
+    job = make_job(tmp_path, "dev1/requests/changed.txt", b"recorded")
+    job.local_file.write_bytes(b"changed after it was recorded")
+    with pytest.raises(FileChangedError):
+        await harness.provider.upload(job, no_state)
+    assert await harness.provider.stat("dev1/requests/changed.txt") is None
+
+
+async def test_throttling_surfaces_the_servers_retry_after(harness: ProviderHarness, tmp_path: Path) -> None:
+    needs_fault(harness, "throttled")
+    with harness.fault("throttled"), pytest.raises(TransientError) as raised:
+        await harness.provider.upload(make_job(tmp_path, "dev1/requests/throttled.txt", b"later"), no_state)
+    assert not isinstance(raised.value, DailyCapError)  # a pause, not a day's cap
+    assert raised.value.retry_after == THROTTLE_SECONDS
+
+
+async def test_a_full_store_is_a_quota_error(harness: ProviderHarness, tmp_path: Path) -> None:
+    needs_fault(harness, "quota")
+    await harness.provider.upload(make_job(tmp_path, "dev1/requests/first.txt", b"x"), no_state)
+    with harness.fault("quota"), pytest.raises(QuotaExceededError):
+        await harness.provider.upload(make_job(tmp_path, "dev1/requests/full.txt", b"x"), no_state)
+
+
+async def interrupted(harness: ProviderHarness, tmp_path: Path, name: str) -> tuple[UploadJob, bytes, dict[str, Any]]:
+    """A multi-piece upload stopped (the daemon stopping) once its session is saved; the saved state."""
+    data = os.urandom(3 * (harness.chunk_size or 256 * 1024) + 17)
+    job = make_job(tmp_path, f"dev1/requests/{name}", data)
+    states = StateLog()
+
+    async def stop_once_saved(state: dict[str, Any] | None) -> None:
+        await states(state)
+        if state is not None:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await harness.provider.upload(job, stop_once_saved)
+    assert states.last is not None
+    return job, data, states.last
+
+
+async def test_an_interrupted_upload_resumes_from_its_saved_session(harness: ProviderHarness, tmp_path: Path) -> None:
+    sessions = needs_sessions(harness)
+    job, data, saved = await interrupted(harness, tmp_path, "resume.bin")
+    assert sessions.open() == 1  # kept for the restarted daemon
+    states = StateLog()
+    result = await harness.provider.upload(dataclasses.replace(job, resume_state=saved), states)
+    assert result.verification == "hash" and result.remote_size == len(data)
+    assert await harness.provider.read("dev1/requests/resume.bin") == data
+    assert states.last is None and sessions.open() == 0
+
+
+async def test_a_saved_session_the_server_forgot_starts_over(harness: ProviderHarness, tmp_path: Path) -> None:
+    sessions = needs_sessions(harness)
+    job, data, saved = await interrupted(harness, tmp_path, "expired.bin")
+    sessions.expire()
+    result = await harness.provider.upload(dataclasses.replace(job, resume_state=saved), StateLog())
+    assert result.verification == "hash"
+    assert await harness.provider.read("dev1/requests/expired.bin") == data
+
+
+async def test_abandon_ends_the_saved_session_and_a_second_abandon_is_harmless(
+    harness: ProviderHarness, tmp_path: Path
+) -> None:
+    sessions = needs_sessions(harness)
+    _, _, saved = await interrupted(harness, tmp_path, "abandoned.bin")
+    assert sessions.open() == 1
+    await harness.provider.abandon(saved)
+    assert sessions.open() == 0
+    await harness.provider.abandon(saved)  # after a crash the daemon may abandon it again

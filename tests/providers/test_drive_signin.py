@@ -7,18 +7,16 @@ provider gets (and renews) its access tokens. What a person pastes back is hosti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cloudwatcher.config import GoogleDriveTarget
-from cloudwatcher.providers import PermanentError, UploadJob
+from cloudwatcher.providers import PermanentError
 from cloudwatcher.providers.google_drive import GoogleDriveProvider
 from cloudwatcher.providers.google_drive.authorize import AuthorizeError, authorize
 from cloudwatcher.providers.google_drive.signin import (
@@ -31,6 +29,7 @@ from cloudwatcher.providers.google_drive.signin import (
 )
 from tests.support.emulators.drive import DriveEmulator
 from tests.support.emulators.fixtures import google_drive_settings
+from tests.support.upload_jobs import make_job, no_state
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -62,23 +61,6 @@ async def providers() -> AsyncIterator[Callable[[GoogleDriveTarget], GoogleDrive
         await provider.close()
 
 
-def job(tmp_path: Path, remote_path: str, data: bytes) -> UploadJob:
-    local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(data)
-    return UploadJob(
-        local_file=local,
-        remote_path=remote_path,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        mtime_ns=local.stat().st_mtime_ns,
-    )
-
-
-async def no_state(state: dict[str, Any] | None) -> None:
-    return None
-
-
 Terminal = tuple[Callable[[str], None], Callable[[], str]]
 
 
@@ -104,7 +86,7 @@ async def test_an_impersonating_service_account_asks_for_tokens_as_that_user(
 ) -> None:
     target = GoogleDriveTarget.model_validate(google_drive_settings(emulator, impersonate="field-ops@example.com"))
     provider = providers(target)
-    await provider.upload(job(tmp_path, "dev1/requests/a.txt", b"as a user"), no_state)
+    await provider.upload(make_job(tmp_path, "dev1/requests/a.txt", b"as a user"), no_state)
     assert (JWT_BEARER, "field-ops@example.com") in emulator.grants
     assert all(subject == "field-ops@example.com" for _, subject in emulator.grants)
     assert await provider.read("dev1/requests/a.txt") == b"as a user"
@@ -114,7 +96,7 @@ async def test_a_service_account_without_impersonate_sends_no_subject(
     emulator: DriveEmulator, providers: Callable[[GoogleDriveTarget], GoogleDriveProvider], tmp_path: Path
 ) -> None:
     provider = providers(GoogleDriveTarget.model_validate(google_drive_settings(emulator)))
-    await provider.upload(job(tmp_path, "dev1/requests/b.txt", b"own"), no_state)
+    await provider.upload(make_job(tmp_path, "dev1/requests/b.txt", b"own"), no_state)
     assert emulator.grants and all(grant == (JWT_BEARER, None) for grant in emulator.grants)
 
 
@@ -130,9 +112,9 @@ async def test_an_authorized_user_token_uploads_and_is_refreshed_when_the_access
     assert written == token_file
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     provider = providers(target)
-    await provider.upload(job(tmp_path, "dev1/requests/one.txt", b"one"), no_state)
+    await provider.upload(make_job(tmp_path, "dev1/requests/one.txt", b"one"), no_state)
     emulator.expire_tokens()
-    await provider.upload(job(tmp_path, "dev1/requests/two.txt", b"two"), no_state)
+    await provider.upload(make_job(tmp_path, "dev1/requests/two.txt", b"two"), no_state)
     assert [grant for grant, _ in emulator.grants] == ["authorization_code", "refresh_token", "refresh_token"]
     assert await provider.read("dev1/requests/two.txt") == b"two"
 
@@ -230,7 +212,7 @@ async def test_a_missing_or_broken_token_file_is_a_permanent_error_saying_what_t
         token_file.write_text(content)
     provider = providers(oauth_target(emulator, token_file))
     with pytest.raises(PermanentError, match="authorize google-drive gdrive" if content is None else "token"):
-        await provider.upload(job(tmp_path, "dev1/requests/c.txt", b"c"), no_state)
+        await provider.upload(make_job(tmp_path, "dev1/requests/c.txt", b"c"), no_state)
     assert emulator.log(path_prefix="/upload/") == []
 
 
@@ -244,5 +226,5 @@ async def test_the_code_exchange_and_the_refresh_trust_the_targets_ca_bundle(
         assert emulator.token_uri.startswith("https://")
         authorize(target, *consent_through(emulator, lambda address: address))
         provider = providers(target)
-        await provider.upload(job(tmp_path, "dev1/requests/tls.txt", b"over tls"), no_state)
+        await provider.upload(make_job(tmp_path, "dev1/requests/tls.txt", b"over tls"), no_state)
         assert [grant for grant, _ in emulator.grants] == ["authorization_code", "refresh_token"]

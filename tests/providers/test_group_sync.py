@@ -14,10 +14,7 @@ from cloudwatcher.config import LocalTarget
 from cloudwatcher.providers import UploadJob
 from cloudwatcher.providers.local import provider as local
 from cloudwatcher.providers.local.syncfs import SYNCFS_AVAILABLE, syncfs
-
-
-async def no_state(state: object) -> None:
-    return None
+from tests.support.upload_jobs import no_state
 
 
 def job(tmp_path: Path, name: str) -> UploadJob:

@@ -10,11 +10,15 @@ from pathlib import Path
 
 from cloudwatcher.config import LocalTarget
 from cloudwatcher.providers.local.provider import LocalProvider
-from tests.providers.test_conformance import make_job, no_state
+from tests.support.upload_jobs import make_job, no_state
 
 
 def paced_provider(tmp_path: Path, limit: str) -> LocalProvider:
-    return LocalProvider(LocalTarget(name="local", provider="local", root=tmp_path / "mirror", bandwidth_limit=limit))
+    return LocalProvider(
+        LocalTarget.model_validate(
+            {"name": "local", "provider": "local", "root": tmp_path / "mirror", "bandwidth_limit": limit}
+        )
+    )
 
 
 async def test_bandwidth_limit_paces_the_bytes_written_to_the_mirror(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -63,11 +64,13 @@ def test_requests_per_second_bursts_at_most_max_one_rate(rate: float, burst: flo
 
 
 def test_target_pacing_follows_the_target_keys() -> None:
-    target = S3Target(name="s3", provider="s3", bucket="b", requests_per_second=3, bandwidth_limit="2M")
+    target = S3Target.model_validate(
+        {"name": "s3", "provider": "s3", "bucket": "b", "requests_per_second": 3, "bandwidth_limit": "2M"}
+    )
     pacing = TargetPacing.for_target(target)
     assert (pacing.requests.rate, pacing.requests.burst) == (3.0, 3.0)
     assert (pacing.bandwidth.rate, pacing.bandwidth.burst) == (2 * 1024 * 1024, 2 * 1024 * 1024)
-    unpaced = TargetPacing.for_target(LocalTarget(name="l", provider="local", root="/tmp/x"))
+    unpaced = TargetPacing.for_target(LocalTarget(name="l", provider="local", root=Path("/tmp/x")))
     assert not unpaced.requests.limited and not unpaced.bandwidth.limited
 
 
@@ -103,10 +106,15 @@ def test_threads_sharing_a_bucket_hold_the_rate_together() -> None:
 
 async def test_coroutines_and_threads_share_one_bucket() -> None:
     bucket = TokenBucket(10.0, burst=1.0)
+
+    def take_three() -> None:
+        for _ in range(3):
+            bucket.acquire()
+
     started = time.monotonic()
     await asyncio.gather(
         *(bucket.acquire_async() for _ in range(3)),
-        asyncio.to_thread(lambda: [bucket.acquire() for _ in range(3)]),
+        asyncio.to_thread(take_three),
     )
     # Six tokens, one free: five intervals of a tenth of a second.
     assert time.monotonic() - started >= 5 / 10.0 * 0.9

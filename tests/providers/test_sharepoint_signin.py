@@ -8,7 +8,6 @@ the hostile input that must be refused.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 import uuid
@@ -22,11 +21,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cloudwatcher.config import SharePointTarget
-from cloudwatcher.providers import PermanentError, UploadJob
+from cloudwatcher.providers import PermanentError
 from cloudwatcher.providers.sharepoint import SharePointProvider
 from tests.support.emulators.fixtures import sharepoint_settings
 from tests.support.emulators.graph import GraphEmulator
 from tests.support.emulators.graph_assertion import JWT_BEARER_ASSERTION, AppCertificate
+from tests.support.upload_jobs import make_job, no_state
 
 
 @pytest.fixture
@@ -41,27 +41,10 @@ def certificate_target(emulator: GraphEmulator, pem: Path) -> SharePointTarget:
     return SharePointTarget.model_validate(settings)
 
 
-def job(tmp_path: Path, remote_path: str, data: bytes) -> UploadJob:
-    local = tmp_path / "src" / hashlib.sha256(remote_path.encode()).hexdigest()
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(data)
-    return UploadJob(
-        local_file=local,
-        remote_path=remote_path,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        mtime_ns=local.stat().st_mtime_ns,
-    )
-
-
-async def no_state(state: dict[str, Any] | None) -> None:
-    return None
-
-
 async def test_a_certificate_signs_in_and_uploads(emulator: GraphEmulator, tmp_path: Path) -> None:
     provider = SharePointProvider(certificate_target(emulator, emulator.certificate_pem), concurrency=2)
     try:
-        await provider.upload(job(tmp_path, "dev1/requests/signed.txt", b"by certificate"), no_state)
+        await provider.upload(make_job(tmp_path, "dev1/requests/signed.txt", b"by certificate"), no_state)
     finally:
         await provider.close()
     assert emulator.file_bytes("CloudWatcher/dev1/requests/signed.txt") == b"by certificate"
@@ -73,7 +56,7 @@ async def test_a_certificate_the_app_does_not_know_is_refused_for_good(emulator:
     provider = SharePointProvider(certificate_target(emulator, stranger), concurrency=2)
     try:
         with pytest.raises(PermanentError, match="AADSTS700027"):
-            await provider.upload(job(tmp_path, "dev1/requests/nope.txt", b"x"), no_state)
+            await provider.upload(make_job(tmp_path, "dev1/requests/nope.txt", b"x"), no_state)
     finally:
         await provider.close()
     assert emulator.file_bytes("CloudWatcher/dev1/requests/nope.txt") is None

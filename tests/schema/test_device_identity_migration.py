@@ -9,13 +9,12 @@ import asyncpg
 import pytest
 
 from cloudwatcher.schema import apply_migrations, available_migrations
-from tests.schema.test_migrations import empty_database_url  # noqa: F401  (fixture)
 
 DEVICE_IDENTITY = 11
 
 
 async def test_existing_requests_stay_valid_and_keep_their_device_scoped_ids(
-    empty_database_url: str,  # noqa: F811
+    empty_database_url: str,
 ) -> None:
     connection = await asyncpg.connect(empty_database_url)
     try:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from cloudwatcher.schema import apply_migrations, available_migrations
-from tests.conftest import PgTestServer
 
 SEED_TABLES = {
     "users",
@@ -63,18 +60,6 @@ LEDGER_COLUMNS = {
     "created_at",
     "uploaded_by",
 }
-
-
-@pytest.fixture
-async def empty_database_url(pg_server: PgTestServer) -> AsyncIterator[str]:
-    name = f"cw_empty_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_server.url_for(name)
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_migrations_create_the_whole_schema_and_a_second_run_changes_nothing(

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 import aiohttp
 import pytest
@@ -23,6 +23,8 @@ from cloudwatcher.daemon.http.app import (
     start_http_server,
 )
 from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.ops.status import StatusSnapshot
+from tests.support.http_app import start_app
 
 TOKEN = "s3cret-token-value"
 
@@ -34,11 +36,13 @@ class FakeDaemon:
     healthy: tuple[bool, str] = (True, "")
     retried: list[list[str] | None] = field(default_factory=list)
 
-    async def status(self) -> dict[str, Any]:
-        return {
+    async def status(self) -> StatusSnapshot:
+        # A partial snapshot with raw database values: the app must still serialise it.
+        partial = {
             "targets": [{"name": "local", "pending": 2, "last_synced_at": datetime(2026, 1, 2, tzinfo=UTC)}],
             "recent_failures": [{"ref_id": uuid.UUID(int=1)}],
         }
+        return cast(StatusSnapshot, partial)
 
     async def health(self) -> tuple[bool, str]:
         return self.healthy
@@ -57,14 +61,7 @@ async def serve() -> AsyncIterator[Serve]:
     runners = []
 
     async def start(daemon: FakeDaemon, *, token: str | None, reads: bool = False, bind: str = "127.0.0.1:0") -> str:
-        app = build_http_app(
-            status=daemon.status,
-            health=daemon.health,
-            retry=daemon.retry,
-            token=token,
-            require_token_for_reads=reads,
-        )
-        runner = await start_http_server(bind, app)
+        runner = await start_app(daemon, token=token, reads_need_token=reads, bind=bind)
         runners.append(runner)
         host = parse_bind(bind)[0]
         host = f"[{host}]" if host and ":" in host else host
@@ -255,7 +252,7 @@ async def test_root_is_left_free_and_unknown_paths_are_json_404(serve: Serve, cl
 
 async def test_a_failing_status_callback_is_a_json_500(serve: Serve, client: aiohttp.ClientSession) -> None:
     class Broken(FakeDaemon):
-        async def status(self) -> dict[str, Any]:
+        async def status(self) -> StatusSnapshot:
             raise RuntimeError("password=hunter2 leaked?")
 
     base = await serve(Broken(), token=None)

@@ -20,7 +20,7 @@ from cloudwatcher.daemon.ledger import recorder
 from cloudwatcher.daemon.ledger.store import FileVersion, Recorded, SyncedRow
 from cloudwatcher.daemon.ops import metrics
 from cloudwatcher.daemon.watch.scanner import Candidate
-from tests.daemon.upload.test_uploader_batches import Harness, drop
+from tests.support.uploader_harness import Harness, drop
 
 
 @pytest.fixture

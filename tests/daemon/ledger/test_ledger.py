@@ -23,6 +23,8 @@ from cloudwatcher.daemon.ledger.store import (
     retry_failed,
 )
 from cloudwatcher.daemon.ops.status import STALE_AFTER_SECONDS
+from tests.support.instances import an_instance
+from tests.support.rows import one_row
 
 
 @pytest.fixture
@@ -75,8 +77,8 @@ async def test_failures_are_requeued_when_due_and_gave_up_rows_only_by_retry(led
     assert await ledger.requeue_due() == {"a"}
     assert [r.id for r in await ledger.claim("a", 10, 30, None)] == [due.id]
     assert await retry_failed(ledger.pool, None) == 1
-    row = await ledger.pool.fetchrow(
-        "SELECT sync_status, attempts, last_error FROM cloud_file_refs WHERE id = $1", gave_up.id
+    row = await one_row(
+        ledger.pool, "SELECT sync_status, attempts, last_error FROM cloud_file_refs WHERE id = $1", gave_up.id
     )
     assert (row["sync_status"], row["attempts"]) == ("pending", 0)
 
@@ -86,7 +88,7 @@ async def test_synced_rows_keep_what_the_provider_reported(ledger: Ledger) -> No
     (row,) = await ledger.claim("a", 10, 30, None)
     synced = SyncedRow(row.id, row.claim_token, "/m/dev/requests/f", "id-1", 1, "sha256:ab", "hash")
     assert await ledger.mark_synced([synced], None) == 0
-    stored = await ledger.pool.fetchrow("SELECT * FROM cloud_file_refs WHERE id = $1", row.id)
+    stored = await one_row(ledger.pool, "SELECT * FROM cloud_file_refs WHERE id = $1", row.id)
     assert stored["sync_status"] == "synced" and stored["uploaded_at"] is not None
     assert (stored["remote_id"], stored["remote_size"], stored["remote_hash"]) == ("id-1", 1, "sha256:ab")
     assert stored["attempts"] == 1 and stored["lease_expires_at"] is None
@@ -109,16 +111,6 @@ async def test_a_big_batch_of_results_is_written_in_full(ledger: Ledger, split: 
 
 
 # ---------------------------------------------------------------- claim fencing
-
-
-async def an_instance(pool: asyncpg.Pool, *, heartbeat_age_seconds: float = 0.0) -> UUID:
-    """Register an instance; every one here has the same host name and pid (a cloned container)."""
-    instance_id: UUID = await pool.fetchval(
-        "INSERT INTO instances (host, pid, version, watch_root, last_heartbeat)"
-        " VALUES ('clone', 4242, 'test', '/inbox', now() - make_interval(secs => $1)) RETURNING id",
-        heartbeat_age_seconds,
-    )
-    return instance_id
 
 
 async def stall(pool: asyncpg.Pool, instance_id: UUID | None) -> None:
@@ -265,7 +257,7 @@ async def test_rows_born_claimed_carry_the_token_their_write_back_needs(ledger: 
     instance = await an_instance(ledger.pool)
     recorded = await ledger.record_and_claim([("a", "local", version("f"))], {"a": 1}, instance_id=instance)
     (born,) = recorded.claimed["a"]
-    stored = await ledger.pool.fetchrow("SELECT claimed_by, claim_token FROM cloud_file_refs WHERE id = $1", born.id)
+    stored = await one_row(ledger.pool, "SELECT claimed_by, claim_token FROM cloud_file_refs WHERE id = $1", born.id)
     assert (stored["claimed_by"], stored["claim_token"]) == (instance, born.claim_token)
     assert born.lease_surely_held()
 

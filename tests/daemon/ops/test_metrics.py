@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from cloudwatcher import __version__
 from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.ops.status import StatusSnapshot
 
 
 def samples() -> list[Sample]:
@@ -156,7 +158,7 @@ def test_publish_status_takes_the_status_snapshot_shape() -> None:
             }
         ]
     }
-    metrics.publish_status(snapshot)
+    metrics.publish_status(cast(StatusSnapshot, snapshot))
     assert value("cloudwatcher_backlog", target=target, status="pending") == 5
     assert value("cloudwatcher_backlog", target=target, status="gave_up") == 1
     assert value("cloudwatcher_backlog", target=target, status="failed") == 2  # the gave_up row counts once
@@ -173,9 +175,9 @@ def test_build_info_carries_the_installed_version() -> None:
 
 def test_stale_instances_count_the_snapshots_instances_marked_stale() -> None:
     instances = [{"id": str(n), "host": "h", "pid": n, "stale": stale} for n, stale in enumerate((True, False, True))]
-    metrics.publish_status({"targets": [], "instances": instances})
+    metrics.publish_status(cast(StatusSnapshot, {"targets": [], "instances": instances}))
     assert value("cloudwatcher_stale_instances") == 2
-    metrics.publish_status({"targets": [], "instances": [{"id": "0", "stale": False}]})
+    metrics.publish_status(cast(StatusSnapshot, {"targets": [], "instances": [{"id": "0", "stale": False}]}))
     assert value("cloudwatcher_stale_instances") == 0
 
 

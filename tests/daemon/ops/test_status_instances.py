@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 
 from cloudwatcher.cli.status_text import render_status
-from cloudwatcher.config import Settings
+from cloudwatcher.config import LocalTarget, Settings
 from cloudwatcher.daemon.ops.status import STOPPED_INSTANCES_LISTED, collect_status
 
 
@@ -16,7 +16,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         state_dir=tmp_path / "state",
         watch_root=tmp_path / "inbox",
-        targets=[{"name": "local", "provider": "local", "root": str(tmp_path / "mirror")}],
+        targets=[LocalTarget(name="local", provider="local", root=tmp_path / "mirror")],
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import asyncpg
 
-from cloudwatcher.config import Settings
+from cloudwatcher.config import LocalTarget, Settings
 from cloudwatcher.daemon.ops.status import collect_status
 
 
@@ -14,7 +14,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         state_dir=tmp_path / "state",
         watch_root=tmp_path / "inbox",
-        targets=[{"name": "local", "provider": "local", "root": str(tmp_path / "mirror")}],
+        targets=[LocalTarget(name="local", provider="local", root=tmp_path / "mirror")],
     )
 
 

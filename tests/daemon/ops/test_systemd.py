@@ -9,9 +9,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from cloudwatcher.daemon.ops.status import TargetStatus
 from cloudwatcher.daemon.ops.systemd import SystemdNotifier, backlog_status, watchdog_interval, watchdog_loop
 
 
@@ -236,5 +238,8 @@ def test_backlog_status_is_one_readable_line() -> None:
         {"name": "local", "pending": 3, "uploading": 1, "failed": 2, "gave_up": 1},
         {"name": "sp", "pending": 0, "uploading": 0, "failed": 0, "gave_up": 0},
     ]
-    assert backlog_status(targets) == "local: 3 pending, 1 uploading, 2 failed (1 gave up) | sp: in sync"
+    assert (
+        backlog_status(cast(list[TargetStatus], targets))
+        == "local: 3 pending, 1 uploading, 2 failed (1 gave up) | sp: in sync"
+    )
     assert backlog_status([]) == "no targets"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from typing import cast
 
 import asyncpg
 import pytest
 
 from cloudwatcher.daemon.ledger.store import FileVersion, Ledger
 from cloudwatcher.daemon.upload.remote_names import RemoteNames, with_number
+from cloudwatcher.providers.base import Provider
 
 
 class CaseInsensitiveProvider:
@@ -46,8 +47,9 @@ async def record(pool: asyncpg.Pool, *names: str) -> None:
         await Ledger(pool).record([("cloud", "sharepoint", version)])
 
 
-def names(pool: asyncpg.Pool, provider: Any = None) -> RemoteNames:
-    return RemoteNames(pool, "cloud", provider or CaseInsensitiveProvider(), "sharepoint")
+def names(pool: asyncpg.Pool, provider: CaseInsensitiveProvider | None = None) -> RemoteNames:
+    # RemoteNames reads only the naming attributes, which is all these stand-ins have of a Provider.
+    return RemoteNames(pool, "cloud", cast(Provider, provider or CaseInsensitiveProvider()), "sharepoint")
 
 
 @pytest.mark.parametrize(

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 
 from cloudwatcher.config import LocalTarget
-from cloudwatcher.config.settings import RetrySettings
-from cloudwatcher.daemon.health import DatabaseHealth
 from cloudwatcher.daemon.upload.pauses import pause_target
-from cloudwatcher.daemon.upload.worker import TargetUploader
 from cloudwatcher.providers.base import SaveState, UploadJob, UploadResult
 from cloudwatcher.providers.local.provider import LocalProvider
-from tests.daemon.upload.test_uploader_batches import Harness, drop
+from tests.support.uploader_harness import Harness, drop
 
 
 class GatedProvider(LocalProvider):
@@ -43,23 +41,12 @@ async def statuses(pool: asyncpg.Pool) -> dict[str, str]:
 async def test_rows_queued_behind_a_running_upload_are_given_back_when_the_target_is_paused(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    harness = Harness(pool, tmp_path)
-    provider = GatedProvider(harness.mirror)
-    uploader = TargetUploader(
-        name="mirror",
-        provider=provider,
-        provider_tag="local",
-        ledger=harness.ledger,
-        health=DatabaseHealth(),
-        retry=RetrySettings(),
-        watch_root=harness.watch_root,
-        concurrency=1,
-        instance_id=None,
-    )
+    provider = GatedProvider(tmp_path / "mirror")
+    harness = Harness(pool, tmp_path, provider=provider, concurrency=1)
     paths = [f"truck-1/requests/{name}.bin" for name in ("a", "b", "c")]
     await harness.record([drop(harness.watch_root, path, path.encode()) for path in paths])
     stopping = asyncio.Event()
-    task = asyncio.create_task(uploader.run(stopping))
+    task = asyncio.create_task(harness.uploader.run(stopping))
     try:
         deadline = time.monotonic() + 30
         while not provider.started:
@@ -67,7 +54,8 @@ async def test_rows_queued_behind_a_running_upload_are_given_back_when_the_targe
             await asyncio.sleep(0.05)
         first = provider.started[0]
         async with pool.acquire() as connection:
-            assert await pause_target(connection, "mirror", "test@here")
+            # A pool's connection proxies every method of the Connection that pause_target takes.
+            assert await pause_target(cast(asyncpg.Connection, connection), "mirror", "test@here")
         queued = [path for path in paths if path != first]
         deadline = time.monotonic() + 60  # the uploader looks at the pause with its lease renewal
         while not all(status == "pending" for path, status in (await statuses(pool)).items() if path in queued):

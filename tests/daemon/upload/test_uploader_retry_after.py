@@ -38,6 +38,7 @@ from tests.support.emulators.drive import DriveEmulator
 from tests.support.emulators.fixtures import s3_settings
 from tests.support.emulators.graph import GraphEmulator
 from tests.support.emulators.s3 import dummy_session, fresh_bucket
+from tests.support.rows import one_row
 
 RETRY_AFTER = 1  # seconds; at most the uploader's quick-retry ceiling, so it is retried in-attempt
 
@@ -156,7 +157,7 @@ async def test_a_retry_after_too_long_for_a_quick_retry_schedules_the_row_no_soo
         assert await upload_one(pool, tmp_path, provider, "sharepoint") == "failed"
         throttled = [entry for entry in graph.requests() if entry.status == 429]
         assert len(throttled) == 1  # not repeated within the attempt
-    row = await pool.fetchrow("SELECT next_attempt_at, attempts FROM cloud_file_refs")
+    row = await one_row(pool, "SELECT next_attempt_at, attempts FROM cloud_file_refs")
     assert row["attempts"] == 1
     # The default backoff after one failure is 2.5-5 s; the server asked for two minutes.
     assert row["next_attempt_at"] >= before + timedelta(seconds=120)

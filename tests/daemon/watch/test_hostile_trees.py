@@ -31,15 +31,6 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "inbox"
 
 
-@pytest.fixture(autouse=True)
-def fresh_tally(monkeypatch: pytest.MonkeyPatch) -> SkipTally:
-    """Each test counts its own skips (the daemon's tally lives as long as the process)."""
-    tally = SkipTally()
-    for module in ("watch.scanner", "watch.settle", "ledger.recorder"):
-        monkeypatch.setattr(f"cloudwatcher.daemon.{module}.SKIPS", tally)
-    return tally
-
-
 def scan(root: Path) -> dict[str, Candidate]:
     return {c.local_path: c for c in TreeScanner(root, WarnOnce()).scan()}
 

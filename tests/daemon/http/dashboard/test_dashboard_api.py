@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from tests.daemon.http.dashboard.conftest import TOKEN, Serve, add_ref
+from tests.support.dashboard import TOKEN, Dashboard, Serve, add_ref
 
 SCRIPT_NAME = 'truck-1/requests/<script>alert("x")</script>.txt'
 
@@ -286,18 +286,24 @@ async def test_request_page_shows_envelope_metadata_response_audit_rows_and_orde
     await dashboard.get(f"/api/dashboard/requests/{uuid.uuid4()}", expect=404)
 
 
+async def assert_envelope_withheld(dashboard: Dashboard, db: asyncpg.Connection, local_path: str) -> None:
+    """A failed request recorded at ``local_path``: the dashboard shows no text of its envelope."""
+    request_id = await db.fetchval(
+        "INSERT INTO requests (device_id, request_type, status, local_path) "
+        "VALUES ('truck-1', 'invalid', 'failed', $1) RETURNING id",
+        local_path,
+    )
+    await add_ref(db, local_path, file_type="request", request_id=request_id)
+    body = await dashboard.get(f"/api/dashboard/requests/{request_id}")
+    assert "text" not in body["envelope"] and "no longer" in body["envelope"]["error"]
+    assert "hunter2" not in json.dumps(body)
+
+
 async def test_envelope_is_never_read_from_outside_the_daemons_folders(serve: Serve, db: asyncpg.Connection) -> None:
     dashboard = await serve()
     secret = dashboard.settings.watch_path.parent / "secret.json"
     secret.write_text('{"password": "hunter2"}')
-    request_id = await db.fetchval(
-        "INSERT INTO requests (device_id, request_type, status, local_path) "
-        "VALUES ('truck-1', 'invalid', 'failed', '../secret.json') RETURNING id"
-    )
-    await add_ref(db, "../secret.json", file_type="request", request_id=request_id)
-    body = await dashboard.get(f"/api/dashboard/requests/{request_id}")
-    assert "text" not in body["envelope"] and "no longer" in body["envelope"]["error"]
-    assert "hunter2" not in json.dumps(body)
+    await assert_envelope_withheld(dashboard, db, "../secret.json")
 
 
 async def test_json_refuses_a_foreign_host_name_without_the_token(serve: Serve, db: asyncpg.Connection) -> None:
@@ -351,11 +357,4 @@ async def test_envelope_behind_a_folder_swapped_for_a_link_is_not_shown(serve: S
     (outside / "o1.json").write_text('{"password": "hunter2"}')
     (dashboard.settings.watch_path / "truck-1/requests").mkdir(parents=True)
     (dashboard.settings.watch_path / "truck-1/requests/orders").symlink_to(outside)
-    request_id = await db.fetchval(
-        "INSERT INTO requests (device_id, request_type, status, local_path) "
-        "VALUES ('truck-1', 'invalid', 'failed', 'truck-1/requests/orders/o1.json') RETURNING id"
-    )
-    await add_ref(db, "truck-1/requests/orders/o1.json", file_type="request", request_id=request_id)
-    body = await dashboard.get(f"/api/dashboard/requests/{request_id}")
-    assert "text" not in body["envelope"] and "no longer" in body["envelope"]["error"]
-    assert "hunter2" not in json.dumps(body)
+    await assert_envelope_withheld(dashboard, db, "truck-1/requests/orders/o1.json")

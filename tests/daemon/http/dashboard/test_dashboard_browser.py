@@ -25,23 +25,16 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.conftest import TEMPLATE, PgTestServer
 from tests.support.browser import LIVE, click, css, needs_browser, wait
 from tests.support.daemon_process import DaemonProcess
+from tests.support.domain import EXAMPLE_CATALOG
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, needs_browser]
 
 TOKEN = "browser-token-9d2e"
-CATALOG = Path(__file__).resolve().parents[4] / "examples" / "catalog.json"
 SCRIPT_NAME = 'truck-1/requests/<script>alert("x")</script>.txt'
 IMG_NAME = "truck-1/requests/<img src=x onerror=window.pwned=1>.txt"
 NAV = ["Overview", "Devices", "Files", "Failures", "Requests"]
 FILES = 8  # 3 envelopes, 2 attachments, 3 responses
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def envelope(kind: str, user: str, payload: dict[str, object]) -> bytes:
@@ -123,7 +116,7 @@ def world(pg_server: PgTestServer, tmp_path_factory: pytest.TempPathFactory) -> 
         retry={"initial_delay_seconds": 0.5, "max_delay_seconds": 2, "max_attempts": 1, "interval_seconds": 0.5},
     )
     try:
-        d.command("load", str(CATALOG))
+        d.command("load", str(EXAMPLE_CATALOG))
         d.start()
         asyncio.run(_seed(d))
         yield World(d, f"http://127.0.0.1:{port}", block)

@@ -16,10 +16,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from cloudwatcher.config import Settings
-from cloudwatcher.daemon.http.app import bound_port, build_http_app, start_http_server
-from cloudwatcher.daemon.http.dashboard import add_dashboard_routes
-from tests.daemon.http.dashboard.conftest import TOKEN, FakeMonitoring, add_ref
+from cloudwatcher.daemon.http.app import bound_port
 from tests.support.browser import css, needs_browser, wait
+from tests.support.dashboard import TOKEN, FakeMonitoring, add_ref, start_dashboard
 
 pytestmark = [pytest.mark.slow, needs_browser]
 
@@ -41,16 +40,9 @@ class ThreadedDashboard:
 
     async def _start(self) -> str:
         self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=2)
-        monitoring = FakeMonitoring(self.settings, self.pool)
-        app = build_http_app(
-            status=monitoring.status,
-            health=monitoring.health,
-            retry=monitoring.retry,
-            token=TOKEN,
-            require_token_for_reads=True,
+        self.runner = await start_dashboard(
+            FakeMonitoring(self.settings, self.pool), token=TOKEN, reads_need_token=True
         )
-        add_dashboard_routes(app, monitoring)  # type: ignore[arg-type]
-        self.runner = await start_http_server("127.0.0.1:0", app)
         return f"http://127.0.0.1:{bound_port(self.runner)}"
 
     async def _stop(self) -> None:

@@ -8,7 +8,6 @@ running intervals.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -16,6 +15,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.support.browser import needs_browser, wait
 from tests.support.daemon_process import DaemonProcess
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, needs_browser]
 
@@ -42,12 +42,6 @@ window.__setHidden = (value) => {
   return { fetches: window.__fetches, intervals: window.__intervals.size };
 };
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fetches(browser: WebDriver) -> int:
