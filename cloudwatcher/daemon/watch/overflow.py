@@ -29,7 +29,7 @@ from asyncinotify import Event, Inotify, Mask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DRAIN_SECONDS", "OverflowWatch", "overflow_rescans"]
+__all__ = ["DRAIN_SECONDS", "OverflowWatch", "folders_below", "overflow_rescans", "watch_new_trees", "watch_tree"]
 
 #: How often the queue is read: the bound on how late an overflow is noticed.
 DRAIN_SECONDS = 0.5
@@ -72,6 +72,26 @@ def folders_below(root: bytes) -> Iterator[bytes]:
             continue
 
 
+def watch_tree(inotify: Inotify, top: bytes, mask: Mask) -> int:
+    """Add a watch with ``mask`` on ``top`` and every real folder below it (blocking); how many."""
+    count = 0
+    for folder in folders_below(top):
+        try:
+            inotify.add_watch(folder, mask)
+            count += 1
+        except OSError as exc:
+            # Gone, not a folder any more, or out of watches (the watcher warns about those).
+            log.debug("no inotify watch on %r: %s", folder, exc)
+    return count
+
+
+def watch_new_trees(inotify: Inotify, folders: list[bytes], mask: Mask) -> None:
+    """Watch each of ``folders`` that is still a real folder, and what is below it (blocking)."""
+    for folder in folders:
+        if is_real_folder(folder):
+            watch_tree(inotify, folder, mask)
+
+
 class OverflowWatch:
     """The inotify instance that exists only to see ``IN_Q_OVERFLOW``."""
 
@@ -87,15 +107,7 @@ class OverflowWatch:
 
     def watch_tree(self, top: bytes) -> int:
         """Watch ``top`` and the folders below it (blocking: run it in a thread); how many."""
-        count = 0
-        for folder in folders_below(top):
-            try:
-                self._inotify.add_watch(folder, _WATCH_MASK)
-                count += 1
-            except OSError as exc:
-                # Gone, not a folder any more, or out of watches (the watcher warns about those).
-                log.debug("no overflow watch on %r: %s", folder, exc)
-        return count
+        return watch_tree(self._inotify, top, _WATCH_MASK)
 
     def drain(self) -> tuple[bool, list[bytes]]:
         """Read everything queued: whether it overflowed, and the new folders to watch."""
@@ -144,9 +156,7 @@ class OverflowWatch:
 
     def _watch_trees(self, folders: list[bytes]) -> None:
         """Watch each of ``folders`` that is still a real folder, and what is below it."""
-        for folder in folders:
-            if _is_real_folder(folder):
-                self.watch_tree(folder)
+        watch_new_trees(self._inotify, folders, _WATCH_MASK)
 
     async def _rescan_loop(self) -> None:
         while True:
@@ -160,7 +170,7 @@ class OverflowWatch:
                 log.exception("rescan after an inotify overflow failed; the periodic scan will catch up")
 
 
-def _is_real_folder(path: bytes) -> bool:
+def is_real_folder(path: bytes) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:

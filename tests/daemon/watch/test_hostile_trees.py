@@ -35,7 +35,7 @@ def root(tmp_path: Path) -> Path:
 def fresh_tally(monkeypatch: pytest.MonkeyPatch) -> SkipTally:
     """Each test counts its own skips (the daemon's tally lives as long as the process)."""
     tally = SkipTally()
-    for module in ("scanner", "settle", "recorder"):
+    for module in ("watch.scanner", "watch.settle", "ledger.recorder"):
         monkeypatch.setattr(f"cloudwatcher.daemon.{module}.SKIPS", tally)
     return tally
 
