@@ -7,8 +7,9 @@ default) before it was recorded, which made the one-by-one burst of issue #20 wa
 past its last file and put the settle time under every file's latency.
 
 watchfiles reports a file renamed in as "added", like a file just created, so this module keeps
-an inotify instance of its own (asyncinotify, as :mod:`cloudwatcher.daemon.watch.overflow`) that
-hears ``IN_MOVED_TO`` only, plus folder creation to watch new folders. A rename is a hint,
+an inotify instance of its own (made with asyncinotify, read in bulk as in
+:mod:`cloudwatcher.daemon.watch.inotify_queue`) that hears ``IN_MOVED_TO``, plus folder creation
+to watch new folders. A rename is a hint,
 never proof: a writer may rename a file it still holds open and go on writing. So a file renamed
 in is taken at once only when the kernel says nobody holds it open for writing, by any name:
 ``F_SETLEASE`` with ``F_RDLCK`` on a read-only descriptor fails with ``EAGAIN`` while any
@@ -38,9 +39,9 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from asyncinotify import Event, Inotify, Mask
+from asyncinotify import Mask
 
-from cloudwatcher.daemon.watch.overflow import watch_new_trees, watch_tree
+from cloudwatcher.daemon.watch.inotify_queue import Folders, new_inotify, read_queued, watch_new_trees, watch_tree
 from cloudwatcher.daemon.watch.scanner import Candidate
 from cloudwatcher.gateway import ChangedFileError, RefusedPathError, tree_holding
 
@@ -100,35 +101,43 @@ class MovedInWatch:
 
     def __init__(self, watch_root: Path) -> None:
         self.watch_root = watch_root
-        self._inotify = Inotify(sync_timeout=0, cache_size=_MOST_AT_ONCE)
+        self._inotify = new_inotify()  # read here with read_queued, not through asyncinotify
+        self._folders: Folders = {}
 
     def close(self) -> None:
         self._inotify.close()
 
     async def batches(self) -> AsyncIterator[list[Path]]:
         """The paths of files renamed in, a batch at a time (all that arrived together)."""
-        await asyncio.to_thread(watch_tree, self._inotify, os.fsencode(self.watch_root), _MASK)
-        while True:
-            event: Event | None = await self._inotify.get()
-            moved_in: list[Path] = []
-            new_folders: list[bytes] = []
-            while event is not None:
-                path = event.path
-                if path is None or Mask.Q_OVERFLOW in event.mask:
-                    pass  # the overflow watch rescans; the settle rule covers what was dropped
-                elif Mask.ISDIR in event.mask:
-                    new_folders.append(os.fsencode(path))
-                elif Mask.MOVED_TO in event.mask:
-                    moved_in.append(path)
-                if len(moved_in) >= _MOST_AT_ONCE:
-                    break
-                with contextlib.suppress(BlockingIOError):
-                    event = None
-                    event = self._inotify.sync_get()
-            if new_folders:
-                await asyncio.to_thread(watch_new_trees, self._inotify, new_folders, _MASK)
-            if moved_in:
-                yield moved_in
+        await asyncio.to_thread(watch_tree, self._inotify, os.fsencode(self.watch_root), _MASK, self._folders)
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(self._inotify.fd, readable.set)
+        try:
+            while True:
+                await readable.wait()
+                readable.clear()
+                # An overflow is the overflow watch's to act on; the settle rule covers what was dropped.
+                _, events = read_queued(self._inotify.fd, Mask.MOVED_TO | Mask.ISDIR, _MOST_AT_ONCE)
+                if len(events) >= _MOST_AT_ONCE:
+                    readable.set()  # more may be queued: read again after this batch
+                moved_in: list[Path] = []
+                new_folders: list[bytes] = []
+                for wd, mask, name in events:
+                    folder = self._folders.get(wd)
+                    if folder is None or not name:
+                        continue
+                    if mask & Mask.ISDIR:
+                        if mask & (Mask.CREATE | Mask.MOVED_TO):
+                            new_folders.append(folder + b"/" + name)
+                    elif mask & Mask.MOVED_TO:
+                        moved_in.append(Path(os.fsdecode(folder + b"/" + name)))
+                if new_folders:
+                    await asyncio.to_thread(watch_new_trees, self._inotify, new_folders, _MASK, self._folders)
+                if moved_in:
+                    yield moved_in
+        finally:
+            loop.remove_reader(self._inotify.fd)
 
 
 @contextlib.asynccontextmanager
