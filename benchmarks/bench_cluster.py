@@ -21,18 +21,16 @@ from benchmarks.common import BenchDaemon, workspace
 from benchmarks.cpu import cpu_seconds, postgres_cpu_seconds
 
 
-async def wal_and_connections(url: str, since: str | None = None) -> tuple[str, float, int]:
-    """The server's WAL position, the WAL bytes written after ``since``, and its client connections."""
+async def wal_and_connections(url: str, since: int | None = None) -> tuple[int, float, int]:
+    """The server's WAL position (asyncpg reads a ``pg_lsn`` as an int), the WAL bytes written
+    after ``since``, and its client connections (this one left out)."""
     connection = await asyncpg.connect(url)
     try:
-        lsn = str(await connection.fetchval("SELECT pg_current_wal_lsn()"))
-        written = 0.0
-        if since is not None:
-            written = float(await connection.fetchval("SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", lsn, since))
+        lsn = int(await connection.fetchval("SELECT pg_current_wal_lsn()"))
         clients = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
         )
-        return lsn, written, int(clients) - 1  # not this connection
+        return lsn, float(lsn - since) if since is not None else 0.0, int(clients) - 1
     finally:
         await connection.close()
 
