@@ -1,7 +1,9 @@
 """Issue 8's figures: files/s with one, two and four daemons on one database and one shared root.
 
-Also reports where the CPU went (the daemons versus PostgreSQL), from /proc, so the answer to
-"does adding instances help on this machine, and what is the bottleneck" comes from the run.
+Also reports where the CPU went, per 1,000 files: each daemon's and the PostgreSQL server's
+(its postmaster and backends, from /proc through :mod:`benchmarks.cpu`; only this run's server,
+not every ``postgres`` process on a shared machine). The README's sizing paragraph ("how many
+daemons can one PostgreSQL feed") is derived from these figures.
 """
 
 from __future__ import annotations
@@ -11,35 +13,26 @@ import os
 import random
 import shutil
 import time
-from pathlib import Path
+
+import asyncpg
 
 from benchmarks.bench_foundation import build_tree
 from benchmarks.common import BenchDaemon, workspace
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / _TICKS
+from benchmarks.cpu import cpu_seconds, postgres_cpu_seconds
 
 
-def postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+async def wal_and_connections(url: str, since: int | None = None) -> tuple[int, float, int]:
+    """The server's WAL position (asyncpg reads a ``pg_lsn`` as an int), the WAL bytes written
+    after ``since``, and its client connections (this one left out)."""
+    connection = await asyncpg.connect(url)
+    try:
+        lsn = int(await connection.fetchval("SELECT pg_current_wal_lsn()"))
+        clients = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        )
+        return lsn, float(lsn - since) if since is not None else 0.0, int(clients) - 1
+    finally:
+        await connection.close()
 
 
 async def one_run(instances: int, files: int) -> str:
@@ -64,22 +57,31 @@ async def one_run(instances: int, files: int) -> str:
         try:
             first.inbox.mkdir(parents=True, exist_ok=True)
             daemon_pids = [d.process.pid for d in daemons if d.process is not None]
-            pg_before, daemons_before = cpu_seconds(postgres_pids()), cpu_seconds(daemon_pids)
+            data_dir = first.state / "postgres"  # the embedded server every daemon here shares
+            wal_before, _, _ = await wal_and_connections(first.url)
+            pg_before = postgres_cpu_seconds(data_dir)
+            daemons_before = [cpu_seconds(pid) for pid in daemon_pids]
             started = time.monotonic()
             for device in sorted(staging.iterdir()):
                 os.rename(device, first.inbox / device.name)
             finished = await first.wait_synced(files)
             wall = finished - started
-            pg_cpu = cpu_seconds(postgres_pids()) - pg_before
-            daemon_cpu = cpu_seconds(daemon_pids) - daemons_before
+            pg_cpu = postgres_cpu_seconds(data_dir) - pg_before
+            each = [cpu_seconds(pid) - before for pid, before in zip(daemon_pids, daemons_before, strict=True)]
+            _, wal_bytes, connections = await wal_and_connections(first.url, wal_before)
         finally:
             for d in reversed(daemons[1:]):
                 d.stop_daemon_only()
             first.stop()
+        daemon_cpu = sum(each)
+        per_1000 = 1000 / files
         share = pg_cpu / (pg_cpu + daemon_cpu) if pg_cpu + daemon_cpu else float("nan")
         return (
-            f"{instances} daemon(s): {wall:.2f} s, {files / wall:,.0f} files/s; CPU: daemons {daemon_cpu:.1f} s, "
-            f"PostgreSQL {pg_cpu:.1f} s (database share {share:.0%}) over {wall:.1f} s wall on {os.cpu_count()} cores"
+            f"{instances} daemon(s): {wall:.2f} s, {files / wall:,.0f} files/s; CPU per 1,000 files: "
+            f"daemons {daemon_cpu * per_1000:.2f} s (each: {', '.join(f'{c * per_1000:.2f}' for c in each)}), "
+            f"PostgreSQL {pg_cpu * per_1000:.2f} s (database share {share:.0%}) over {wall:.1f} s wall "
+            f"on {os.cpu_count()} cores; WAL {wal_bytes * per_1000 / 1e6:.2f} MB per 1,000 files; "
+            f"{connections} client connections open"
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -60,10 +60,10 @@ async def test_a_burst_that_overflows_the_inotify_queue_is_rescanned_long_before
     assert d.process is not None
     pid = d.process.pid
 
-    async def both_instances_made() -> bool:
-        return len(inotify_watches(pid)) >= 2  # watchfiles' and the overflow watch
+    async def all_instances_made() -> bool:
+        return len(inotify_watches(pid)) >= 3  # watchfiles', the overflow watch's and the moved-in watch's
 
-    await d.wait_for(both_instances_made, 60, "the daemon's inotify instances")
+    await d.wait_for(all_instances_made, 60, "the daemon's inotify instances")
     small_inotify_queue()
     await d.wait_started()
     folder.mkdir()  # made while the daemon runs: the overflow watch must follow it too

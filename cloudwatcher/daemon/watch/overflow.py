@@ -21,15 +21,23 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from asyncinotify import Event, Inotify, Mask
+from asyncinotify import Mask
+
+from cloudwatcher.daemon.watch.inotify_queue import (
+    Folders,
+    folders_below,
+    new_inotify,
+    read_queued,
+    watch_new_trees,
+    watch_tree,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DRAIN_SECONDS", "OverflowWatch", "overflow_rescans"]
+__all__ = ["DRAIN_SECONDS", "OverflowWatch", "folders_below", "overflow_rescans"]
 
 #: How often the queue is read: the bound on how late an overflow is noticed.
 DRAIN_SECONDS = 0.5
@@ -50,28 +58,6 @@ WATCHFILES_MASK = (
 _WATCH_MASK = WATCHFILES_MASK | Mask.ONLYDIR | Mask.DONT_FOLLOW
 
 
-def folders_below(root: bytes) -> Iterator[bytes]:
-    """``root`` and every real folder beneath it, as bytes paths (names need not be UTF-8).
-
-    A loop with an explicit stack, not recursion: a device may nest folders thousands deep.
-    Folders that vanish or cannot be read are passed over; links are not followed.
-    """
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        yield folder
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                    except OSError:
-                        continue
-        except OSError:
-            continue
-
-
 class OverflowWatch:
     """The inotify instance that exists only to see ``IN_Q_OVERFLOW``."""
 
@@ -79,7 +65,8 @@ class OverflowWatch:
         self.watch_root = watch_root
         self.rescan = rescan
         self.overflows = 0
-        self._inotify = Inotify(sync_timeout=0, cache_size=1024)
+        self._inotify = new_inotify()
+        self._folders: Folders = {}
         self._rescan_wanted = asyncio.Event()
 
     def close(self) -> None:
@@ -87,31 +74,20 @@ class OverflowWatch:
 
     def watch_tree(self, top: bytes) -> int:
         """Watch ``top`` and the folders below it (blocking: run it in a thread); how many."""
-        count = 0
-        for folder in folders_below(top):
-            try:
-                self._inotify.add_watch(folder, _WATCH_MASK)
-                count += 1
-            except OSError as exc:
-                # Gone, not a folder any more, or out of watches (the watcher warns about those).
-                log.debug("no overflow watch on %r: %s", folder, exc)
-        return count
+        return watch_tree(self._inotify, top, _WATCH_MASK, self._folders)
 
     def drain(self) -> tuple[bool, list[bytes]]:
-        """Read everything queued: whether it overflowed, and the new folders to watch."""
-        overflowed = False
-        new_folders: list[bytes] = []
-        while True:
-            try:
-                event: Event | None = self._inotify.sync_get()
-            except BlockingIOError:
-                event = None
-            if event is None:
-                return overflowed, new_folders
-            if Mask.Q_OVERFLOW in event.mask:
-                overflowed = True
-            elif Mask.ISDIR in event.mask and event.mask & (Mask.CREATE | Mask.MOVED_TO) and event.path is not None:
-                new_folders.append(os.fsencode(event.path))
+        """Read everything queued: whether it overflowed, and the new folders to watch.
+
+        In bulk (:func:`~cloudwatcher.daemon.watch.inotify_queue.read_queued`): this queue holds
+        every event of a burst, and only overflows and new folders are of interest."""
+        overflowed, events = read_queued(self._inotify.fd, Mask.ISDIR)
+        new_folders = [
+            self._folders[wd] + b"/" + name
+            for wd, mask, name in events
+            if mask & (Mask.CREATE | Mask.MOVED_TO) and name and wd in self._folders
+        ]
+        return overflowed, new_folders
 
     async def run(self) -> None:
         """Watch the tree, then drain every :data:`DRAIN_SECONDS` until cancelled."""
@@ -144,9 +120,7 @@ class OverflowWatch:
 
     def _watch_trees(self, folders: list[bytes]) -> None:
         """Watch each of ``folders`` that is still a real folder, and what is below it."""
-        for folder in folders:
-            if _is_real_folder(folder):
-                self.watch_tree(folder)
+        watch_new_trees(self._inotify, folders, _WATCH_MASK, self._folders)
 
     async def _rescan_loop(self) -> None:
         while True:
@@ -158,13 +132,6 @@ class OverflowWatch:
                 raise
             except Exception:
                 log.exception("rescan after an inotify overflow failed; the periodic scan will catch up")
-
-
-def _is_real_folder(path: bytes) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,10 @@ A file whose mtime is already older than ``settle_seconds`` when it is noticed h
 A far-future or pre-1970 mtime only changes how long a file is watched, never raises.
 Otherwise we watch it ourselves: our own observation of "unchanged for settle_seconds" also
 covers devices whose clocks disagree with ours.
+
+A file renamed into place that no writer holds open is finished without waiting
+(:mod:`cloudwatcher.daemon.watch.moved_in`); the settler is told (:meth:`Settler.handed`), so
+that the watchfiles event for the same file a moment later does not start a wait of its own.
 """
 
 from __future__ import annotations
@@ -31,12 +35,21 @@ class Settler:
         self.settle_seconds = settle_seconds
         self._watched: dict[str, _Watched] = {}
         self._due: list[tuple[float, str]] = []
+        # Files handed over without waiting: path -> (size, mtime_ns, monotonic time to forget
+        # it), oldest first. Kept for settle_seconds (at least a second): long enough for the
+        # watchfiles event of the same rename, short enough to stay small under a burst.
+        self._handed: dict[str, tuple[int, int, float]] = {}
 
     def __len__(self) -> int:
         return len(self._watched)
 
     def offer(self, candidate: Candidate) -> Candidate | None:
         """Return the candidate when it has settled now; otherwise keep watching it."""
+        handed = self._handed.get(candidate.local_path)
+        if handed is not None:
+            if handed[:2] == (candidate.size, candidate.mtime_ns) and handed[2] > time.monotonic():
+                return None  # this very version was handed over already
+            del self._handed[candidate.local_path]
         age = time.time() - candidate.mtime_ns / 1e9
         if age >= self.settle_seconds:
             self._watched.pop(candidate.local_path, None)
@@ -49,6 +62,23 @@ class Settler:
         wait = min(self.settle_seconds - age, self.settle_seconds)
         heapq.heappush(self._due, (now + max(wait, 0.0), candidate.local_path))
         return None
+
+    def handed(self, candidate: Candidate) -> None:
+        """``candidate`` was found finished and handed over without waiting: stop watching it,
+        and take offers of the same version during the next moments as already handed."""
+        self._watched.pop(candidate.local_path, None)
+        now = time.monotonic()
+        while self._handed:  # forget the expired ones, oldest first
+            oldest = next(iter(self._handed))
+            if self._handed[oldest][2] > now:
+                break
+            del self._handed[oldest]
+        self._handed.pop(candidate.local_path, None)  # re-inserted last: the order stays oldest first
+        self._handed[candidate.local_path] = (
+            candidate.size,
+            candidate.mtime_ns,
+            now + max(self.settle_seconds, 1.0),
+        )
 
     def next_due_in(self) -> float | None:
         """Seconds until the next watched file should be looked at again."""

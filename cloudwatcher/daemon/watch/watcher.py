@@ -17,10 +17,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import watchfiles
 
 from cloudwatcher.daemon.ops import metrics
+from cloudwatcher.daemon.watch.moved_in import MovedInWatch, moved_in_watch, no_writer_holds
 from cloudwatcher.daemon.watch.overflow import overflow_rescans
 from cloudwatcher.daemon.watch.scanner import Candidate, TreeScanner, WarnOnce, stat_candidate
 from cloudwatcher.daemon.watch.settle import Settler
@@ -28,6 +30,8 @@ from cloudwatcher.gateway import escaped
 from cloudwatcher.layout import is_device_id
 
 log = logging.getLogger(__name__)
+
+_Found = TypeVar("_Found")
 
 _WALK_CHUNK = 250  # files a walking thread hands to the event loop at a time
 
@@ -81,7 +85,7 @@ def check_inotify_limit(folders: int) -> None:
         limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
     except (OSError, ValueError):
         return
-    watches = folders * 2  # each folder is watched twice: by watchfiles and by the overflow watch
+    watches = folders * 3  # each folder is watched thrice: by watchfiles, the overflow and the moved-in watch
     if watches > limit * 0.8:
         wanted = max(watches * 2, 524288)
         log.warning(
@@ -164,7 +168,7 @@ class FolderWatcher:
                     last_report = time.monotonic()
                     log.info("reconcile scan: %d files so far (%.0f files/s)", count, count / (last_report - started))
 
-            await self._walk_in_thread(self.scanner.scan, found)
+            await self._walk_in_thread(self.scanner.scan, self.offer, found)
         log.info(
             "reconcile scan: %d files in %d folders in %.2f s",
             count,
@@ -176,7 +180,10 @@ class FolderWatcher:
         return count
 
     async def _walk_in_thread(
-        self, walk: Callable[[], Iterable[Candidate]], found: Callable[[int], None] = lambda count: None
+        self,
+        walk: Callable[[], Iterable[_Found]],
+        take: Callable[[_Found], None],
+        found: Callable[[int], None] = lambda count: None,
     ) -> None:
         """Run ``walk`` in a worker thread, offering what it finds in chunks as it goes.
 
@@ -187,13 +194,13 @@ class FolderWatcher:
         """
         loop = asyncio.get_running_loop()
 
-        def offer_all(chunk: list[Candidate]) -> None:
-            for candidate in chunk:
-                self.offer(candidate)
+        def offer_all(chunk: list[_Found]) -> None:
+            for item in chunk:
+                take(item)
             found(len(chunk))
 
         def run() -> None:
-            chunk: list[Candidate] = []
+            chunk: list[_Found] = []
             for candidate in walk():
                 chunk.append(candidate)
                 if len(chunk) >= _WALK_CHUNK:
@@ -213,10 +220,47 @@ class FolderWatcher:
             if self.poll:
                 await self._poll(stopping)
             else:
-                async with overflow_rescans(self.watch_root, self.full_scan):
-                    await self._follow_events(stopping)
+                async with overflow_rescans(self.watch_root, self.full_scan), moved_in_watch(self.watch_root) as moved:
+                    renames = None if moved is None else asyncio.create_task(self._follow_renames(moved))
+                    try:
+                        await self._follow_events(stopping)
+                    finally:
+                        if renames is not None:
+                            renames.cancel()
+                            await asyncio.gather(renames, return_exceptions=True)
         finally:
             self.running = False
+
+    async def _follow_renames(self, moved: MovedInWatch) -> None:
+        """Take files renamed into place at once when no writer holds them (see
+        :mod:`cloudwatcher.daemon.watch.moved_in`); the others go through the settle rule.
+
+        watchfiles reports the same files as added a moment later: the settler knows them as
+        handed over already, so they are not recorded twice."""
+        try:
+            async for paths in moved.batches():
+                await self._walk_in_thread(functools.partial(self._finished_among, paths), self._take_renamed)
+        except Exception:  # the daemon goes on without it: every file still settles by time
+            log.exception("the watch for files renamed into place stopped")
+
+    def _finished_among(self, paths: list[Path]) -> Iterator[tuple[Candidate, bool]]:
+        """Each renamed-in path that is a file we take, and whether it is finished now (a worker thread)."""
+        for path in paths:
+            try:
+                candidate = stat_candidate(self.watch_root, path, self.warn)
+                if candidate is not None:
+                    yield candidate, no_writer_holds(candidate)
+            except Exception as exc:
+                log.warning("cannot look at %s: %r (the reconcile scan will)", escaped(str(path)), exc)
+
+    def _take_renamed(self, found: tuple[Candidate, bool]) -> None:
+        candidate, finished = found
+        if finished:
+            metrics.record_watcher_event("renamed_in")
+            self.settler.handed(candidate)
+            self.sink(candidate)
+        else:
+            self.offer(candidate)
 
     async def _follow_events(self, stopping: asyncio.Event) -> None:
         """inotify through watchfiles; every event is a hint to look at a path (or a folder).
@@ -253,7 +297,7 @@ class FolderWatcher:
                 if change != watchfiles.Change.deleted:
                     paths.append(Path(raw_path))
             if paths:  # not only deletions
-                await self._walk_in_thread(functools.partial(self._look_at, paths))
+                await self._walk_in_thread(functools.partial(self._look_at, paths), self.offer)
 
     async def _poll(self, stopping: asyncio.Event) -> None:
         """Stat polling for NFS/CIFS/FUSE, where events from other hosts never arrive.
