@@ -13,9 +13,14 @@ repeats the first one's content. Request ids are scoped to their device: a
 ``request_id`` another device already used is refused with ``conflict``, recorded under a
 fresh row id, and never answered with the other device's response.
 
-The response file is written after commit. The response row stays ``processing`` until the
-file exists, then becomes ``ready`` and the ledger rows are marked processed; a crash in
-between leaves the file listed by ``unprocessed_files`` and the next call writes it.
+The response file is written after commit (:mod:`cloudwatcher.domain.answers`, which also
+answers a device's batch with one flush). The response row stays ``processing`` until the file
+is durable, then becomes ``ready`` and the ledger rows are marked processed; a crash in between
+leaves the file listed by ``unprocessed_files`` and the next call writes it.
+
+Round trips are what a request costs (a statement is ~0.3 ms, its work far less), so the
+lookups before a request is recorded are one query (``EARLIER_OR_TAKEN``), the acting user is
+set by the insert itself, and the answer is recorded with one statement (``RECORD_ANSWER``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from cloudwatcher import __version__ as daemon_version
+from cloudwatcher.domain.answers import Applied, deliver_answers
 from cloudwatcher.domain.authorization import Actor, load_actor, user_id_by_email
 from cloudwatcher.domain.context import HandlerContext
 from cloudwatcher.domain.envelope import Envelope, EnvelopeHints, InvalidEnvelope, parse_envelope
@@ -42,13 +48,8 @@ from cloudwatcher.domain.ledger_links import (
     mark_processed,
     read_version,
 )
-from cloudwatcher.domain.response_metadata import describe_answer, write_response_metadata
-from cloudwatcher.domain.responses import (
-    completed_document,
-    ensure_response_file,
-    failed_document,
-    to_json,
-)
+from cloudwatcher.domain.response_metadata import describe_answer
+from cloudwatcher.domain.responses import completed_document, failed_document, to_json
 from cloudwatcher.domain.routing import route_request
 
 log = logging.getLogger(__name__)
@@ -58,36 +59,62 @@ RETRIES = 5
 
 DEVICE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cloudwatcher.device:' || $1, 0))"
 
-# An earlier request of the same device that this file repeats: the same bytes, or the same
-# request_id (coalesce(device_request_id, id) is the id the device sent; see migration 0011).
-EARLIER_LIVE = """
-SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
-       s.local_path AS response_path, false AS archived
-FROM requests r LEFT JOIN responses s ON s.request_id = r.id
-WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
-ORDER BY (r.payload_hash = $2) DESC
-LIMIT 1
+# One row: an earlier request of the same device that this file repeats (the same bytes, or
+# the same request_id; coalesce(device_request_id, id) is the id the device sent, see migration
+# 0011), live or else archived (id is NULL: none), and whether the request id is already taken
+# (by another device: live or archived). The archive is read only when no live request matches.
+EARLIER_OR_TAKEN = """
+SELECT e.*,
+       EXISTS (SELECT 1 FROM requests WHERE id = $3) OR EXISTS (SELECT 1 FROM requests_archive WHERE id = $3)
+           AS id_taken
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    (SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
+            s.local_path AS response_path, false AS archived
+     FROM requests r LEFT JOIN responses s ON s.request_id = r.id
+     WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
+     ORDER BY (r.payload_hash = $2) DESC
+     LIMIT 1)
+    UNION ALL
+    (SELECT r.id, r.status, s.id, s.status, s.content::text, s.local_path, true
+     FROM requests_archive r LEFT JOIN responses_archive s ON s.request_id = r.id
+     WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
+     ORDER BY (r.payload_hash = $2) DESC
+     LIMIT 1)
+    LIMIT 1
+) AS e ON true
 """
 
-EARLIER_ARCHIVED = """
-SELECT r.id, r.status, s.id AS response_id, s.status AS response_status, s.content::text AS content,
-       s.local_path AS response_path, true AS archived
-FROM requests_archive r LEFT JOIN responses_archive s ON s.request_id = r.id
-WHERE r.device_id = $1 AND (r.payload_hash = $2 OR coalesce(r.device_request_id, r.id) = $3)
-ORDER BY (r.payload_hash = $2) DESC
-LIMIT 1
-"""
-
-# Whether a request id is already another device's (live or archived).
-ID_TAKEN = """
-SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1) OR EXISTS (SELECT 1 FROM requests_archive WHERE id = $1)
-"""
-
+# The acting user ($8) is set for the audit triggers by the insert itself: its row comes from
+# the set_config, and AFTER triggers fire once the statement's rows exist.
 INSERT_REQUEST = """
 INSERT INTO requests (id, device_id, request_type, status, payload_hash, created_by, local_path, device_request_id)
-VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7)
+SELECT $1, $2, $3, 'processing', $4, $5, $6, $7
+FROM (SELECT set_config('cloudwatcher.user_id', $8, true)) AS acting
 ON CONFLICT DO NOTHING
 RETURNING created_at
+"""
+
+# Everything that records an answer, in one round trip: the envelope's ledger link, the
+# device session's user, the request's final status, the response row and its metadata.
+RECORD_ANSWER = """
+WITH linked AS (
+    UPDATE cloud_file_refs SET request_id = $1
+    WHERE local_path = $2 AND content_sha256 = $3 AND request_id IS DISTINCT FROM $1
+), session AS (
+    UPDATE device_connections SET user_id = $5
+    WHERE $5::uuid IS NOT NULL AND device_id = $4 AND disconnected_at IS NULL AND user_id IS DISTINCT FROM $5
+), finished AS (
+    UPDATE requests SET status = $6, error_code = $7, processed_by = $8, processed_at = now(), updated_at = now()
+    WHERE id = $1
+), response AS (
+    INSERT INTO responses (request_id, status, content, local_path) VALUES ($1, 'processing', $9::jsonb, $10)
+    RETURNING id
+), metadata AS (
+    INSERT INTO response_metadata (response_id, key, value)
+    SELECT response.id, m.key, m.value FROM response, unnest($11::text[], $12::text[]) AS m(key, value)
+)
+SELECT id FROM response
 """
 
 INSERT_METADATA = """
@@ -100,19 +127,10 @@ UPDATE requests SET status = $2, error_code = $3, processed_by = $4, processed_a
 WHERE id = $1
 """
 
-INSERT_RESPONSE = """
-INSERT INTO responses (request_id, status, content, local_path) VALUES ($1, 'processing', $2::jsonb, $3)
-RETURNING id
-"""
-
-RESPONSE_READY = "UPDATE responses SET status = 'ready', updated_at = now() WHERE id = $1 AND status = 'processing'"
-
 ATTACH_SESSION_USER = """
 UPDATE device_connections SET user_id = $2
 WHERE device_id = $1 AND disconnected_at IS NULL AND user_id IS DISTINCT FROM $2
 """
-
-SET_ACTING_USER = "SELECT set_config('cloudwatcher.user_id', $1, true)"
 
 
 @dataclass(frozen=True)
@@ -167,6 +185,17 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
     Returns the response document written, or None when there is none (a pending request for an
     external processor, or a file that is not there to be read any more).
     """
+    applied = await apply_request_file(pool, file, ctx)
+    if applied is None:
+        return None
+    await deliver_answers(pool, [applied], ctx)
+    return applied.document
+
+
+async def apply_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> Applied | None:
+    """Apply (once) the request envelope ``file`` and return its answer, still to be written by
+    :func:`~cloudwatcher.domain.answers.deliver_answers` (None: no answer to write; the file is
+    then already marked processed, unless it is no request envelope at all)."""
     if not is_request_envelope(file):
         log.warning(
             "%s is not a request envelope (<device>/requests/...json); not processed",
@@ -186,17 +215,9 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
             await mark_processed(connection, file)
             return None
         answer = await _apply_once(connection, file, ctx, attempt)
-        if answer.document is None:
-            return None
-        await ensure_response_file(ctx.watch_root, sibling_path(file.local_path, "responses"), answer.document)
-        async with connection.transaction():
-            # Losing this mark in a crash only means the (idempotent) call is repeated after the
-            # restart, so it need not wait for a WAL flush.
-            await connection.execute("SET LOCAL synchronous_commit = off")
-            if answer.response_id is not None:
-                await connection.execute(RESPONSE_READY, answer.response_id)
-            await mark_processed(connection, file)
-    return answer.document
+    if answer.document is None:
+        return None
+    return Applied(file, answer.document, answer.response_id)
 
 
 async def _apply_once(
@@ -209,11 +230,14 @@ async def _apply_once(
         try:
             async with connection.transaction():
                 await connection.execute(DEVICE_LOCK, file.device_id)
-                earlier = await _earlier_request(connection, file, request_id)
-                if earlier is not None:
+                earlier = cast(  # always one row
+                    asyncpg.Record,
+                    await connection.fetchrow(EARLIER_OR_TAKEN, file.device_id, file.content_sha256, request_id),
+                )
+                if earlier["id"] is not None:
                     return await _answer_duplicate(connection, file, earlier)
                 identity = _Identity(new_id, request_id)
-                if request_id is not None and await connection.fetchval(ID_TAKEN, request_id):
+                if earlier["id_taken"]:
                     identity = _Identity(uuid4(), request_id)  # refused with `conflict` below
                 answer = await _apply_new(connection, file, ctx, attempt, identity)
                 if answer is not None:
@@ -234,17 +258,6 @@ async def _apply_once(
 def is_request_envelope(file: DroppedFile) -> bool:
     steps = file.local_path.split("/")
     return len(steps) >= 3 and steps[0] == file.device_id and steps[1] == "requests" and steps[-1].endswith(".json")
-
-
-async def _earlier_request(
-    connection: asyncpg.Connection, file: DroppedFile, request_id: UUID | None
-) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await connection.fetchrow(
-        EARLIER_LIVE, file.device_id, file.content_sha256, request_id
-    )
-    if row is None:
-        row = await connection.fetchrow(EARLIER_ARCHIVED, file.device_id, file.content_sha256, request_id)
-    return row
 
 
 async def _answer_duplicate(connection: asyncpg.Connection, file: DroppedFile, earlier: asyncpg.Record) -> Answer:
@@ -295,7 +308,6 @@ async def _apply_new(
         created_by = await user_id_by_email(connection, attempt.hints.user_email)
 
     request_type = envelope.request_type if envelope is not None else INVALID_TYPE
-    await connection.execute(SET_ACTING_USER, str(created_by) if created_by else "")
     inserted = await connection.fetchval(
         INSERT_REQUEST,
         request_id,
@@ -305,6 +317,7 @@ async def _apply_new(
         created_by,
         file.local_path,
         identity.sent_id,
+        str(created_by) if created_by else "",
     )
     if inserted is None:
         return None
@@ -325,11 +338,11 @@ async def _apply_new(
 
     if envelope is not None:
         await link_attachments(connection, file, envelope.attachments, request_id)
-    await link_request(connection, file, request_id)
-    if created_by is not None:
-        await connection.execute(ATTACH_SESSION_USER, file.device_id, created_by)
 
     if problem is None and pending:
+        await link_request(connection, file, request_id)
+        if created_by is not None:
+            await connection.execute(ATTACH_SESSION_USER, file.device_id, created_by)
         await connection.execute(FINISH_REQUEST, request_id, "pending", None, ctx.instance_id)
         await mark_processed(connection, file)
         return Answer(None, None)
@@ -338,15 +351,24 @@ async def _apply_new(
     response_type = request_type if envelope is not None else (attempt.hints.request_type or INVALID_TYPE)
     if problem is not None:
         document = failed_document(identity.answered_id, response_type, problem, now)
-        await connection.execute(FINISH_REQUEST, request_id, "failed", problem.code, ctx.instance_id)
     else:
         document = completed_document(identity.answered_id, response_type, result or {}, now)
-        await connection.execute(FINISH_REQUEST, request_id, "completed", None, ctx.instance_id)
-    response_id: UUID = await connection.fetchval(
-        INSERT_RESPONSE, request_id, to_json(document), sibling_path(file.local_path, "responses")
-    )
     own = {"source": "daemon", "daemon_version": daemon_version, **describe_answer(document)}
     if ctx.instance_id is not None:
         own["instance_id"] = str(ctx.instance_id)
-    await write_response_metadata(connection, response_id, own)
+    response_id: UUID = await connection.fetchval(
+        RECORD_ANSWER,
+        request_id,
+        file.local_path,
+        file.content_sha256,
+        file.device_id,
+        created_by,
+        "failed" if problem is not None else "completed",
+        problem.code if problem is not None else None,
+        ctx.instance_id,
+        to_json(document),
+        sibling_path(file.local_path, "responses"),
+        list(own),
+        list(own.values()),
+    )
     return Answer(document, response_id)
