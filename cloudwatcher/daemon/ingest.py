@@ -4,6 +4,12 @@ Each device has its own queue and worker, so a slow or failing device never hold
 and a device's requests are applied in the order their files were dropped (oldest mtime first
 within a batch). Everything here is restartable: the domain records what it processed, and
 :func:`cloudwatcher.domain.unprocessed_files` finds the rest after a restart or an outage.
+
+The request files at the head of a device's queue are taken as one batch (up to ``BATCH``):
+each is applied in turn, in its own transaction and in drop order, and the batch is answered
+together (:func:`cloudwatcher.domain.deliver_answers`: the response files made durable by one
+shared flush, then their rows marked in one transaction). An envelope that fails fails alone:
+it is logged and the rest of the batch is answered as usual.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar, cast
 
 import asyncpg
 
@@ -24,6 +30,9 @@ from cloudwatcher.daemon.ops import metrics
 from cloudwatcher.daemon.ops.stall import ProgressClock
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+BATCH = 64  # request files of one device answered together (a burst's queue drains in a few)
 
 
 class Ingestor:
@@ -80,48 +89,80 @@ class Ingestor:
         queue = self._queues[device_id]
         delay = 0.5
         while queue:
-            file = queue[0]
+            batch = _head_batch(queue)
             try:
-                if file.kind == "request":
-                    started = time.monotonic()
-                    response = await domain.process_request_file(self.pool, file, self.context)
-                    if response is not None:
-                        metrics.observe_ingest_latency(time.monotonic() - started)
-                        error = response.get("error") or {}
-                        metrics.record_request(
-                            str(response.get("type")), str(response.get("status")), error.get("code")
-                        )
+                if batch[0].kind == "request":
+                    await self._answer(batch)
                 else:
-                    await domain.process_response_file(self.pool, file, self.context)
-            except DATA_ERRORS as exc:
-                # This file's content does not fit the database: it fails alone (the device's
-                # next request goes ahead); the database itself is fine.
-                log.warning(
-                    "could not process %s: the database refused its data (%s)",
-                    file.local_path,
-                    exc,
-                    extra={"path": file.local_path},
-                )
+                    await self._guarded(batch[0], domain.process_response_file(self.pool, batch[0], self.context))
             except CONNECTION_ERRORS as exc:
                 self.health.failed(exc)
                 self.progress.mark(device_id)  # waiting for the database is not a stall
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-                continue  # same file again, so the device's order is kept
+                # The same files again, so the device's order is kept (those already applied are
+                # recognised as such and answered with their first response).
+                continue
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A bug or an unexpected database error: log it and move on; the catch-up after
-                # the next restart tries this file again.
-                log.exception("could not process %s", file.local_path, extra=file.log_fields)
+                # A bug or an unexpected error (writing the answers): log it and move on; the
+                # catch-up after the next restart tries these files again.
+                log.exception(
+                    "could not answer %d request(s) of %s", len(batch), device_id, extra={"device": device_id}
+                )
             self.health.succeeded()
             delay = 0.5
-            queue.popleft()
-            self._queued.discard((file.local_path, file.content_sha256))
+            for file in batch:
+                queue.popleft()
+                self._queued.discard((file.local_path, file.content_sha256))
             if queue:
                 self.progress.mark(device_id)
             else:
                 self.progress.done(device_id)
+
+    async def _answer(self, batch: list[domain.DroppedFile]) -> None:
+        """Apply ``batch``'s requests one by one, then answer them together."""
+        applied: list[domain.Applied] = []
+        started: list[float] = []
+        for file in batch:
+            began = time.monotonic()
+            result = await self._guarded(file, domain.apply_request_file(self.pool, file, self.context))
+            if result is not None:
+                applied.append(result)
+                started.append(began)
+        await domain.deliver_answers(self.pool, applied, self.context)
+        answered = time.monotonic()
+        for result, began in zip(applied, started, strict=True):
+            metrics.observe_ingest_latency(answered - began)
+            error = result.document.get("error") or {}
+            metrics.record_request(
+                str(result.document.get("type")), str(result.document.get("status")), error.get("code")
+            )
+
+    @staticmethod
+    async def _guarded(file: domain.DroppedFile, work: Awaitable[_T]) -> _T | None:
+        """``work`` for one file; its own failure is logged and skipped (None), a lost database is raised."""
+        try:
+            return await work
+        except DATA_ERRORS as exc:
+            # This file's content does not fit the database: it fails alone (the device's
+            # next request goes ahead); the database itself is fine.
+            log.warning(
+                "could not process %s: the database refused its data (%s)",
+                file.local_path,
+                exc,
+                extra={"path": file.local_path},
+            )
+        except CONNECTION_ERRORS:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug or an unexpected database error: log it and move on; the catch-up after
+            # the next restart tries this file again.
+            log.exception("could not process %s", file.local_path, extra=file.log_fields)
+        return None
 
     async def close(self) -> None:
         workers = [w for w in self._workers.values() if not w.done()]
@@ -130,3 +171,15 @@ class Ingestor:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+
+def _head_batch(queue: deque[domain.DroppedFile]) -> list[domain.DroppedFile]:
+    """The request files at the head of ``queue`` (up to ``BATCH``), or its first file alone."""
+    if queue[0].kind != "request":
+        return [queue[0]]
+    batch: list[domain.DroppedFile] = []
+    for file in queue:
+        if file.kind != "request" or len(batch) == BATCH:
+            break
+        batch.append(file)
+    return batch
