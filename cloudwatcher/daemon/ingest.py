@@ -164,6 +164,11 @@ class Ingestor:
             log.exception("could not process %s", file.local_path, extra=file.log_fields)
         return None
 
+    async def drained(self) -> None:
+        """Return once every queue submitted so far is empty (benchmarks and tests)."""
+        while workers := [w for w in self._workers.values() if not w.done()]:
+            await asyncio.gather(*workers)
+
     async def close(self) -> None:
         workers = [w for w in self._workers.values() if not w.done()]
         if workers:

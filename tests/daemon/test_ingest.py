@@ -98,7 +98,7 @@ async def test_hostile_envelopes_in_a_batch_do_not_hold_up_the_rest(pool: asyncp
 
     ingestor = Ingestor(pool, domain.IngestContext(root, None, 10_000), DatabaseHealth())
     ingestor.submit(files)
-    await asyncio.gather(*ingestor._workers.values())
+    await ingestor.drained()
     await ingestor.close()
 
     for file in files:
