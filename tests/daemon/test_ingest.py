@@ -61,16 +61,16 @@ def _drop(root: Path, local_path: str, data: bytes) -> domain.DroppedFile:
     return domain.DroppedFile(device, local_path, path, hashlib.sha256(data).hexdigest(), len(data), "request")
 
 
+RECORD = """
+INSERT INTO cloud_file_refs
+    (target, cloud_provider, device_id, local_path, file_type, content_sha256, file_size_bytes, file_mtime_ns)
+VALUES ('local', 'local', $1, $2, 'request', $3, $4, 0)
+"""
+
+
 async def _record(pool: asyncpg.Pool, files: list[domain.DroppedFile]) -> None:
-    await pool.execute(
-        "INSERT INTO cloud_file_refs (target, cloud_provider, device_id, local_path, file_type, content_sha256, "
-        "file_size_bytes, file_mtime_ns) SELECT 'local', 'local', d, p, 'request', h, s, 0 "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS f(d, p, h, s)",
-        [f.device_id for f in files],
-        [f.local_path for f in files],
-        [f.content_sha256 for f in files],
-        [f.size for f in files],
-    )
+    """In the ledger, as the daemon's recorder leaves them before it hands them over."""
+    await pool.executemany(RECORD, [(f.device_id, f.local_path, f.content_sha256, f.size) for f in files])
 
 
 async def test_hostile_envelopes_in_a_batch_do_not_hold_up_the_rest(pool: asyncpg.Pool, tmp_path: Path) -> None:
