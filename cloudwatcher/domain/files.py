@@ -8,6 +8,7 @@ from typing import Literal
 from uuid import UUID
 
 from cloudwatcher.domain.device_binding import DeviceBinding
+from cloudwatcher.domain.group_flush import GroupFlush
 
 FileKind = Literal["request", "attachment", "response"]
 
@@ -37,6 +38,7 @@ class IngestContext:
     instance_id: UUID | None  # instances.id of this daemon, stored in requests.processed_by
     max_request_bytes: int
     binding: DeviceBinding = field(default_factory=DeviceBinding)  # the device_binding setting
+    flush: GroupFlush = field(default_factory=GroupFlush)  # response files' shared syncfs (group_flush.py)
 
 
 def sibling_path(local_path: str, folder: Literal["requests", "responses"]) -> str:

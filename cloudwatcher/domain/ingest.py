@@ -13,9 +13,14 @@ repeats the first one's content. Request ids are scoped to their device: a
 ``request_id`` another device already used is refused with ``conflict``, recorded under a
 fresh row id, and never answered with the other device's response.
 
-The response file is written after commit. The response row stays ``processing`` until the
-file exists, then becomes ``ready`` and the ledger rows are marked processed; a crash in
-between leaves the file listed by ``unprocessed_files`` and the next call writes it.
+The response file is written after commit (:mod:`cloudwatcher.domain.answers`, which also
+answers a device's batch with one flush). The response row stays ``processing`` until the file
+is durable, then becomes ``ready`` and the ledger rows are marked processed; a crash in between
+leaves the file listed by ``unprocessed_files`` and the next call writes it.
+
+Round trips are what a request costs (a statement is ~0.3 ms, its work far less), so the
+lookups before a request is recorded are one query (``EARLIER_OR_TAKEN``), the acting user is
+set by the insert itself, and the answer is recorded with one statement (``RECORD_ANSWER``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from cloudwatcher import __version__ as daemon_version
+from cloudwatcher.domain.answers import Applied, deliver_answers
 from cloudwatcher.domain.authorization import Actor, load_actor, user_id_by_email
 from cloudwatcher.domain.context import HandlerContext
 from cloudwatcher.domain.envelope import Envelope, EnvelopeHints, InvalidEnvelope, parse_envelope
@@ -42,13 +48,8 @@ from cloudwatcher.domain.ledger_links import (
     mark_processed,
     read_version,
 )
-from cloudwatcher.domain.response_metadata import describe_answer, write_response_metadata
-from cloudwatcher.domain.responses import (
-    completed_document,
-    ensure_response_file,
-    failed_document,
-    to_json,
-)
+from cloudwatcher.domain.response_metadata import describe_answer
+from cloudwatcher.domain.responses import completed_document, failed_document, to_json
 from cloudwatcher.domain.routing import route_request
 from cloudwatcher.schema.sql import query
 
@@ -58,16 +59,18 @@ INVALID_TYPE = "invalid"
 RETRIES = 5
 
 DEVICE_LOCK = query("requests", "device_lock")
-EARLIER_REQUEST = query("requests", "earlier_request")
-ID_TAKEN = query("requests", "id_taken")
+
+EARLIER_OR_TAKEN = query("requests", "earlier_or_taken")
+
 INSERT_REQUEST = query("requests", "insert_request")
+
+RECORD_ANSWER = query("requests", "record_answer")
+
 INSERT_METADATA = query("requests", "insert_metadata")
+
 FINISH_REQUEST = query("requests", "finish_request")
-INSERT_RESPONSE = query("requests", "insert_response")
-RESPONSE_READY = query("requests", "response_ready")
+
 ATTACH_SESSION_USER = query("requests", "attach_session_user")
-SET_ACTING_USER = query("requests", "set_acting_user")
-ASYNC_COMMIT = query("requests", "async_commit")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,17 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
     Returns the response document written, or None when there is none (a pending request for an
     external processor, or a file that is not there to be read any more).
     """
+    applied = await apply_request_file(pool, file, ctx)
+    if applied is None:
+        return None
+    await deliver_answers(pool, [applied], ctx)
+    return applied.document
+
+
+async def apply_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: IngestContext) -> Applied | None:
+    """Apply (once) the request envelope ``file`` and return its answer, still to be written by
+    :func:`~cloudwatcher.domain.answers.deliver_answers` (None: no answer to write; the file is
+    then already marked processed, unless it is no request envelope at all)."""
     if not is_request_envelope(file):
         log.warning(
             "%s is not a request envelope (<device>/requests/...json); not processed",
@@ -141,17 +155,9 @@ async def process_request_file(pool: asyncpg.Pool, file: DroppedFile, ctx: Inges
             await mark_processed(connection, file)
             return None
         answer = await _apply_once(connection, file, ctx, attempt)
-        if answer.document is None:
-            return None
-        await ensure_response_file(ctx.watch_root, sibling_path(file.local_path, "responses"), answer.document)
-        async with connection.transaction():
-            # Losing this mark in a crash only means the (idempotent) call is repeated after the
-            # restart, so it need not wait for a WAL flush.
-            await connection.execute(ASYNC_COMMIT)
-            if answer.response_id is not None:
-                await connection.execute(RESPONSE_READY, answer.response_id)
-            await mark_processed(connection, file)
-    return answer.document
+    if answer.document is None:
+        return None
+    return Applied(file, answer.document, answer.response_id)
 
 
 async def _apply_once(
@@ -164,11 +170,14 @@ async def _apply_once(
         try:
             async with connection.transaction():
                 await connection.execute(DEVICE_LOCK, file.device_id)
-                earlier = await _earlier_request(connection, file, request_id)
-                if earlier is not None:
+                earlier = cast(  # always one row
+                    asyncpg.Record,
+                    await connection.fetchrow(EARLIER_OR_TAKEN, file.device_id, file.content_sha256, request_id),
+                )
+                if earlier["id"] is not None:
                     return await _answer_duplicate(connection, file, earlier)
                 identity = _Identity(new_id, request_id)
-                if request_id is not None and await connection.fetchval(ID_TAKEN, request_id):
+                if earlier["id_taken"]:
                     identity = _Identity(uuid4(), request_id)  # refused with `conflict` below
                 answer = await _apply_new(connection, file, ctx, attempt, identity)
                 if answer is not None:
@@ -189,15 +198,6 @@ async def _apply_once(
 def is_request_envelope(file: DroppedFile) -> bool:
     steps = file.local_path.split("/")
     return len(steps) >= 3 and steps[0] == file.device_id and steps[1] == "requests" and steps[-1].endswith(".json")
-
-
-async def _earlier_request(
-    connection: asyncpg.Connection, file: DroppedFile, request_id: UUID | None
-) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await connection.fetchrow(
-        EARLIER_REQUEST, file.device_id, file.content_sha256, request_id
-    )
-    return row
 
 
 async def _answer_duplicate(connection: asyncpg.Connection, file: DroppedFile, earlier: asyncpg.Record) -> Answer:
@@ -248,7 +248,6 @@ async def _apply_new(
         created_by = await user_id_by_email(connection, attempt.hints.user_email)
 
     request_type = envelope.request_type if envelope is not None else INVALID_TYPE
-    await connection.execute(SET_ACTING_USER, str(created_by) if created_by else "")
     inserted = await connection.fetchval(
         INSERT_REQUEST,
         request_id,
@@ -258,6 +257,7 @@ async def _apply_new(
         created_by,
         file.local_path,
         identity.sent_id,
+        str(created_by) if created_by else "",
     )
     if inserted is None:
         return None
@@ -278,11 +278,11 @@ async def _apply_new(
 
     if envelope is not None:
         await link_attachments(connection, file, envelope.attachments, request_id)
-    await link_request(connection, file, request_id)
-    if created_by is not None:
-        await connection.execute(ATTACH_SESSION_USER, file.device_id, created_by)
 
     if problem is None and pending:
+        await link_request(connection, file, request_id)
+        if created_by is not None:
+            await connection.execute(ATTACH_SESSION_USER, file.device_id, created_by)
         await connection.execute(FINISH_REQUEST, request_id, "pending", None, ctx.instance_id)
         await mark_processed(connection, file)
         return Answer(None, None)
@@ -291,15 +291,24 @@ async def _apply_new(
     response_type = request_type if envelope is not None else (attempt.hints.request_type or INVALID_TYPE)
     if problem is not None:
         document = failed_document(identity.answered_id, response_type, problem, now)
-        await connection.execute(FINISH_REQUEST, request_id, "failed", problem.code, ctx.instance_id)
     else:
         document = completed_document(identity.answered_id, response_type, result or {}, now)
-        await connection.execute(FINISH_REQUEST, request_id, "completed", None, ctx.instance_id)
-    response_id: UUID = await connection.fetchval(
-        INSERT_RESPONSE, request_id, to_json(document), sibling_path(file.local_path, "responses")
-    )
     own = {"source": "daemon", "daemon_version": daemon_version, **describe_answer(document)}
     if ctx.instance_id is not None:
         own["instance_id"] = str(ctx.instance_id)
-    await write_response_metadata(connection, response_id, own)
+    response_id: UUID = await connection.fetchval(
+        RECORD_ANSWER,
+        request_id,
+        file.local_path,
+        file.content_sha256,
+        file.device_id,
+        created_by,
+        "failed" if problem is not None else "completed",
+        problem.code if problem is not None else None,
+        ctx.instance_id,
+        to_json(document),
+        sibling_path(file.local_path, "responses"),
+        list(own),
+        list(own.values()),
+    )
     return Answer(document, response_id)

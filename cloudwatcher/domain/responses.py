@@ -73,11 +73,15 @@ def _same_document(data: bytes, document: dict[str, Any]) -> bool:
         return False
 
 
-def _ensure_response_file(watch_root: Path, local_path: str, document: dict[str, Any]) -> bool:
+def write_response_file(
+    watch_root: Path, local_path: str, document: dict[str, Any], *, flushed_with: int | None = None
+) -> bool:
+    """:func:`ensure_response_file` in the calling thread; ``flushed_with``: see
+    :meth:`cloudwatcher.gateway.DeviceTree.write_response` (the caller's ``syncfs`` makes it durable)."""
     data = encode_document(document)
     try:
         return device_tree(watch_root).write_response(
-            local_path, data, unchanged=lambda existing: _same_document(existing, document)
+            local_path, data, unchanged=lambda existing: _same_document(existing, document), flushed_with=flushed_with
         )
     except RefusedPathError as refused:
         log.warning(
@@ -98,4 +102,4 @@ async def ensure_response_file(watch_root: Path, local_path: str, document: dict
     :meth:`cloudwatcher.gateway.DeviceTree.write_response`): where that is a link, or the response
     path holds anything but a regular file, nothing is written and a warning says why.
     """
-    return await asyncio.to_thread(_ensure_response_file, watch_root, local_path, document)
+    return await asyncio.to_thread(write_response_file, watch_root, local_path, document)

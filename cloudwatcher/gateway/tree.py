@@ -140,9 +140,20 @@ class DeviceTree:
             os.close(fd)
 
     # ------------------------------------------------------------------ writing responses
-    def write_response(self, local_path: str, data: bytes, *, unchanged: Callable[[bytes], bool] | None = None) -> bool:
+    def write_response(
+        self,
+        local_path: str,
+        data: bytes,
+        *,
+        unchanged: Callable[[bytes], bool] | None = None,
+        flushed_with: int | None = None,
+    ) -> bool:
         """Write ``data`` at ``local_path`` (``<device>/responses/...``) through the device's real
         ``responses/`` folder: a temp file, fsynced, renamed into place with ``renameat``.
+
+        ``flushed_with`` is the filesystem (``st_dev``) the caller flushes with one ``syncfs``
+        after a batch: a response whose folder is on it skips its two fsyncs; one elsewhere (a
+        device folder mounted from another filesystem) is still fsynced here.
 
         Folders missing below ``responses/`` are made. Returns False without writing when the
         file exists and ``unchanged(its bytes)`` says it already holds the response. Raises
@@ -166,7 +177,8 @@ class DeviceTree:
                     raise RefusedPathError("type", local_path, "something other than a regular file is there")
                 if unchanged is not None and unchanged(self._read_in(folder, name, len(data) + 1)):
                     return False
-            _write_renamed(folder, name, data)
+            fsync = flushed_with is None or os.fstat(folder).st_dev != flushed_with
+            _write_renamed(folder, name, data, fsync=fsync)
             return True
         finally:
             os.close(folder)
@@ -219,8 +231,9 @@ def _open_subfolder(folder: int, part: str) -> int:
         raise
 
 
-def _write_renamed(folder: int, name: str, data: bytes) -> None:
-    """Temp dot-file in ``folder``, fsync, ``renameat`` over ``name``, fsync the folder."""
+def _write_renamed(folder: int, name: str, data: bytes, *, fsync: bool = True) -> None:
+    """Temp dot-file in ``folder``, fsync, ``renameat`` over ``name``, fsync the folder
+    (without ``fsync`` the caller makes the rename durable later, with ``syncfs``)."""
     temporary = f".{name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         fd = os.open(temporary, _TEMP_FLAGS, 0o644, dir_fd=folder)
@@ -228,7 +241,8 @@ def _write_renamed(folder: int, name: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
@@ -236,7 +250,8 @@ def _write_renamed(folder: int, name: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=folder)
         raise
-    os.fsync(folder)
+    if fsync:
+        os.fsync(folder)
 
 
 def read_at_most(fd: int, limit: int) -> bytes:

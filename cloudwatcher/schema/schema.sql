@@ -926,6 +926,8 @@ CREATE INDEX idx_parts_category ON public.parts USING btree (category);
 
 CREATE INDEX idx_parts_category_code ON public.parts USING btree (category, part_code);
 
+CREATE INDEX idx_parts_id_name ON public.parts USING btree (id) INCLUDE (name);
+
 CREATE INDEX idx_parts_name ON public.parts USING btree (name);
 
 CREATE INDEX idx_request_attachments_path ON public.request_attachments USING btree (local_path, created_at DESC);
