@@ -34,7 +34,14 @@ EVERY_CONFIGURATION = {
     "retention",
     "audit-partitions",
     "notification-prune",
+    "status-publisher",
 }
+
+
+def expected(jobs: DaemonJobs, *extra: str) -> set[str]:
+    """Every configuration's jobs, the ``extra`` ones, and the backup when backups are scheduled."""
+    backup = {"backup"} if jobs.settings.scheduled_backups else set()
+    return EVERY_CONFIGURATION | set(extra) | backup
 
 
 class Calls:
@@ -105,17 +112,19 @@ def job_names(jobs: DaemonJobs) -> set[str]:
 
 
 async def test_every_configuration_gets_the_housekeeping_jobs(make_jobs: Callable[..., DaemonJobs]) -> None:
-    assert job_names(make_jobs()) == EVERY_CONFIGURATION
+    jobs = make_jobs()
+    assert job_names(jobs) == expected(jobs)
 
 
 async def test_a_webhook_adds_notification_delivery(make_jobs: Callable[..., DaemonJobs]) -> None:
     jobs = make_jobs(notify=NotifySettings(webhook_url="https://hooks.example.com/x"))
-    assert job_names(jobs) == EVERY_CONFIGURATION | {"notifications"}
+    assert job_names(jobs) == expected(jobs, "notifications")
 
 
 @pytest.mark.parametrize("policy", ["archive", "delete"])
 async def test_an_after_sync_policy_adds_its_job(make_jobs: Callable[..., DaemonJobs], policy: str) -> None:
-    assert job_names(make_jobs(after_sync=policy)) == EVERY_CONFIGURATION | {"after-sync"}
+    jobs = make_jobs(after_sync=policy)
+    assert job_names(jobs) == expected(jobs, "after-sync")
 
 
 async def test_the_requeue_job_puts_due_failures_back_and_wakes_their_targets(
